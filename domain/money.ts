@@ -1,5 +1,4 @@
-import { dinero, toDecimal, type Currency } from 'dinero.js';
-import { KES, USD, INR } from 'dinero.js/currencies';
+import { dinero, toDecimal, KES, USD, INR, type DineroCurrency } from 'dinero.js';
 
 /** Money is always an integer count of the currency's minor unit (cents, paise) plus an ISO 4217 code. */
 export interface Money {
@@ -7,7 +6,7 @@ export interface Money {
   currency: CurrencyCode;
 }
 
-export const CURRENCIES = { KES, USD, INR } as const satisfies Record<string, Currency<number>>;
+export const CURRENCIES = { KES, USD, INR } as const satisfies Record<string, DineroCurrency<number>>;
 export type CurrencyCode = keyof typeof CURRENCIES;
 
 export function isCurrencyCode(code: string): code is CurrencyCode {

@@ -132,3 +132,13 @@ export class ProviderRejectedError extends Error {
     this.httpStatus = httpStatus;
   }
 }
+
+/** A callback whose body is not what the provider sends: answered 400, nothing touched. */
+export class InvalidCallbackError extends Error {
+  override name = 'InvalidCallbackError';
+}
+
+/** A callback whose signature, hash or token does not check out: answered 401/403, recorded as a security event. */
+export class CallbackSignatureError extends Error {
+  override name = 'CallbackSignatureError';
+}
