@@ -1,0 +1,285 @@
+import { defineEntity, p, type InferEntity } from '@mikro-orm/core';
+import type { OrderStatus, PaymentStatusValue } from '../domain/status.ts';
+import type { PaymentMethod, ProviderId } from '../providers/payments/types.ts';
+
+const now = () => new Date();
+
+/** Per-shop provider credentials; absent fields fall back to the environment (demo shops). */
+export interface ShopProviderSettings {
+  mpesa?: { consumerKey?: string; consumerSecret?: string; shortcode?: string; passkey?: string; baseUrl?: string };
+  paynow?: { integrationId?: string; integrationKey?: string; baseUrl?: string; authEmail?: string };
+  omari?: { merchantKey?: string; baseUrl?: string };
+  razorpay?: { keyId?: string; keySecret?: string; webhookSecret?: string; baseUrl?: string };
+}
+
+export const Shop = defineEntity({
+  name: 'Shop',
+  properties: {
+    id: p.string().primary(),
+    name: p.string(),
+    phoneNumberId: p.string().unique(),
+    displayPhone: p.string(),
+    currency: p.string().length(3),
+    country: p.string().length(2),
+    timezone: p.string(),
+    defaultLanguage: p.string().default('en'),
+    orderPrefix: p.string(),
+    nextOrderNumber: p.integer().default(1001),
+    paymentMethods: p.json<PaymentMethod[]>(),
+    providerSettings: p.json<ShopProviderSettings>().default('{}'),
+    taxRateBasisPoints: p.integer().default(0),
+    taxInclusive: p.boolean().default(false),
+    deliveryFee: p.integer().default(0),
+    deliveryAvailable: p.boolean().default(true),
+    pickupAvailable: p.boolean().default(true),
+    catalogId: p.string().nullable(),
+    apiTokenHash: p.string().nullable().hidden(),
+    preparationMinutes: p.integer().default(30),
+    createdAt: p.datetime().onCreate(now),
+  },
+});
+export type IShop = InferEntity<typeof Shop>;
+
+export const Customer = defineEntity({
+  name: 'Customer',
+  uniques: [{ properties: ['shop', 'waId'] }, { properties: ['shop', 'ref'] }],
+  properties: {
+    id: p.uuid().primary().onCreate(() => crypto.randomUUID()),
+    shop: () => p.manyToOne(Shop),
+    waId: p.string().hidden(),
+    ref: p.string(),
+    name: p.string().nullable(),
+    language: p.string().nullable(),
+    lastMessageAt: p.datetime().nullable(),
+    createdAt: p.datetime().onCreate(now),
+  },
+});
+export type ICustomer = InferEntity<typeof Customer>;
+
+export const Category = defineEntity({
+  name: 'Category',
+  properties: {
+    id: p.string().primary(),
+    shop: () => p.manyToOne(Shop),
+    name: p.string(),
+    description: p.string().nullable(),
+    position: p.integer().default(0),
+  },
+});
+export type ICategory = InferEntity<typeof Category>;
+
+export const Product = defineEntity({
+  name: 'Product',
+  uniques: [{ properties: ['shop', 'retailerId'] }],
+  properties: {
+    id: p.string().primary(),
+    shop: () => p.manyToOne(Shop),
+    category: () => p.manyToOne(Category).nullable(),
+    retailerId: p.string(),
+    name: p.string(),
+    description: p.text().nullable(),
+    price: p.integer(),
+    imageUrl: p.string().nullable(),
+    available: p.boolean().default(true),
+    stock: p.integer().nullable(),
+    position: p.integer().default(0),
+    presentations: () => p.oneToMany(Presentation).mappedBy('product'),
+    modifierGroups: () => p.oneToMany(ModifierGroup).mappedBy('product'),
+  },
+});
+export type IProduct = InferEntity<typeof Product>;
+
+/** A size or format with its own price (seed 002's "presentations"). */
+export const Presentation = defineEntity({
+  name: 'Presentation',
+  properties: {
+    id: p.string().primary(),
+    product: () => p.manyToOne(Product),
+    name: p.string(),
+    price: p.integer(),
+    position: p.integer().default(0),
+  },
+});
+
+export const ModifierGroup = defineEntity({
+  name: 'ModifierGroup',
+  properties: {
+    id: p.string().primary(),
+    product: () => p.manyToOne(Product),
+    name: p.string(),
+    minSelect: p.integer().default(0),
+    maxSelect: p.integer().default(1),
+    position: p.integer().default(0),
+    options: () => p.oneToMany(ModifierOption).mappedBy('group'),
+  },
+});
+
+export const ModifierOption = defineEntity({
+  name: 'ModifierOption',
+  properties: {
+    id: p.string().primary(),
+    group: () => p.manyToOne(ModifierGroup),
+    name: p.string(),
+    priceDelta: p.integer().default(0),
+    available: p.boolean().default(true),
+    position: p.integer().default(0),
+  },
+});
+
+export interface OrderAddress {
+  text?: string;
+  latitude?: number;
+  longitude?: number;
+  name?: string;
+}
+
+export const Order = defineEntity({
+  name: 'Order',
+  tableName: 'orders',
+  indexes: [{ properties: ['shop', 'status'] }, { properties: ['createdAt'] }],
+  properties: {
+    id: p.uuid().primary().onCreate(() => crypto.randomUUID()),
+    number: p.string().unique(),
+    shop: () => p.manyToOne(Shop),
+    customer: () => p.manyToOne(Customer).nullable(),
+    status: p.string().$type<OrderStatus>(),
+    paymentStatus: p.string().$type<PaymentStatusValue>().default('NONE'),
+    paymentMethod: p.string().$type<PaymentMethod>().nullable(),
+    fulfilment: p.string().$type<'delivery' | 'pickup'>().nullable(),
+    address: p.json<OrderAddress>().nullable(),
+    note: p.text().nullable(),
+    subtotal: p.integer().default(0),
+    tax: p.integer().default(0),
+    deliveryFee: p.integer().default(0),
+    total: p.integer().default(0),
+    currency: p.string().length(3),
+    workflowId: p.string(),
+    source: p.string().default('whatsapp'),
+    createdAt: p.datetime().onCreate(now),
+    updatedAt: p.datetime().onCreate(now).onUpdate(now),
+    placedAt: p.datetime().nullable(),
+    paidAt: p.datetime().nullable(),
+    completedAt: p.datetime().nullable(),
+    items: () => p.oneToMany(OrderItem).mappedBy('order').orphanRemoval(),
+    events: () => p.oneToMany(OrderEvent).mappedBy('order'),
+  },
+});
+export type IOrder = InferEntity<typeof Order>;
+
+export interface ChosenOption {
+  group: string;
+  option: string;
+  priceDelta: number;
+}
+
+/** A snapshot: the price and options as they were when the customer chose them. */
+export const OrderItem = defineEntity({
+  name: 'OrderItem',
+  properties: {
+    id: p.uuid().primary().onCreate(() => crypto.randomUUID()),
+    order: () => p.manyToOne(Order),
+    lineId: p.string(),
+    productId: p.string().nullable(),
+    retailerId: p.string(),
+    name: p.string(),
+    quantity: p.integer(),
+    unitPrice: p.integer(),
+    options: p.json<ChosenOption[]>().default('[]'),
+    lineTotal: p.integer(),
+    position: p.integer().default(0),
+  },
+});
+export type IOrderItem = InferEntity<typeof OrderItem>;
+
+/** The order's timeline, written by the workflow's activities (idempotent on key). */
+export const OrderEvent = defineEntity({
+  name: 'OrderEvent',
+  properties: {
+    id: p.uuid().primary().onCreate(() => crypto.randomUUID()),
+    order: () => p.manyToOne(Order),
+    key: p.string().unique(),
+    type: p.string(),
+    detail: p.json<Record<string, unknown>>().default('{}'),
+    at: p.datetime().onCreate(now),
+  },
+});
+
+export const Booking = defineEntity({
+  name: 'Booking',
+  uniques: [{ properties: ['shop', 'reference'] }],
+  properties: {
+    id: p.uuid().primary().onCreate(() => crypto.randomUUID()),
+    shop: () => p.manyToOne(Shop),
+    reference: p.string(),
+    description: p.string(),
+    total: p.integer(),
+    paid: p.integer().default(0),
+    currency: p.string().length(3),
+    createdAt: p.datetime().onCreate(now),
+    updatedAt: p.datetime().onCreate(now).onUpdate(now),
+  },
+});
+export type IBooking = InferEntity<typeof Booking>;
+
+export const Payment = defineEntity({
+  name: 'Payment',
+  uniques: [{ properties: ['provider', 'providerReference'] }],
+  properties: {
+    id: p.uuid().primary().onCreate(() => crypto.randomUUID()),
+    reference: p.string().unique(),
+    idempotencyKey: p.string().unique(),
+    order: () => p.manyToOne(Order).nullable(),
+    booking: () => p.manyToOne(Booking).nullable(),
+    shop: () => p.manyToOne(Shop),
+    provider: p.string().$type<ProviderId>(),
+    method: p.string().$type<PaymentMethod>(),
+    attempt: p.integer().default(1),
+    status: p.string().$type<'pending' | 'succeeded' | 'failed' | 'cancelled' | 'expired' | 'refunded' | 'flagged'>(),
+    amount: p.integer(),
+    currency: p.string().length(3),
+    providerReference: p.string().nullable(),
+    transactionReference: p.string().nullable(),
+    callbackTokenHash: p.string().nullable().unique().hidden(),
+    data: p.json<Record<string, unknown>>().default('{}'),
+    failureReason: p.string().nullable(),
+    createdAt: p.datetime().onCreate(now),
+    updatedAt: p.datetime().onCreate(now).onUpdate(now),
+  },
+});
+export type IPayment = InferEntity<typeof Payment>;
+
+/** Every inbound provider callback, stored raw before anything acts on it. */
+export const PaymentEvent = defineEntity({
+  name: 'PaymentEvent',
+  properties: {
+    id: p.uuid().primary().onCreate(() => crypto.randomUUID()),
+    provider: p.string(),
+    dedupKey: p.string().unique(),
+    payment: () => p.manyToOne(Payment).nullable(),
+    outcome: p.string().$type<'accepted' | 'duplicate' | 'rejected' | 'unknown_payment' | 'malformed'>(),
+    security: p.boolean().default(false),
+    headers: p.json<Record<string, string>>().default('{}'),
+    raw: p.text(),
+    receivedAt: p.datetime().onCreate(now),
+  },
+});
+
+export const Message = defineEntity({
+  name: 'Message',
+  indexes: [{ properties: ['customerRef', 'createdAt'] }],
+  properties: {
+    id: p.uuid().primary().onCreate(() => crypto.randomUUID()),
+    waMessageId: p.string().unique(),
+    direction: p.string().$type<'in' | 'out'>(),
+    shop: () => p.manyToOne(Shop),
+    customerRef: p.string(),
+    type: p.string(),
+    status: p.string(),
+    errorCode: p.integer().nullable(),
+    handedOffAt: p.datetime().nullable(),
+    statusAt: p.datetime().nullable(),
+    createdAt: p.datetime().onCreate(now),
+  },
+});
+
+export const entities = [Shop, Customer, Category, Product, Presentation, ModifierGroup, ModifierOption, Order, OrderItem, OrderEvent, Booking, Payment, PaymentEvent, Message];

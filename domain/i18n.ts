@@ -1,0 +1,217 @@
+import { formatMoney, type Money } from './money.ts';
+
+/** Every word a customer reads, per language, in one place. */
+export type Language = 'en' | 'sw';
+export const LANGUAGES: readonly Language[] = ['en', 'sw'];
+
+export function isLanguage(x: string | undefined): x is Language {
+  return x === 'en' || x === 'sw';
+}
+
+const en = {
+  greeting: (shop: string, name?: string) => `Hi${name ? ` ${name}` : ''}! 👋 Welcome to ${shop}. What would you like to do?`,
+  menuShop: 'Shop',
+  menuCart: 'My cart',
+  menuBooking: 'Pay a booking',
+  menuHelp: 'Help',
+  menuLanguage: 'Kiswahili',
+  help: (shop: string) =>
+    `${shop} on WhatsApp:\n• *menu* – start again\n• *shop* – browse products\n• *cart* – see your cart\n• *checkout* – place your order\n• *pay* – pay a booking\n• *cancel* – stop what you are doing\n• *lugha* – Kiswahili`,
+  languageSet: 'Language set to English.',
+  categoriesBody: 'Pick a category:',
+  categoriesButton: 'Categories',
+  catalogRow: 'Browse the catalog',
+  catalogBody: (shop: string) => `Browse ${shop}'s catalog and send us your cart.`,
+  productsBody: (category: string) => `${category}: pick a product.`,
+  productsButton: 'Products',
+  more: 'More…',
+  back: 'Back',
+  noProducts: 'Nothing here right now. Try another category.',
+  productCaption: (name: string, price: string, description?: string) => `*${name}*\n${price}${description ? `\n${description}` : ''}`,
+  addToCart: 'Add to cart',
+  unavailable: (name: string) => `Sorry, ${name} is not available right now.`,
+  askQuantity: (name: string, max: number) => `How many *${name}* would you like? Reply with a number from 1 to ${max}.`,
+  badQuantity: (max: number) => `Please reply with a number from 1 to ${max}.`,
+  tooManyTries: "Let's start again.",
+  outOfStock: (name: string, stock: number) => (stock > 0 ? `Only ${stock} ${name} left. Please choose ${stock} or fewer.` : `Sorry, ${name} is sold out.`),
+  chooseSize: (name: string) => `Choose a size for *${name}*:`,
+  sizesButton: 'Sizes',
+  chooseOne: (group: string) => `Choose your ${group.toLowerCase()}:`,
+  chooseMany: (group: string, max: number, chosen: string[]) =>
+    `${group}: pick up to ${max}${chosen.length ? ` (chosen: ${chosen.join(', ')})` : ''}. Tap *Done* when finished.`,
+  optionsButton: 'Options',
+  done: 'Done',
+  none: 'No thanks',
+  breakdown: (lines: string[], unit: string) => `${lines.join('\n')}\n*Each: ${unit}*`,
+  added: (qty: number, name: string, subtotal: string) => `Added ${qty} × ${name}. Cart subtotal: ${subtotal}.`,
+  cartEmpty: 'Your cart is empty.',
+  cartTitle: 'Your cart',
+  cartView: (lines: string[], subtotal: string) => `🛒 *Your cart*\n${lines.join('\n')}\n\nSubtotal: *${subtotal}*`,
+  checkout: 'Checkout',
+  addMore: 'Add more',
+  clear: 'Clear cart',
+  cleared: 'Your cart is empty now.',
+  howToReceive: 'How would you like to get your order?',
+  delivery: 'Delivery',
+  pickup: 'Pickup',
+  askAddress: 'Please type your delivery address, or share your location 📍.',
+  badAddress: 'That address looks too short. Please type the street and area, or share your location.',
+  summary: (orderNumber: string, lines: string[], totals: { subtotal: string; tax?: string; taxIncluded: boolean; delivery?: string; total: string }, fulfilment: string) =>
+    [
+      `🧾 *Order ${orderNumber}*`,
+      ...lines,
+      '',
+      `Subtotal: ${totals.subtotal}`,
+      ...(totals.tax ? [`${totals.taxIncluded ? 'Incl. tax' : 'Tax'}: ${totals.tax}`] : []),
+      ...(totals.delivery ? [`Delivery: ${totals.delivery}`] : []),
+      `*Total: ${totals.total}*`,
+      fulfilment,
+    ].join('\n'),
+  deliverTo: (address: string) => `🚚 Delivery to: ${address}`,
+  pickupAt: (shop: string) => `🏪 Pickup at ${shop}`,
+  confirm: 'Confirm',
+  editCart: 'Edit cart',
+  cancel: 'Cancel',
+  choosePayment: 'How would you like to pay?',
+  paymentButton: 'Payment',
+  methodName: {
+    mpesa: 'M-Pesa',
+    ecocash: 'EcoCash',
+    onemoney: 'OneMoney',
+    innbucks: 'InnBucks',
+    paynow_web: 'Paynow (card)',
+    omari: "O'mari",
+    razorpay_link: 'Pay online (UPI/card)',
+    cash: 'Cash',
+  } as Record<string, string>,
+  cashLabel: (fulfilment: 'delivery' | 'pickup' | null): string => (fulfilment === 'pickup' ? 'Pay at pickup' : 'Cash on delivery'),
+  confirmed: (orderNumber: string, total: string, eta: number, fulfilment: 'delivery' | 'pickup' | null) =>
+    `✅ Order *${orderNumber}* confirmed. Total ${total}, ${fulfilment === 'pickup' ? 'to pay at pickup' : 'to pay on delivery'}.\nIt will be ${fulfilment === 'pickup' ? 'ready for pickup' : 'with you'} in about ${eta} minutes.`,
+  cancelled: 'Cancelled. Type *menu* whenever you want to start again.',
+  orderCancelled: (orderNumber: string) => `Order ${orderNumber} has been cancelled.`,
+  stepCancelled: 'OK, stopped. Type *menu* to see options.',
+  reminder: (count: number, subtotal: string) => `You left ${count} item${count === 1 ? '' : 's'} in your cart (${subtotal}). Reply *checkout* to finish your order.`,
+  expired: (orderNumber: string) => `Your cart ${orderNumber} has expired. Type *menu* to start a new order.`,
+  notUnderstood: "Sorry, I didn't get that. Type *menu* for options or *help*.",
+  media: 'Thanks! I can only read text and button replies here. Type *menu* to see options.',
+  unknownItems: (items: string[]) => `These items are not available and were left out: ${items.join(', ')}.`,
+  catalogCartEmpty: 'None of those items are available right now.',
+  statusUpdate: (orderNumber: string, status: string) => `Order ${orderNumber}: ${status}`,
+  statusText: {
+    PREPARING: 'we are preparing your order 👩‍🍳',
+    OUT_FOR_DELIVERY: 'your order is on its way 🛵',
+    READY_FOR_PICKUP: 'your order is ready for pickup 🛍',
+    COMPLETED: 'completed. Thank you! 🙏',
+    REFUNDED: 'refunded.',
+  } as Record<string, string>,
+  finishCurrent: (orderNumber: string) => `You have an order in progress (${orderNumber}).`,
+  activeOrderBusy: (orderNumber: string) => `Order ${orderNumber} is already placed. Type *menu* to start a new one.`,
+};
+
+export type Texts = typeof en;
+
+const sw: Texts = {
+  ...en,
+  greeting: (shop, name) => `Habari${name ? ` ${name}` : ''}! 👋 Karibu ${shop}. Ungependa kufanya nini?`,
+  menuShop: 'Nunua',
+  menuCart: 'Kikapu changu',
+  menuBooking: 'Lipa booking',
+  menuHelp: 'Msaada',
+  menuLanguage: 'English',
+  help: (shop) =>
+    `${shop} kwenye WhatsApp:\n• *menyu* – anza upya\n• *nunua* – angalia bidhaa\n• *kikapu* – kikapu chako\n• *lipia* – weka oda\n• *lipa* – lipa booking\n• *ghairi* – acha unachofanya\n• *language* – English`,
+  languageSet: 'Lugha imewekwa Kiswahili.',
+  categoriesBody: 'Chagua aina:',
+  categoriesButton: 'Aina',
+  catalogRow: 'Angalia katalogi',
+  catalogBody: (shop) => `Angalia katalogi ya ${shop} kisha tutumie kikapu chako.`,
+  productsBody: (category) => `${category}: chagua bidhaa.`,
+  productsButton: 'Bidhaa',
+  more: 'Zaidi…',
+  back: 'Rudi',
+  noProducts: 'Hakuna bidhaa hapa kwa sasa. Jaribu aina nyingine.',
+  addToCart: 'Weka kikapuni',
+  unavailable: (name) => `Samahani, ${name} haipatikani kwa sasa.`,
+  askQuantity: (name, max) => `Ungependa *${name}* ngapi? Jibu kwa namba kuanzia 1 hadi ${max}.`,
+  badQuantity: (max) => `Tafadhali jibu kwa namba kuanzia 1 hadi ${max}.`,
+  tooManyTries: 'Tuanze upya.',
+  outOfStock: (name, stock) => (stock > 0 ? `Zimebaki ${stock} tu za ${name}. Chagua ${stock} au chini.` : `Samahani, ${name} zimekwisha.`),
+  chooseSize: (name) => `Chagua ukubwa wa *${name}*:`,
+  sizesButton: 'Ukubwa',
+  chooseOne: (group) => `Chagua ${group.toLowerCase()}:`,
+  chooseMany: (group, max, chosen) => `${group}: chagua hadi ${max}${chosen.length ? ` (umechagua: ${chosen.join(', ')})` : ''}. Gusa *Tayari* ukimaliza.`,
+  optionsButton: 'Chaguo',
+  done: 'Tayari',
+  none: 'Hapana asante',
+  breakdown: (lines, unit) => `${lines.join('\n')}\n*Kila moja: ${unit}*`,
+  added: (qty, name, subtotal) => `Umeongeza ${qty} × ${name}. Jumla ndogo: ${subtotal}.`,
+  cartEmpty: 'Kikapu chako kiko tupu.',
+  cartTitle: 'Kikapu chako',
+  cartView: (lines, subtotal) => `🛒 *Kikapu chako*\n${lines.join('\n')}\n\nJumla ndogo: *${subtotal}*`,
+  checkout: 'Lipia',
+  addMore: 'Ongeza zaidi',
+  clear: 'Futa kikapu',
+  cleared: 'Kikapu chako sasa kiko tupu.',
+  howToReceive: 'Ungependa kupokeaje oda yako?',
+  delivery: 'Kuletewa',
+  pickup: 'Kuchukua',
+  askAddress: 'Tafadhali andika anwani yako, au tuma mahali ulipo 📍.',
+  badAddress: 'Anwani ni fupi mno. Andika mtaa na eneo, au tuma mahali ulipo.',
+  summary: (orderNumber, lines, totals, fulfilment) =>
+    [
+      `🧾 *Oda ${orderNumber}*`,
+      ...lines,
+      '',
+      `Jumla ndogo: ${totals.subtotal}`,
+      ...(totals.tax ? [`${totals.taxIncluded ? 'Pamoja na kodi' : 'Kodi'}: ${totals.tax}`] : []),
+      ...(totals.delivery ? [`Usafirishaji: ${totals.delivery}`] : []),
+      `*Jumla: ${totals.total}*`,
+      fulfilment,
+    ].join('\n'),
+  deliverTo: (address) => `🚚 Kuletewa: ${address}`,
+  pickupAt: (shop) => `🏪 Kuchukua ${shop}`,
+  confirm: 'Thibitisha',
+  editCart: 'Badili kikapu',
+  cancel: 'Ghairi',
+  choosePayment: 'Ungependa kulipa vipi?',
+  paymentButton: 'Malipo',
+  cashLabel: (fulfilment) => (fulfilment === 'pickup' ? 'Lipa ukichukua' : 'Lipa ukiletewa'),
+  confirmed: (orderNumber, total, eta, fulfilment) =>
+    `✅ Oda *${orderNumber}* imethibitishwa. Jumla ${total}, ${fulfilment === 'pickup' ? 'lipa ukichukua' : 'lipa ukiletewa'}.\nItakuwa ${fulfilment === 'pickup' ? 'tayari kuchukuliwa' : 'kwako'} baada ya dakika ${eta} hivi.`,
+  cancelled: 'Imeghairiwa. Andika *menyu* wakati wowote kuanza upya.',
+  orderCancelled: (orderNumber) => `Oda ${orderNumber} imeghairiwa.`,
+  stepCancelled: 'Sawa, tumesimama. Andika *menyu* kuona machaguo.',
+  reminder: (count, subtotal) => `Umeacha bidhaa ${count} kwenye kikapu (${subtotal}). Jibu *lipia* kumaliza oda yako.`,
+  expired: (orderNumber) => `Kikapu ${orderNumber} kimeisha muda. Andika *menyu* kuanza oda mpya.`,
+  notUnderstood: 'Samahani, sijaelewa. Andika *menyu* kuona machaguo au *msaada*.',
+  media: 'Asante! Ninaweza kusoma maandishi na vitufe tu. Andika *menyu* kuona machaguo.',
+  unknownItems: (items) => `Bidhaa hizi hazipatikani na hazikuwekwa: ${items.join(', ')}.`,
+  catalogCartEmpty: 'Hakuna kati ya bidhaa hizo inayopatikana kwa sasa.',
+  statusUpdate: (orderNumber, status) => `Oda ${orderNumber}: ${status}`,
+  statusText: {
+    PREPARING: 'tunaandaa oda yako 👩‍🍳',
+    OUT_FOR_DELIVERY: 'oda yako iko njiani 🛵',
+    READY_FOR_PICKUP: 'oda yako iko tayari kuchukuliwa 🛍',
+    COMPLETED: 'imekamilika. Asante! 🙏',
+    REFUNDED: 'pesa imerudishwa.',
+  },
+  finishCurrent: (orderNumber) => `Una oda inayoendelea (${orderNumber}).`,
+  activeOrderBusy: (orderNumber) => `Oda ${orderNumber} imeshawekwa. Andika *menyu* kuanza mpya.`,
+};
+
+export const TEXTS: Record<Language, Texts> = { en, sw };
+
+export function texts(language: Language): Texts {
+  return TEXTS[language];
+}
+
+export const price = (amount: number, currency: Money['currency']) => formatMoney({ amount, currency });
+
+/** Approved message templates (as data): used when the 24-hour customer-service window has closed. */
+export const TEMPLATES = {
+  cartReminder: { name: 'cart_reminder', languages: { en: 'en', sw: 'sw' } },
+  cartExpired: { name: 'cart_expired', languages: { en: 'en', sw: 'sw' } },
+  orderUpdate: { name: 'order_update', languages: { en: 'en', sw: 'sw' } },
+  paymentReceived: { name: 'payment_received', languages: { en: 'en', sw: 'sw' } },
+} as const;
+export type TemplateKey = keyof typeof TEMPLATES;

@@ -1,0 +1,3 @@
+/** Business-key workflow ids (CONTRACT.md). */
+export const orderWorkflowId = (orderNumber: string) => `order:${orderNumber}`;
+export const conversationWorkflowId = (shopId: string, customerRef: string) => `conversation:${shopId}:${customerRef}`;
