@@ -1,0 +1,412 @@
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
+import { isCurrencyCode } from '../../domain/money.ts';
+import type { Money } from '../../domain/money.ts';
+import { InvalidCallbackError, ProviderRejectedError } from './types.ts';
+import type {
+  FailureReason,
+  InitiateInput,
+  InitiateResult,
+  NormalisedPaymentEvent,
+  PaymentProvider,
+  ProviderData,
+  RefundResult,
+} from './types.ts';
+
+/**
+ * Razorpay Payment Links (protocols.md §6). The official `razorpay` SDK is not the HTTP client here: its constructor
+ * hard-codes `https://api.razorpay.com` and sends through its own axios instance, so it can neither be pointed at the
+ * sandbox nor given an injected fetch. The REST calls below are the ones the SDK's paymentLink/payments resources make.
+ */
+
+export interface RazorpaySettings {
+  baseUrl: string;
+  keyId: string;
+  keySecret: string;
+  /** Verifies webhooks (verifyRazorpaySignature); the API calls use the key pair. */
+  webhookSecret: string;
+}
+
+export interface RazorpayDeps {
+  fetch?: typeof fetch;
+  /** Per HTTP call; an activity must not hang on a silent provider. */
+  timeoutMs?: number;
+}
+
+export interface RazorpayProviderData extends ProviderData {
+  paymentLinkId: string;
+  shortUrl: string;
+  /** Set by whoever learns it (status, webhook) so a refund needs no lookup; otherwise the link's captured payment is used. */
+  paymentId?: string;
+}
+
+const REFERENCE_ID_MAX = 40;
+const DESCRIPTION_MAX = 2048;
+/** Copied into the link's notes so a bare `payment.failed` event can still be traced to duka's payment. */
+export const RAZORPAY_REFERENCE_NOTE = 'duka_reference';
+
+const ErrorBody = z.object({
+  error: z.object({ code: z.string().optional(), description: z.string().optional(), field: z.string().nullish() }),
+});
+
+const Notes = z.union([z.record(z.string(), z.unknown()), z.array(z.unknown())]).nullish();
+
+const LinkPayment = z.object({ payment_id: z.string(), amount: z.number().int(), status: z.string(), created_at: z.number().optional() });
+
+const PaymentLink = z.object({
+  id: z.string().min(1),
+  status: z.string(),
+  amount: z.number().int(),
+  amount_paid: z.number().int().nullish(),
+  currency: z.string(),
+  reference_id: z.string().nullish(),
+  short_url: z.string().min(1),
+  payments: z.array(LinkPayment).nullish(),
+  notes: Notes,
+});
+type PaymentLink = z.infer<typeof PaymentLink>;
+
+const PaymentLinkList = z.object({ payment_links: z.array(PaymentLink) });
+
+const Refund = z.object({ id: z.string().min(1), amount: z.number().int(), payment_id: z.string(), status: z.string() });
+
+interface Reply {
+  status: number;
+  body: unknown;
+}
+
+function noteReference(notes: z.infer<typeof Notes>): string | undefined {
+  if (!notes || Array.isArray(notes)) return undefined;
+  const value = notes[RAZORPAY_REFERENCE_NOTE];
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+function moneyOf(amount: number, currency: string, what: string, fail: (message: string) => Error): Money {
+  if (!isCurrencyCode(currency)) throw fail(`${what} is in ${currency}, which duka does not handle`);
+  return { amount, currency };
+}
+
+/** The payment that settled the link: Razorpay lists every attempt, the captured one is the receipt. */
+function capturedPaymentId(link: PaymentLink): string | undefined {
+  const captured = (link.payments ?? []).filter((p) => p.status === 'captured');
+  return captured.at(-1)?.payment_id;
+}
+
+export function createRazorpayProvider(settings: RazorpaySettings, deps: RazorpayDeps = {}): PaymentProvider {
+  const fetchImpl = deps.fetch ?? fetch;
+  const timeoutMs = deps.timeoutMs ?? 30_000;
+  const baseUrl = settings.baseUrl.replace(/\/+$/, '');
+  const authorization = `Basic ${Buffer.from(`${settings.keyId}:${settings.keySecret}`).toString('base64')}`;
+
+  async function call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Reply> {
+    let res: Response;
+    try {
+      res = await fetchImpl(`${baseUrl}${path}`, {
+        method,
+        headers: { authorization, accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (err) {
+      throw new Error(`Razorpay unreachable (${method} ${path.split('?')[0]}): ${(err as Error).message}`, { cause: err });
+    }
+    const text = await res.text().catch(() => '');
+    let parsed: unknown = text;
+    try {
+      parsed = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      // An outage page is HTML; keep the text for the error message.
+    }
+    return { status: res.status, body: parsed };
+  }
+
+  function failure(reply: Reply, during: string): Error {
+    const error = ErrorBody.safeParse(reply.body);
+    const detail = error.success ? `${error.data.error.code ?? 'ERROR'} ${error.data.error.description ?? ''}`.trim() : `HTTP ${reply.status}`;
+    const message = `Razorpay ${during} failed: ${detail}`;
+    if (reply.status >= 500 || reply.status === 429 || reply.status === 408) return new Error(message);
+    return new ProviderRejectedError('razorpay', message, reply.status);
+  }
+
+  function entity<T>(schema: z.ZodType<T>, reply: Reply, during: string): T {
+    const parsed = schema.safeParse(reply.body);
+    if (!parsed.success) throw new Error(`Razorpay ${during} answered with an unexpected body`);
+    return parsed.data;
+  }
+
+  async function fetchLink(id: string): Promise<PaymentLink> {
+    const reply = await call('GET', `/v1/payment_links/${encodeURIComponent(id)}`);
+    if (reply.status !== 200) throw failure(reply, 'payment link fetch');
+    return entity(PaymentLink, reply, 'payment link fetch');
+  }
+
+  async function linkByReference(reference: string): Promise<PaymentLink | undefined> {
+    const reply = await call('GET', `/v1/payment_links?reference_id=${encodeURIComponent(reference)}`);
+    if (reply.status !== 200) throw failure(reply, 'payment link lookup');
+    return entity(PaymentLinkList, reply, 'payment link lookup').payment_links.find((link) => link.reference_id === reference);
+  }
+
+  function linkIdOf(data: ProviderData): string {
+    const id = data.paymentLinkId;
+    if (typeof id !== 'string' || id === '') throw new ProviderRejectedError('razorpay', 'payment data carries no paymentLinkId');
+    return id;
+  }
+
+  function initiated(link: PaymentLink): InitiateResult {
+    const data: RazorpayProviderData = { paymentLinkId: link.id, shortUrl: link.short_url };
+    return { providerReference: link.id, data, customerAction: { type: 'open_url', url: link.short_url } };
+  }
+
+  const rejected = (message: string) => new ProviderRejectedError('razorpay', message);
+
+  return {
+    id: 'razorpay',
+
+    async initiate({ amount, method, context }: InitiateInput): Promise<InitiateResult> {
+      if (method !== 'razorpay_link') throw rejected(`Razorpay cannot take method ${method}`);
+      if (context.reference.length > REFERENCE_ID_MAX) throw rejected(`reference ${context.reference} is longer than Razorpay's ${REFERENCE_ID_MAX} characters`);
+      const customer: Record<string, string> = {};
+      if (context.customerName) customer.name = context.customerName;
+      if (context.customerPhone) customer.contact = `+${context.customerPhone}`;
+      if (context.customerEmail) customer.email = context.customerEmail;
+      const body: Record<string, unknown> = {
+        amount: amount.amount,
+        currency: amount.currency,
+        accept_partial: false,
+        reference_id: context.reference,
+        description: context.description.slice(0, DESCRIPTION_MAX),
+        customer,
+        notify: { sms: false, email: false },
+        reminder_enable: false,
+        notes: { [RAZORPAY_REFERENCE_NOTE]: context.reference, order_number: context.orderNumber },
+        callback_url: context.returnUrl,
+        callback_method: 'get',
+      };
+      if (context.expiresAt !== undefined) body.expire_by = context.expiresAt;
+
+      // Razorpay documents no idempotency header for payment links; reference_id is unique per link, so a retried
+      // create is rejected and the link the first attempt made is fetched instead.
+      const reply = await call('POST', '/v1/payment_links', body);
+      if (reply.status === 200) return initiated(entity(PaymentLink, reply, 'payment link create'));
+      if (reply.status === 400) {
+        const existing = await linkByReference(context.reference);
+        if (existing && existing.amount === amount.amount && existing.currency === amount.currency) return initiated(existing);
+      }
+      throw failure(reply, 'payment link create');
+    },
+
+    async status(data: ProviderData): Promise<NormalisedPaymentEvent> {
+      const link = await fetchLink(linkIdOf(data));
+      const base = {
+        providerReference: link.id,
+        dedupKey: `razorpay:${link.id}:${link.status}`,
+        raw: withoutPersonalData(link),
+        ...(link.reference_id ? { reference: link.reference_id } : {}),
+      };
+      switch (link.status) {
+        case 'paid': {
+          const paymentId = capturedPaymentId(link);
+          return {
+            ...base,
+            status: 'succeeded',
+            amount: moneyOf(link.amount_paid ?? 0, link.currency, 'payment link', rejected),
+            ...(paymentId ? { transactionReference: paymentId } : {}),
+          };
+        }
+        case 'created':
+        case 'partially_paid':
+          return { ...base, status: 'pending' };
+        case 'cancelled':
+          return { ...base, status: 'cancelled' };
+        case 'expired':
+          return { ...base, status: 'expired', failureReason: 'expired' };
+        default:
+          throw rejected(`payment link ${link.id} has unknown status ${link.status}`);
+      }
+    },
+
+    async cancel(data: ProviderData): Promise<void> {
+      const id = linkIdOf(data);
+      const reply = await call('POST', `/v1/payment_links/${encodeURIComponent(id)}/cancel`);
+      if (reply.status === 200) return;
+      if (reply.status === 400) {
+        // A retried cancel, or a link that expired meanwhile: either way nobody can pay it any more.
+        const link = await fetchLink(id);
+        if (link.status === 'cancelled' || link.status === 'expired') return;
+      }
+      throw failure(reply, 'payment link cancel');
+    },
+
+    async refund(data: ProviderData, amount: Money): Promise<RefundResult> {
+      let paymentId = typeof data.paymentId === 'string' && data.paymentId !== '' ? data.paymentId : undefined;
+      if (!paymentId) {
+        const link = await fetchLink(linkIdOf(data));
+        if (link.currency !== amount.currency) throw rejected(`refund in ${amount.currency} for a link paid in ${link.currency}`);
+        paymentId = capturedPaymentId(link);
+        if (!paymentId) throw rejected(`payment link ${link.id} has no captured payment to refund`);
+      }
+      const reply = await call('POST', `/v1/payments/${encodeURIComponent(paymentId)}/refund`, { amount: amount.amount });
+      if (reply.status !== 200) throw failure(reply, 'refund');
+      const refund = entity(Refund, reply, 'refund');
+      const status = refund.status === 'processed' ? 'succeeded' : refund.status === 'failed' ? 'failed' : 'pending';
+      return { status, providerReference: refund.id, data: { refundId: refund.id, paymentId: refund.payment_id } };
+    },
+  };
+}
+
+/** `X-Razorpay-Signature`: hex HMAC-SHA256 of the raw body with the webhook secret, compared in constant time. */
+export function verifyRazorpaySignature(raw: Buffer, signature: string | undefined, secret: string): boolean {
+  if (!signature || !secret) return false;
+  const expected = Buffer.from(createHmac('sha256', secret).update(raw).digest('hex'), 'utf8');
+  const given = Buffer.from(signature, 'utf8');
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+const Envelope = z.object({
+  entity: z.literal('event'),
+  event: z.string().min(1),
+  payload: z.record(z.string(), z.unknown()),
+  created_at: z.number().optional(),
+});
+
+const WebhookLink = z.object({
+  id: z.string().min(1),
+  status: z.string(),
+  amount: z.number().int(),
+  amount_paid: z.number().int().nullish(),
+  currency: z.string(),
+  reference_id: z.string().nullish(),
+  notes: Notes,
+});
+
+const WebhookPayment = z.object({
+  id: z.string().min(1),
+  amount: z.number().int(),
+  currency: z.string(),
+  status: z.string(),
+  notes: Notes,
+  error_description: z.string().nullish(),
+  error_reason: z.string().nullish(),
+});
+
+const LinkPayload = z.object({ payment_link: z.object({ entity: WebhookLink }) });
+const PaidPayload = LinkPayload.extend({ payment: z.object({ entity: WebhookPayment }) });
+const FailedPayload = z.object({
+  payment: z.object({ entity: WebhookPayment }),
+  payment_link: z.object({ entity: WebhookLink }).optional(),
+});
+
+const HANDLED_EVENTS = new Set(['payment_link.paid', 'payment_link.partially_paid', 'payment_link.expired', 'payment_link.cancelled', 'payment.failed']);
+
+function parseJson(raw: Buffer): unknown {
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw new InvalidCallbackError('Razorpay webhook body is not JSON');
+  }
+}
+
+function payloadOf<T>(schema: z.ZodType<T>, payload: unknown, event: string): T {
+  const parsed = schema.safeParse(payload);
+  if (!parsed.success) {
+    throw new InvalidCallbackError(`Razorpay ${event} payload: ${parsed.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`);
+  }
+  return parsed.data;
+}
+
+/** Razorpay's error_reason values are not all documented; the recognisable ones pick the customer message, the rest decline. */
+function failureReasonOf(errorReason: string | null | undefined): FailureReason {
+  const reason = errorReason ?? '';
+  if (/cancel/.test(reason)) return 'cancelled_by_customer';
+  if (/insufficient/.test(reason)) return 'insufficient_funds';
+  if (/timed?_?out/.test(reason)) return 'timeout';
+  return 'declined';
+}
+
+const PERSONAL_KEYS = new Set(['contact', 'email', 'vpa', 'customer', 'wa_id']);
+
+/** Webhooks and links carry the customer's phone, e-mail and UPI id; none of them belongs in a stored event. */
+function withoutPersonalData(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutPersonalData);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(
+    Object.entries(value as Record<string, unknown>).map(([key, v]) => [key, PERSONAL_KEYS.has(key) && v !== null ? 'redacted' : withoutPersonalData(v)]),
+  );
+}
+
+/**
+ * A verified webhook body → one normalised event, or null for a well-formed event duka does not act on (such as
+ * `payment.captured`), which must still be answered 2xx or Razorpay retries it for a day and then disables the webhook.
+ */
+export function parseRazorpayWebhook(raw: Buffer, eventId: string | undefined): NormalisedPaymentEvent | null {
+  const envelope = Envelope.safeParse(parseJson(raw));
+  if (!envelope.success) throw new InvalidCallbackError('not a Razorpay webhook event');
+  const { event, payload } = envelope.data;
+  if (!HANDLED_EVENTS.has(event)) return null;
+
+  const invalid = (message: string) => new InvalidCallbackError(message);
+  const dedupKey = eventId ? `razorpay:${eventId}` : `razorpay:sha256:${createHash('sha256').update(raw).digest('hex')}`;
+  const redacted = withoutPersonalData(envelope.data);
+
+  if (event === 'payment.failed') {
+    const { payment, payment_link: link } = payloadOf(FailedPayload, payload, event);
+    const reference = link?.entity.reference_id ?? noteReference(link?.entity.notes) ?? noteReference(payment.entity.notes);
+    // A failed attempt leaves the link payable: the customer may try again on the same link until it expires.
+    return {
+      ...(reference ? { reference } : {}),
+      ...(link ? { providerReference: link.entity.id } : {}),
+      status: 'failed',
+      amount: moneyOf(payment.entity.amount, payment.entity.currency, 'payment', invalid),
+      transactionReference: payment.entity.id,
+      failureReason: failureReasonOf(payment.entity.error_reason),
+      ...(payment.entity.error_description ? { failureMessage: payment.entity.error_description } : {}),
+      dedupKey,
+      raw: redacted,
+    };
+  }
+
+  if (event === 'payment_link.paid' || event === 'payment_link.partially_paid') {
+    const { payment_link: link, payment } = payloadOf(PaidPayload, payload, event);
+    const reference = link.entity.reference_id ?? noteReference(link.entity.notes) ?? noteReference(payment.entity.notes);
+    return {
+      ...(reference ? { reference } : {}),
+      providerReference: link.entity.id,
+      // partially_paid: money has arrived but the link is still open, so the amount is what was paid so far.
+      status: event === 'payment_link.paid' ? 'succeeded' : 'pending',
+      amount: moneyOf(link.entity.amount_paid ?? payment.entity.amount, link.entity.currency, 'payment link', invalid),
+      transactionReference: payment.entity.id,
+      dedupKey,
+      raw: redacted,
+    };
+  }
+
+  const { payment_link: link } = payloadOf(LinkPayload, payload, event);
+  const reference = link.entity.reference_id ?? noteReference(link.entity.notes);
+  return {
+    ...(reference ? { reference } : {}),
+    providerReference: link.entity.id,
+    ...(event === 'payment_link.expired' ? { status: 'expired' as const, failureReason: 'expired' as const } : { status: 'cancelled' as const }),
+    dedupKey,
+    raw: redacted,
+  };
+}
+
+/** Unverified: which payment the body claims to be about, so the API can pick the shop's secret before verifying it. */
+export function referenceFromRazorpayWebhook(raw: Buffer): string | undefined {
+  let body: unknown;
+  try {
+    body = JSON.parse(raw.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  const payload = (body as { payload?: Record<string, { entity?: { reference_id?: unknown; notes?: unknown } } | undefined> } | null)?.payload;
+  if (!payload || typeof payload !== 'object') return undefined;
+  const linkEntity = payload.payment_link?.entity;
+  if (typeof linkEntity?.reference_id === 'string' && linkEntity.reference_id !== '') return linkEntity.reference_id;
+  for (const entity of [linkEntity, payload.payment?.entity]) {
+    const notes = Notes.safeParse(entity?.notes);
+    const reference = notes.success ? noteReference(notes.data) : undefined;
+    if (reference) return reference;
+  }
+  return undefined;
+}
