@@ -12,7 +12,7 @@ export function ormConfig(databaseUrl: string, options: { poolMax?: number } = {
     extensions: [Migrator],
     // Migrations are TypeScript run directly by Node 24; say so, or MikroORM guesses from the command line.
     preferTs: true,
-    migrations: { path: MIGRATIONS_DIR, pathTs: MIGRATIONS_DIR, glob: '!(*.d).ts', transactional: true, snapshot: false },
+    migrations: { path: MIGRATIONS_DIR, pathTs: MIGRATIONS_DIR, glob: '!(*.d).ts', transactional: true, snapshot: false, silent: true },
     pool: { min: 0, max: options.poolMax ?? 10 },
     debug: false,
     allowGlobalContext: false,

@@ -36,6 +36,7 @@ const EnvSchema = z.object({
   PAYNOW_BASE_URL: optionalUrl,
   PAYNOW_INTEGRATION_ID: z.string().optional(),
   PAYNOW_INTEGRATION_KEY: z.string().optional(),
+  PAYNOW_AUTH_EMAIL: z.email().optional(),
   OMARI_BASE_URL: optionalUrl,
   OMARI_MERCHANT_KEY: z.string().optional(),
   RAZORPAY_BASE_URL: optionalUrl,
@@ -69,7 +70,7 @@ export interface Config {
     ratePerSecond: number;
   };
   mpesa: { baseUrl: string; consumerKey: string; consumerSecret: string; shortcode: string; passkey: string };
-  paynow: { baseUrl: string; integrationId: string; integrationKey: string };
+  paynow: { baseUrl: string; integrationId: string; integrationKey: string; authEmail: string };
   omari: { baseUrl: string; merchantKey: string };
   razorpay: { baseUrl: string; keyId: string; keySecret: string; webhookSecret: string };
   timing: { cartReminderAfter: string; cartExpiresAfter: string; handoverSilence: string };
@@ -133,6 +134,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       baseUrl: env.PAYNOW_BASE_URL ?? sandboxUrl('paynow'),
       integrationId: env.PAYNOW_INTEGRATION_ID ?? '1201',
       integrationKey: env.PAYNOW_INTEGRATION_KEY ?? SANDBOX_SECRET,
+      // Paynow requires the merchant's login email for express checkout in test mode.
+      authEmail: env.PAYNOW_AUTH_EMAIL ?? 'merchant@duka.example',
     },
     omari: { baseUrl: env.OMARI_BASE_URL ?? sandboxUrl('omari'), merchantKey: env.OMARI_MERCHANT_KEY ?? SANDBOX_SECRET },
     razorpay: {

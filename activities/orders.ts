@@ -1,0 +1,124 @@
+import { ApplicationFailure } from '@temporalio/common';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { Customer, Order, OrderEvent, OrderItem, Shop, type IOrder } from '../db/entities.ts';
+import { orderWorkflowId } from '../domain/ids.ts';
+import type { OrderInput, OrderView } from '../workflows/definitions.ts';
+import { SA } from '../workflows/search-attributes.ts';
+import type { ActivityDeps } from './deps.ts';
+
+export type OrderStart = Omit<OrderInput, 'orderNumber' | 'state'>;
+
+export function createOrderActivities({ orm, temporal, config }: ActivityDeps) {
+  return {
+    /** Human-friendly, per shop, never reused (a retried call may skip a number; gaps are harmless). */
+    async allocateOrderNumber(shopId: string): Promise<string> {
+      const rows = await orm.em
+        .fork()
+        .getConnection()
+        .execute<{ order_prefix: string; number: number }[]>(
+          'update shop set next_order_number = next_order_number + 1 where id = ? returning order_prefix, next_order_number - 1 as number',
+          [shopId],
+        );
+      const row = rows[0];
+      if (!row) throw ApplicationFailure.nonRetryable(`unknown shop ${shopId}`, 'UnknownShop');
+      return `${row.order_prefix}-${row.number}`;
+    },
+
+    /** Starts `order:<number>`; starting twice (a retried activity) finds the first one. */
+    async startOrderWorkflow(input: OrderStart & { orderNumber: string }): Promise<string> {
+      const workflowId = orderWorkflowId(input.orderNumber);
+      try {
+        await temporal.workflow.start('orderWorkflow', {
+          taskQueue: config.temporal.taskQueue,
+          workflowId,
+          args: [input satisfies OrderInput],
+          staticSummary: `Order ${input.orderNumber} · ${input.shop.name}`,
+          staticDetails: `Shop ${input.shop.id}, ${input.shop.currency}, customer ${input.customerRef}`,
+          typedSearchAttributes: [
+            { key: SA.shopId, value: input.shop.id },
+            { key: SA.orderNumber, value: input.orderNumber },
+            { key: SA.orderStatus, value: 'CART' },
+            { key: SA.customerRef, value: input.customerRef },
+            { key: SA.paymentStatus, value: 'NONE' },
+            { key: SA.orderTotal, value: 0 },
+          ],
+        });
+      } catch (err) {
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      }
+      return workflowId;
+    },
+
+    /**
+     * Runs an update on an order workflow and returns its result. A validator's refusal is a business answer
+     * (returned, not thrown), so the conversation can tell the customer.
+     */
+    async updateOrder(input: { orderNumber: string; update: string; args: unknown[] }): Promise<{ ok: true; result: unknown } | { ok: false; error: string }> {
+      const handle: WorkflowHandle = temporal.workflow.getHandle(orderWorkflowId(input.orderNumber));
+      try {
+        return { ok: true, result: await handle.executeUpdate(input.update, { args: input.args as [unknown] }) };
+      } catch (err) {
+        if (err instanceof WorkflowUpdateFailedError) return { ok: false, error: err.cause?.message ?? err.message };
+        throw err;
+      }
+    },
+
+    /** The live order as its workflow holds it (null when the workflow is gone). */
+    async queryOrder(input: { orderNumber: string }): Promise<OrderView | null> {
+      try {
+        return await temporal.workflow.getHandle(orderWorkflowId(input.orderNumber)).query<OrderView>('order');
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return null;
+        throw err;
+      }
+    },
+
+    /** The read model: orders, items and timeline written as the workflow sees them. Idempotent. */
+    async saveOrder(view: OrderView): Promise<void> {
+      await orm.em.fork().transactional(async (em) => {
+        const shop = em.getReference(Shop, view.shopId);
+        const customer = await em.findOne(Customer, { shop: view.shopId, ref: view.customerRef });
+        let order: IOrder | null = await em.findOne(Order, { number: view.orderNumber }, { populate: ['items'] });
+        const fields = {
+          status: view.status,
+          paymentStatus: view.paymentStatus,
+          paymentMethod: view.paymentMethod,
+          fulfilment: view.fulfilment,
+          address: view.address,
+          note: view.note,
+          subtotal: view.subtotal,
+          tax: view.tax,
+          deliveryFee: view.deliveryFee,
+          total: view.total,
+          currency: view.currency,
+          source: view.source,
+          placedAt: timelineAt(view, 'placed'),
+          paidAt: timelineAt(view, 'paid'),
+          completedAt: view.status === 'COMPLETED' ? new Date(view.updatedAt) : null,
+        };
+        if (!order) {
+          order = em.create(Order, { number: view.orderNumber, shop, customer, workflowId: view.workflowId, createdAt: new Date(view.createdAt), ...fields });
+        } else {
+          em.assign(order, fields);
+          order.items.removeAll();
+        }
+        view.items.forEach((line, position) => {
+          order!.items.add(em.create(OrderItem, { order, lineId: line.lineId, productId: line.productId, retailerId: line.retailerId, name: line.name, quantity: line.quantity, unitPrice: line.unitPrice, options: line.options, lineTotal: line.lineTotal, position }));
+        });
+        await em.flush();
+        for (const [index, entry] of view.timeline.entries()) {
+          await em.upsert(
+            OrderEvent,
+            { order, key: `${view.orderNumber}:${index}`, type: entry.type, detail: entry.detail ? { text: entry.detail } : {}, at: new Date(entry.at) },
+            { onConflictFields: ['key'], onConflictAction: 'ignore' },
+          );
+        }
+      });
+    },
+  };
+}
+
+function timelineAt(view: OrderView, type: string): Date | null {
+  const entry = view.timeline.find((t) => t.type === type);
+  return entry ? new Date(entry.at) : null;
+}

@@ -1,0 +1,450 @@
+import { allHandlersFinished, condition, continueAsNew, log, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.ts';
+import type { CategoryView, LineRefusal, ProductView, ShopView } from '../domain/catalog.ts';
+import type { InboundMessage } from '../domain/inbound.ts';
+import { isLanguage, price, texts, type Language, type Texts } from '../domain/i18n.ts';
+import { detectIntent, detectLanguage, parseQuantity } from '../domain/intents.ts';
+import { morePageOf, type OutboundMessage } from '../domain/outbound.ts';
+import { breakdown, cartView, categoryList, fulfilmentChoice, mainMenu, optionPicker, orderSummary, paymentMethods, productCard, productList, sizeList } from '../domain/screens.ts';
+import type { OrderStatus } from '../domain/status.ts';
+import type { PaymentMethod } from '../providers/payments/types.ts';
+import {
+  conversationQuery,
+  handoverSignal,
+  inboundSignal,
+  orderChangedSignal,
+  type CartResult,
+  type ConversationInput,
+  type OrderTiming,
+  type OrderView,
+} from './definitions.ts';
+import { SA } from './search-attributes.ts';
+
+const acts = proxyActivities<Activities>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
+});
+
+type Step =
+  | { name: 'idle' }
+  | { name: 'categories'; page: number }
+  | { name: 'products'; categoryId: string; page: number }
+  | { name: 'customize'; productId: string; presentationId?: string; groupIndex: number; optionIds: string[] }
+  | { name: 'quantity'; productId: string; presentationId?: string; optionIds: string[]; attempts: number }
+  | { name: 'address' }
+  | { name: 'otp' };
+
+interface ConversationState {
+  language: Language;
+  registered: boolean;
+  step: Step;
+  activeOrder: { orderNumber: string; status: OrderStatus } | null;
+  lastMethod: PaymentMethod | null;
+  recentIds: string[];
+  handoverUntil: number | null;
+  lastInboundAt: number;
+  name?: string;
+}
+
+const TIMING: OrderTiming = { cartReminderAfter: '1h', cartExpiresAfter: '24h', paymentTimeout: '3m', paymentLinkTimeout: '30m', pollInterval: '10s' };
+const IDLE_CLOSE_MS = 7 * 24 * 3600_000;
+const RECENT_IDS = 100;
+const CANCEL_DURING: readonly OrderStatus[] = ['CHECKOUT', 'AWAITING_PAYMENT'];
+
+/**
+ * One customer's chat with one shop (`conversation:<shopId>:<customerRef>`): reads what they send, shows menus and
+ * products, and drives their order workflow through its updates. The order owns the cart; this owns the dialogue.
+ */
+export async function conversationWorkflow(input: ConversationInput & { timing?: Partial<OrderTiming>; handoverMinutes?: number }): Promise<void> {
+  const timing: OrderTiming = { ...TIMING, ...input.timing };
+  const state: ConversationState = (input.state as ConversationState | undefined) ?? {
+    language: 'en',
+    registered: false,
+    step: { name: 'idle' },
+    activeOrder: null,
+    lastMethod: null,
+    recentIds: [],
+    handoverUntil: null,
+    lastInboundAt: Date.now(),
+  };
+  const inbox: InboundMessage[] = [];
+  let shop: ShopView | null = null;
+
+  setHandler(inboundSignal, (m) => {
+    if (state.recentIds.includes(m.id) || inbox.some((x) => x.id === m.id)) return;
+    inbox.push(m);
+  });
+  setHandler(orderChangedSignal, ({ orderNumber, status, awaiting }) => {
+    if (!state.activeOrder || state.activeOrder.orderNumber === orderNumber) {
+      state.activeOrder = ['COMPLETED', 'CANCELLED', 'EXPIRED', 'REFUNDED'].includes(status) ? null : { orderNumber, status };
+      if (awaiting === 'otp') state.step = { name: 'otp' };
+      else if (state.step.name === 'otp') state.step = { name: 'idle' };
+    }
+  });
+  setHandler(handoverSignal, ({ minutes, resume }) => {
+    state.handoverUntil = resume ? null : Date.now() + (minutes ?? input.handoverMinutes ?? 30) * 60_000;
+  });
+  setHandler(conversationQuery, () => ({
+    shopId: input.shopId,
+    customerRef: input.customerRef,
+    language: state.language,
+    step: state.step.name,
+    activeOrder: state.activeOrder?.orderNumber ?? null,
+    handoverUntil: state.handoverUntil ? new Date(state.handoverUntil).toISOString() : null,
+  }));
+
+  const t = (): Texts => texts(state.language);
+  const send = async (message: OutboundMessage) => {
+    await acts.sendMessage({ shopId: input.shopId, customerRef: input.customerRef, message });
+  };
+  const getShop = async () => (shop ??= await acts.getShop(input.shopId));
+
+  async function updateOrder<T>(update: string, args: unknown[]): Promise<{ ok: true; result: T } | { ok: false; error: string }> {
+    const orderNumber = state.activeOrder?.orderNumber;
+    if (!orderNumber) return { ok: false, error: 'no order' };
+    const r = await acts.updateOrder({ orderNumber, update, args });
+    return r.ok ? { ok: true, result: r.result as T } : r;
+  }
+  const track = (o: OrderView) => {
+    state.activeOrder = { orderNumber: o.orderNumber, status: o.status };
+  };
+
+  async function ensureOrder(): Promise<string> {
+    const a = state.activeOrder;
+    if (a && (a.status === 'CART' || a.status === 'CHECKOUT')) return a.orderNumber;
+    const s = await getShop();
+    const orderNumber = await acts.allocateOrderNumber(s.id);
+    await acts.startOrderWorkflow({ orderNumber, shop: s, customerRef: input.customerRef, language: state.language, source: 'whatsapp', timing });
+    state.activeOrder = { orderNumber, status: 'CART' };
+    return orderNumber;
+  }
+
+  async function refusalText(r: LineRefusal | { reason: string; status?: OrderStatus }): Promise<string> {
+    const x = t();
+    switch (r.reason) {
+      case 'unavailable':
+        return x.unavailable((r as { name: string }).name);
+      case 'out_of_stock':
+        return x.outOfStock((r as { name: string }).name, (r as { stock: number }).stock);
+      case 'bad_quantity':
+        return x.badQuantity((r as { max: number }).max);
+      case 'not_shopping':
+        return x.activeOrderBusy(state.activeOrder?.orderNumber ?? '');
+      default:
+        return x.notUnderstood;
+    }
+  }
+
+  // ---- screens --------------------------------------------------------------------------------------------------
+  async function showMenu(name?: string) {
+    state.step = { name: 'idle' };
+    await send(mainMenu(t(), await getShop(), name));
+  }
+  async function showCategories(page = 0) {
+    state.step = { name: 'categories', page };
+    await send(categoryList(t(), await getShop(), await acts.listCategories(input.shopId), page));
+  }
+  async function showProducts(categoryId: string, page = 0) {
+    const categories: CategoryView[] = await acts.listCategories(input.shopId);
+    const category = categories.find((c) => c.id === categoryId);
+    if (!category) return showCategories();
+    const products = await acts.listProducts({ shopId: input.shopId, categoryId });
+    state.step = { name: 'products', categoryId, page };
+    await send(products.length ? productList(t(), category, products, page) : { kind: 'text', body: t().noProducts });
+  }
+  async function showCartView(order: OrderView | null) {
+    const s = await getShop();
+    state.step = { name: 'idle' };
+    await send(cartView(t(), order?.items ?? [], order?.subtotal ?? 0, s.currency));
+  }
+  async function currentOrder(): Promise<OrderView | null> {
+    if (!state.activeOrder) return null;
+    const r = await acts.queryOrder({ orderNumber: state.activeOrder.orderNumber });
+    if (r) track(r);
+    return r;
+  }
+
+  async function startAdding(productId: string) {
+    const p = await acts.getProduct({ shopId: input.shopId, productId });
+    if (!p) return showCategories();
+    if (!p.available || (p.stock !== null && p.stock <= 0)) {
+      await send({ kind: 'text', body: p.available ? t().outOfStock(p.name, 0) : t().unavailable(p.name) });
+      return showCategories();
+    }
+    if (p.presentations.length) {
+      state.step = { name: 'customize', productId, groupIndex: -1, optionIds: [] };
+      return send(sizeList(t(), p));
+    }
+    return nextCustomization(p, { name: 'customize', productId, groupIndex: -1, optionIds: [] });
+  }
+
+  async function nextCustomization(p: ProductView, step: Extract<Step, { name: 'customize' }>) {
+    const next = step.groupIndex + 1;
+    if (next < p.groups.length) {
+      state.step = { ...step, groupIndex: next };
+      return send(optionPicker(t(), p, next, step.optionIds.filter((id) => p.groups[next]!.options.some((o) => o.id === id))));
+    }
+    const max = Math.min(99, p.stock ?? 99);
+    state.step = { name: 'quantity', productId: p.id, ...(step.presentationId ? { presentationId: step.presentationId } : {}), optionIds: step.optionIds, attempts: 0 };
+    const detail = p.presentations.length || p.groups.length ? `${breakdown(t(), p, step.presentationId, step.optionIds)}\n\n` : '';
+    const displayName = p.presentations.find((s) => s.id === step.presentationId)?.name;
+    return send({ kind: 'text', body: `${detail}${t().askQuantity(displayName ? `${p.name} (${displayName})` : p.name, max)}` });
+  }
+
+  async function onOption(id: string) {
+    const step = state.step;
+    if (step.name !== 'customize') return showMenu();
+    const p = await acts.getProduct({ shopId: input.shopId, productId: step.productId });
+    if (!p) return showMenu();
+    if (id.startsWith('size:')) return nextCustomization(p, { ...step, presentationId: id.slice(5), groupIndex: -1 });
+    const group = p.groups[step.groupIndex];
+    if (!group) return showMenu();
+    if (id === 'opt:done' || id === 'opt:none') {
+      const chosen = step.optionIds.filter((o) => group.options.some((x) => x.id === o));
+      if (chosen.length < group.min) return send(optionPicker(t(), p, step.groupIndex, chosen));
+      return nextCustomization(p, step);
+    }
+    const optionId = id.slice(4);
+    if (!group.options.some((o) => o.id === optionId)) return send(optionPicker(t(), p, step.groupIndex, step.optionIds));
+    const optionIds = [...step.optionIds, optionId];
+    const inGroup = optionIds.filter((o) => group.options.some((x) => x.id === o));
+    if (group.max === 1 || inGroup.length >= group.max) return nextCustomization(p, { ...step, optionIds });
+    state.step = { ...step, optionIds };
+    return send(optionPicker(t(), p, step.groupIndex, inGroup));
+  }
+
+  async function onQuantity(text: string) {
+    const step = state.step;
+    if (step.name !== 'quantity') return;
+    const quantity = parseQuantity(text);
+    const p = await acts.getProduct({ shopId: input.shopId, productId: step.productId });
+    const max = Math.min(99, p?.stock ?? 99);
+    if (!p || quantity === null || quantity < 1 || quantity > max) {
+      if (step.attempts + 1 >= 2) {
+        await send({ kind: 'text', body: `${t().badQuantity(max)} ${t().tooManyTries}` });
+        return showMenu();
+      }
+      state.step = { ...step, attempts: step.attempts + 1 };
+      return send({ kind: 'text', body: p && quantity !== null && quantity > max && p.stock !== null ? t().outOfStock(p.name, p.stock) : t().badQuantity(max) });
+    }
+    await ensureOrder();
+    const r = await updateOrder<CartResult>('addLine', [{ productId: step.productId, ...(step.presentationId ? { presentationId: step.presentationId } : {}), optionIds: step.optionIds, quantity }]);
+    state.step = { name: 'idle' };
+    if (!r.ok) return send({ kind: 'text', body: t().notUnderstood });
+    if (!r.result.ok) {
+      await send({ kind: 'text', body: await refusalText(r.result.refusal) });
+      return showMenu();
+    }
+    track(r.result.order);
+    await send({ kind: 'text', body: t().added(quantity, r.result.line?.name ?? p.name, price(r.result.order.subtotal, r.result.order.currency)) });
+    return showCartView(r.result.order);
+  }
+
+  async function checkout() {
+    const order = await currentOrder();
+    if (!order || !order.items.length) return showCartView(null);
+    if (!['CART', 'CHECKOUT'].includes(order.status)) return send({ kind: 'text', body: t().activeOrderBusy(order.orderNumber) });
+    state.step = { name: 'idle' };
+    return send(fulfilmentChoice(t(), await getShop()));
+  }
+
+  async function setFulfilment(choice: { fulfilment: 'delivery' | 'pickup'; address?: { text?: string; latitude?: number; longitude?: number; name?: string } }) {
+    const r = await updateOrder<OrderView>('setFulfilment', [choice]);
+    if (!r.ok) {
+      if (choice.fulfilment === 'delivery') return send({ kind: 'text', body: t().badAddress });
+      return send({ kind: 'text', body: t().notUnderstood });
+    }
+    track(r.result);
+    state.step = { name: 'idle' };
+    return send(orderSummary(t(), await getShop(), r.result));
+  }
+
+  async function pay(method: PaymentMethod) {
+    state.lastMethod = method;
+    const r = await updateOrder<OrderView>('placeOrder', [{ method }]);
+    if (!r.ok) return send({ kind: 'text', body: `${t().notUnderstood}` });
+    track(r.result);
+  }
+
+  async function cancel() {
+    const a = state.activeOrder;
+    state.step = { name: 'idle' };
+    if (a && CANCEL_DURING.includes(a.status)) {
+      const r = await updateOrder<OrderView>('customerCancel', []);
+      if (r.ok) {
+        state.activeOrder = null;
+        return send({ kind: 'text', body: `${t().orderCancelled(a.orderNumber)} ${t().cancelled}` });
+      }
+    }
+    return send({ kind: 'text', body: t().stepCancelled });
+  }
+
+  // ---- routing --------------------------------------------------------------------------------------------------
+  async function onId(id: string) {
+    const more = morePageOf(id);
+    if (more !== null) {
+      const s = state.step;
+      return s.name === 'products' ? showProducts(s.categoryId, more) : showCategories(more);
+    }
+    const [kind, value = ''] = [id.slice(0, id.indexOf(':')), id.slice(id.indexOf(':') + 1)];
+    switch (kind) {
+      case 'menu':
+        if (value === 'shop') return showCategories();
+        if (value === 'cart') return showCartView(await currentOrder());
+        if (value === 'help') return send({ kind: 'text', body: t().help((await getShop()).name) });
+        if (value === 'booking') return send({ kind: 'text', body: t().help((await getShop()).name) });
+        return showMenu();
+      case 'cat':
+        return showProducts(value);
+      case 'catalog': {
+        const s = await getShop();
+        return send({ kind: 'catalog', body: t().catalogBody(s.name) });
+      }
+      case 'prod': {
+        const p = await acts.getProduct({ shopId: input.shopId, productId: value });
+        if (!p) return showCategories();
+        return send(productCard(t(), p));
+      }
+      case 'add':
+        return startAdding(value);
+      case 'size':
+      case 'opt':
+        return onOption(id);
+      case 'cart':
+        if (value === 'checkout') return checkout();
+        if (value === 'more') return showCategories();
+        if (value === 'clear') {
+          const r = await updateOrder<CartResult>('clearCart', []);
+          return send({ kind: 'text', body: r.ok ? t().cleared : t().cartEmpty });
+        }
+        return showMenu();
+      case 'ful':
+        if (value === 'pickup') return setFulfilment({ fulfilment: 'pickup' });
+        state.step = { name: 'address' };
+        return send({ kind: 'text', body: t().askAddress });
+      case 'order':
+        if (value === 'confirm') {
+          const s = await getShop();
+          const order = await currentOrder();
+          if (!order || order.status !== 'CHECKOUT') return checkout();
+          if (s.paymentMethods.length === 1) return pay(s.paymentMethods[0] as PaymentMethod);
+          return send(paymentMethods(t(), s, order.fulfilment));
+        }
+        if (value === 'edit') return showCartView(await currentOrder());
+        if (value === 'cancel') return cancel();
+        return showMenu();
+      case 'pay':
+        if (value === 'retry' && state.lastMethod) return pay(state.lastMethod);
+        if (value === 'other' || value === 'retry') {
+          const order = await currentOrder();
+          return send(paymentMethods(t(), await getShop(), order?.fulfilment ?? null));
+        }
+        return pay(value as PaymentMethod);
+      default:
+        return send({ kind: 'text', body: t().notUnderstood });
+    }
+  }
+
+  async function onText(text: string) {
+    const intent = detectIntent(text);
+    if (intent === 'cancel') return cancel();
+    const step = state.step;
+    if (step.name === 'quantity' && intent !== 'menu' && intent !== 'greeting') return onQuantity(text);
+    if (step.name === 'otp' && /^\s*\d{4,8}\s*$/.test(text)) {
+      const r = await updateOrder<{ accepted: boolean; triesLeft: number }>('submitOtp', [text.trim()]);
+      if (!r.ok) state.step = { name: 'idle' };
+      return;
+    }
+    if (step.name === 'address' && intent === 'unknown') return setFulfilment({ fulfilment: 'delivery', address: { text: text.trim() } });
+    switch (intent) {
+      case 'greeting':
+      case 'menu':
+        return showMenu(state.name);
+      case 'shop':
+        return showCategories();
+      case 'cart':
+        return showCartView(await currentOrder());
+      case 'checkout':
+        return checkout();
+      case 'pay':
+        if (state.activeOrder?.status === 'CHECKOUT') return onId('order:confirm');
+        return send({ kind: 'text', body: t().help((await getShop()).name) });
+      case 'help':
+        return send({ kind: 'text', body: t().help((await getShop()).name) });
+      case 'language': {
+        state.language = state.language === 'en' ? 'sw' : 'en';
+        await acts.setCustomerLanguage({ shopId: input.shopId, customerRef: input.customerRef, language: state.language });
+        await send({ kind: 'text', body: t().languageSet });
+        return showMenu();
+      }
+      default:
+        return send({ kind: 'text', body: t().notUnderstood });
+    }
+  }
+
+  async function handle(m: InboundMessage) {
+    if (!state.registered) {
+      const reg = await acts.registerCustomer({ shopId: input.shopId, waId: m.from, customerRef: input.customerRef, ...(m.contactName ? { name: m.contactName } : {}), at: m.timestamp });
+      const s = await getShop();
+      const fromText = m.content.kind === 'text' ? detectLanguage(m.content.text) : undefined;
+      state.language = reg.language ?? fromText ?? (isLanguage(s.defaultLanguage) ? s.defaultLanguage : 'en');
+      if (!reg.language) await acts.setCustomerLanguage({ shopId: input.shopId, customerRef: input.customerRef, language: state.language });
+      state.activeOrder = reg.activeOrder;
+      state.registered = true;
+    } else {
+      await acts.touchCustomer({ shopId: input.shopId, customerRef: input.customerRef, at: m.timestamp });
+    }
+    state.lastInboundAt = Date.now();
+    if (m.contactName) state.name = m.contactName;
+    upsertSearchAttributes([{ key: SA.lastCustomerMessageAt, value: new Date(Date.now()) }]);
+    if (state.handoverUntil && Date.now() < state.handoverUntil) return;
+    state.handoverUntil = null;
+    const c = m.content;
+    switch (c.kind) {
+      case 'text':
+        return onText(c.text);
+      case 'button':
+      case 'list':
+        return onId(c.id);
+      case 'template_button':
+        return onId(c.payload);
+      case 'order': {
+        await ensureOrder();
+        const r = await updateOrder<CartResult>('replaceCart', [c.items.map((i) => ({ retailerId: i.retailerId, quantity: i.quantity }))]);
+        if (!r.ok || !r.result.ok) return send({ kind: 'text', body: t().catalogCartEmpty });
+        track(r.result.order);
+        if (r.result.left?.length) await send({ kind: 'text', body: t().unknownItems(r.result.left) });
+        return showCartView(r.result.order);
+      }
+      case 'location':
+        if (state.step.name === 'address') return setFulfilment({ fulfilment: 'delivery', address: { latitude: c.latitude, longitude: c.longitude, ...(c.address ? { text: c.address } : {}), ...(c.name ? { name: c.name } : {}) } });
+        return send({ kind: 'text', body: t().media });
+      default:
+        return send({ kind: 'text', body: t().media });
+    }
+  }
+
+  // ---- the loop -------------------------------------------------------------------------------------------------
+  for (;;) {
+    const arrived = await condition(() => inbox.length > 0, Math.max(1, IDLE_CLOSE_MS - (Date.now() - state.lastInboundAt)));
+    if (!arrived) {
+      if (!state.activeOrder) break;
+      state.lastInboundAt = Date.now();
+      continue;
+    }
+    const m = inbox.shift()!;
+    state.recentIds = [...state.recentIds.slice(-(RECENT_IDS - 1)), m.id];
+    try {
+      await handle(m);
+    } catch (err) {
+      // A message the bot could not handle must not end the conversation; the failure is in the history.
+      log.error('message handling failed', { messageId: m.id, error: String(err) });
+      await send({ kind: 'text', body: t().notUnderstood }).catch(() => undefined);
+    }
+    if (inbox.length === 0 && (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > 5000)) {
+      await condition(allHandlersFinished);
+      await continueAsNew<typeof conversationWorkflow>({ ...input, state });
+    }
+  }
+  await condition(allHandlersFinished);
+}

@@ -1,0 +1,151 @@
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { CartLine, LineChoice, LineRefusal, ShopView } from '../domain/catalog.ts';
+import type { InboundMessage } from '../domain/inbound.ts';
+import type { Language } from '../domain/i18n.ts';
+import type { OrderStatus, PaymentStatusValue } from '../domain/status.ts';
+import type { CurrencyCode } from '../domain/money.ts';
+import type { PaymentMethod } from '../providers/payments/types.ts';
+
+/** Everything a signal, update or query carries, so callers (API, activities, tests) and workflows agree on one shape. */
+
+export interface OrderAddressView {
+  text?: string;
+  latitude?: number;
+  longitude?: number;
+  name?: string;
+}
+
+export interface PaymentAttemptView {
+  attempt: number;
+  reference: string;
+  method: PaymentMethod;
+  provider: string;
+  status: 'pending' | 'succeeded' | 'failed' | 'cancelled' | 'expired' | 'refunded' | 'flagged';
+  amount: number;
+  currency: CurrencyCode;
+  transactionReference?: string;
+  failureReason?: string;
+  startedAt: string;
+  finishedAt?: string;
+}
+
+export interface TimelineEntry {
+  at: string;
+  type: string;
+  detail?: string;
+}
+
+/** The order as the admin API shows it and the `order` query answers. */
+export interface OrderView {
+  orderNumber: string;
+  workflowId: string;
+  shopId: string;
+  customerRef: string;
+  status: OrderStatus;
+  paymentStatus: PaymentStatusValue;
+  paymentMethod: PaymentMethod | null;
+  fulfilment: 'delivery' | 'pickup' | null;
+  address: OrderAddressView | null;
+  note: string | null;
+  items: CartLine[];
+  subtotal: number;
+  tax: number;
+  deliveryFee: number;
+  total: number;
+  currency: CurrencyCode;
+  payments: PaymentAttemptView[];
+  timeline: TimelineEntry[];
+  source: 'whatsapp' | 'api';
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface OrderTiming {
+  cartReminderAfter: string;
+  cartExpiresAfter: string;
+  /** How long a customer has to approve a phone prompt (STK, Paynow express) or type an OTP. */
+  paymentTimeout: string;
+  /** Payment links live longer. */
+  paymentLinkTimeout: string;
+  pollInterval: string;
+}
+
+export interface OrderInput {
+  orderNumber: string;
+  shop: ShopView;
+  customerRef: string;
+  language: Language;
+  source: 'whatsapp' | 'api';
+  timing: OrderTiming;
+  /** Carried across continue-as-new. */
+  state?: unknown;
+}
+
+export type CartResult =
+  | { ok: true; order: OrderView; line?: CartLine; left?: string[] }
+  | { ok: false; refusal: LineRefusal | { reason: 'not_shopping'; status: OrderStatus } | { reason: 'empty' } };
+
+export interface FulfilmentChoice {
+  fulfilment: 'delivery' | 'pickup';
+  address?: OrderAddressView;
+}
+
+export interface PlaceOrderInput {
+  method: PaymentMethod;
+  /** Digits, country code first; the number to charge for mobile money. */
+  phone?: string;
+}
+
+export interface CatalogOrderItem {
+  retailerId: string;
+  quantity: number;
+}
+
+export const orderQuery = defineQuery<OrderView>('order');
+export const addLineUpdate = defineUpdate<CartResult, [LineChoice]>('addLine');
+export const replaceCartUpdate = defineUpdate<CartResult, [CatalogOrderItem[]]>('replaceCart');
+export const removeLineUpdate = defineUpdate<CartResult, [string]>('removeLine');
+export const clearCartUpdate = defineUpdate<CartResult, []>('clearCart');
+export const setFulfilmentUpdate = defineUpdate<OrderView, [FulfilmentChoice]>('setFulfilment');
+export const placeOrderUpdate = defineUpdate<OrderView, [PlaceOrderInput]>('placeOrder');
+export const submitOtpUpdate = defineUpdate<{ accepted: boolean; triesLeft: number }, [string]>('submitOtp');
+export const customerCancelUpdate = defineUpdate<OrderView, []>('customerCancel');
+
+/** Operator actions (README has a `temporal` CLI line for each). */
+export const advanceStatusUpdate = defineUpdate<OrderView, [{ status: OrderStatus; note?: string }]>('advanceStatus');
+export const cancelOrderUpdate = defineUpdate<OrderView, [{ reason?: string }]>('cancelOrder');
+export const refundOrderUpdate = defineUpdate<OrderView, [{ reason?: string }]>('refundOrder');
+export const retryPaymentUpdate = defineUpdate<OrderView, [{ method?: PaymentMethod }]>('retryPayment');
+
+/** A verified provider callback, normalised (providers/payments/types.ts) and matched to a payment attempt. */
+export interface PaymentSignal {
+  reference: string;
+  status: 'pending' | 'succeeded' | 'failed' | 'cancelled' | 'expired';
+  amount?: number;
+  currency?: string;
+  transactionReference?: string;
+  failureReason?: string;
+  source: 'callback' | 'poll';
+}
+export const paymentEventSignal = defineSignal<[PaymentSignal]>('paymentEvent');
+
+/** Conversation workflow. */
+export const inboundSignal = defineSignal<[InboundMessage]>('inbound');
+export const orderChangedSignal = defineSignal<[{ orderNumber: string; status: OrderStatus; awaiting?: 'otp' | 'payment_choice' | null }]>('orderChanged');
+export const handoverSignal = defineSignal<[{ minutes?: number; resume?: boolean }]>('handover');
+
+export interface ConversationInput {
+  shopId: string;
+  customerRef: string;
+  state?: unknown;
+}
+
+export interface ConversationView {
+  shopId: string;
+  customerRef: string;
+  language: Language;
+  step: string;
+  activeOrder: string | null;
+  handoverUntil: string | null;
+}
+export const conversationQuery = defineQuery<ConversationView>('conversation');

@@ -1,0 +1,2 @@
+export { orderWorkflow } from './order.ts';
+export { conversationWorkflow } from './conversation.ts';

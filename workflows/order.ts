@@ -1,0 +1,476 @@
+import {
+  ApplicationFailure,
+  condition,
+  continueAsNew,
+  getExternalWorkflowHandle,
+  log,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+  allHandlersFinished,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities/index.ts';
+import { computeTotals, isRefusal, MAX_QUANTITY, type LineChoice } from '../domain/catalog.ts';
+import { conversationWorkflowId, orderWorkflowId } from '../domain/ids.ts';
+import { texts, price, type TemplateKey } from '../domain/i18n.ts';
+import { OPERATOR_STATUSES, SHOPPING_STATUSES, transitionRefusal } from '../domain/order-machine.ts';
+import { FINAL_STATUSES, type OrderStatus } from '../domain/status.ts';
+import type { OutboundMessage } from '../domain/outbound.ts';
+import { durationMs } from '../domain/duration.ts';
+import {
+  addLineUpdate,
+  advanceStatusUpdate,
+  cancelOrderUpdate,
+  clearCartUpdate,
+  customerCancelUpdate,
+  orderChangedSignal,
+  orderQuery,
+  placeOrderUpdate,
+  refundOrderUpdate,
+  removeLineUpdate,
+  replaceCartUpdate,
+  retryPaymentUpdate,
+  setFulfilmentUpdate,
+  submitOtpUpdate,
+  paymentEventSignal,
+  type CartResult,
+  type OrderInput,
+  type OrderView,
+  type PlaceOrderInput,
+} from './definitions.ts';
+import { SA } from './search-attributes.ts';
+import { PaymentStep } from './payment.ts';
+
+const acts = proxyActivities<Activities>({
+  startToCloseTimeout: '30s',
+  // The database or WhatsApp being down must never drop an order: retry until they are back.
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '2m' },
+});
+
+interface OrderState {
+  view: OrderView;
+  lineSeq: number;
+  lastActivityAt: number;
+  reminded: boolean;
+  payment: unknown;
+}
+
+/**
+ * One order, from its first cart item to completion: owns the cart, checkout, the payment step and the status an
+ * operator moves it through. Workflow id `order:<ORDER_NUMBER>`.
+ */
+export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
+  const t = texts(input.language);
+  const now = () => new Date(Date.now()).toISOString();
+  const state: OrderState = (input.state as OrderState | undefined) ?? {
+    view: {
+      orderNumber: input.orderNumber,
+      workflowId: orderWorkflowId(input.orderNumber),
+      shopId: input.shop.id,
+      customerRef: input.customerRef,
+      status: 'CART',
+      paymentStatus: 'NONE',
+      paymentMethod: null,
+      fulfilment: null,
+      address: null,
+      note: null,
+      items: [],
+      subtotal: 0,
+      tax: 0,
+      deliveryFee: 0,
+      total: 0,
+      currency: input.shop.currency,
+      payments: [],
+      timeline: [{ at: now(), type: 'created', detail: input.source === 'api' ? 'created by the shop' : 'first item added' }],
+      source: input.source,
+      createdAt: now(),
+      updatedAt: now(),
+    },
+    lineSeq: 0,
+    lastActivityAt: Date.now(),
+    reminded: false,
+    payment: null,
+  };
+  const order = state.view;
+  let dirty = true;
+
+  const event = (type: string, detail?: string) => {
+    order.timeline.push({ at: now(), type, ...(detail ? { detail } : {}) });
+    if (order.timeline.length > 200) order.timeline.splice(1, order.timeline.length - 200);
+  };
+  const touch = () => {
+    state.lastActivityAt = Date.now();
+    state.reminded = false;
+    order.updatedAt = now();
+    dirty = true;
+  };
+  const retotal = () => {
+    Object.assign(order, computeTotals(order.items, input.shop, order.fulfilment));
+  };
+  const setStatus = (to: OrderStatus, detail?: string) => {
+    if (order.status === to) return;
+    event(to.toLowerCase(), detail);
+    order.status = to;
+    touch();
+  };
+  const facts = () => ({ itemCount: order.items.length, fulfilment: order.fulfilment, paid: order.paymentStatus === 'SUCCEEDED' });
+  const shopping = () => SHOPPING_STATUSES.includes(order.status);
+
+  async function say(message: OutboundMessage, template?: { key: TemplateKey; params: string[] }): Promise<void> {
+    try {
+      await acts.sendMessage({
+        shopId: order.shopId,
+        customerRef: order.customerRef,
+        message,
+        ...(template ? { template: { ...template, language: input.language } } : {}),
+      });
+    } catch (err) {
+      // The order goes on even when WhatsApp refuses a message; the refusal is in the history for an operator.
+      log.warn('message not delivered', { orderNumber: order.orderNumber, error: String(err) });
+    }
+  }
+
+  let lastSavedStatus: OrderStatus | null = null;
+  async function persist(): Promise<void> {
+    if (!dirty) return;
+    dirty = false;
+    await acts.saveOrder(order);
+    upsertSearchAttributes([
+      { key: SA.orderStatus, value: order.status },
+      { key: SA.paymentStatus, value: order.paymentStatus },
+      { key: SA.orderTotal, value: order.total / 100 },
+      ...(order.paymentMethod ? [{ key: SA.paymentProvider, value: order.paymentMethod }] : []),
+    ]);
+    if (lastSavedStatus !== order.status) {
+      lastSavedStatus = order.status;
+      try {
+        await getExternalWorkflowHandle(conversationWorkflowId(order.shopId, order.customerRef)).signal(orderChangedSignal, {
+          orderNumber: order.orderNumber,
+          status: order.status,
+          awaiting: payment.awaiting(),
+        });
+      } catch (err) {
+        // Orders created by the shop's API may have no conversation yet; it finds the order when the customer writes.
+        log.info('no conversation to tell', { error: String(err) });
+      }
+    }
+  }
+
+  const payment = new PaymentStep({
+    order,
+    input,
+    acts,
+    say,
+    event,
+    setStatus,
+    touch,
+    persist,
+    restore: state.payment,
+  });
+
+  // ---- the cart -------------------------------------------------------------------------------------------------
+  const notShopping = (): CartResult => ({ ok: false, refusal: { reason: 'not_shopping', status: order.status } });
+  const validChoice = (c: LineChoice) => {
+    if (typeof c?.productId !== 'string' || c.productId.length === 0 || c.productId.length > 100) throw new Error('productId is required');
+    if (!Number.isInteger(c.quantity) || c.quantity < 1 || c.quantity > MAX_QUANTITY) throw new Error(`quantity must be a whole number from 1 to ${MAX_QUANTITY}`);
+    if (!Array.isArray(c.optionIds) || c.optionIds.length > 20) throw new Error('optionIds must be a list');
+  };
+  const cartOpen = () => {
+    if (order.status !== 'CART' && order.status !== 'CHECKOUT') throw new Error(`order ${order.orderNumber} is ${order.status}: the cart can no longer change`);
+  };
+  const backToCart = () => {
+    if (order.status === 'CHECKOUT') setStatus('CART', 'cart edited');
+  };
+
+  setHandler(
+    addLineUpdate,
+    async (choice) => {
+      const [priced] = await acts.priceLines({ shopId: order.shopId, lines: [{ lineId: `L${state.lineSeq + 1}`, choice }] });
+      if (!priced || isRefusal(priced)) return { ok: false as const, refusal: priced ?? { reason: 'unknown_product' as const } };
+      if (order.status !== 'CART' && order.status !== 'CHECKOUT') return notShopping();
+      state.lineSeq += 1;
+      const same = order.items.find((l) => l.productId === priced.productId && l.name === priced.name && JSON.stringify(l.options) === JSON.stringify(priced.options));
+      if (same) {
+        same.quantity += priced.quantity;
+        same.lineTotal = same.quantity * same.unitPrice;
+      } else {
+        order.items.push(priced);
+      }
+      backToCart();
+      retotal();
+      event('item_added', `${priced.quantity} × ${priced.name}`);
+      touch();
+      await persist();
+      return { ok: true as const, order, line: priced };
+    },
+    {
+      validator: (choice) => {
+        validChoice(choice);
+        cartOpen();
+      },
+    },
+  );
+
+  setHandler(
+    replaceCartUpdate,
+    async (items) => {
+      const resolved = await acts.resolveCatalogItems({ shopId: order.shopId, items });
+      const priced = await acts.priceLines({
+        shopId: order.shopId,
+        lines: resolved.choices.map((choice, i) => ({ lineId: `L${state.lineSeq + i + 1}`, choice })),
+      });
+      if (order.status !== 'CART' && order.status !== 'CHECKOUT') return notShopping();
+      state.lineSeq += priced.length;
+      const left = [...resolved.unknown];
+      order.items = [];
+      for (const p of priced) {
+        if (isRefusal(p)) left.push('name' in p ? p.name : 'an item');
+        else order.items.push(p);
+      }
+      backToCart();
+      retotal();
+      event('cart_replaced', `${order.items.length} items from the catalog`);
+      touch();
+      await persist();
+      return order.items.length ? { ok: true as const, order, left } : { ok: false as const, refusal: { reason: 'empty' as const } };
+    },
+    {
+      validator: (items) => {
+        cartOpen();
+        if (!Array.isArray(items) || items.length === 0 || items.length > 50) throw new Error('a catalog cart has 1 to 50 items');
+        for (const i of items) if (typeof i.retailerId !== 'string' || !Number.isInteger(i.quantity) || i.quantity < 1 || i.quantity > MAX_QUANTITY) throw new Error('bad catalog item');
+      },
+    },
+  );
+
+  setHandler(
+    removeLineUpdate,
+    async (lineId) => {
+      order.items = order.items.filter((l) => l.lineId !== lineId);
+      backToCart();
+      retotal();
+      event('item_removed', lineId);
+      touch();
+      await persist();
+      return { ok: true as const, order };
+    },
+    {
+      validator: (lineId) => {
+        cartOpen();
+        if (!order.items.some((l) => l.lineId === lineId)) fail(`no line ${lineId}`);
+      },
+    },
+  );
+
+  setHandler(
+    clearCartUpdate,
+    async () => {
+      order.items = [];
+      backToCart();
+      retotal();
+      event('cart_cleared');
+      touch();
+      await persist();
+      return { ok: true as const, order };
+    },
+    { validator: cartOpen },
+  );
+
+  // ---- checkout -------------------------------------------------------------------------------------------------
+  setHandler(
+    setFulfilmentUpdate,
+    async (choice) => {
+      order.fulfilment = choice.fulfilment;
+      order.address = choice.fulfilment === 'delivery' ? (choice.address ?? null) : null;
+      retotal();
+      setStatus('CHECKOUT', choice.fulfilment);
+      touch();
+      await persist();
+      return order;
+    },
+    {
+      validator: (choice) => {
+        cartOpen();
+        if (order.items.length === 0) throw new Error('the cart is empty');
+        if (choice.fulfilment === 'delivery') {
+          if (!input.shop.deliveryAvailable) throw new Error('this shop does not deliver');
+          const a = choice.address;
+          const hasText = typeof a?.text === 'string' && a.text.trim().length >= 5;
+          const hasPoint = typeof a?.latitude === 'number' && typeof a?.longitude === 'number' && Math.abs(a.latitude) <= 90 && Math.abs(a.longitude) <= 180;
+          if (!hasText && !hasPoint) throw new Error('a delivery needs an address or a location');
+        } else if (choice.fulfilment === 'pickup') {
+          if (!input.shop.pickupAvailable) throw new Error('this shop has no pickup');
+        } else {
+          throw new Error('fulfilment is delivery or pickup');
+        }
+      },
+    },
+  );
+
+  setHandler(
+    placeOrderUpdate,
+    async (choice: PlaceOrderInput) => {
+      event('placed', choice.method);
+      order.paymentMethod = choice.method;
+      if (choice.method === 'cash') {
+        setStatus('CONFIRMED', t.cashLabel(order.fulfilment));
+        await persist();
+        await say({ kind: 'text', body: t.confirmed(order.orderNumber, price(order.total, order.currency), input.shop.preparationMinutes, order.fulfilment) });
+        return order;
+      }
+      payment.request(choice);
+      setStatus('AWAITING_PAYMENT', choice.method);
+      await persist();
+      return order;
+    },
+    {
+      validator: (choice) => {
+        if (order.status !== 'CHECKOUT') throw new Error(`order ${order.orderNumber} is ${order.status}, not at checkout`);
+        if (!order.fulfilment) throw new Error('choose delivery or pickup first');
+        if (!input.shop.paymentMethods.includes(choice?.method)) throw new Error(`${String(choice?.method)} is not offered by this shop`);
+        payment.validateRequest(choice);
+      },
+    },
+  );
+
+  setHandler(submitOtpUpdate, (otp) => payment.submitOtp(otp), { validator: (otp) => payment.validateOtp(otp) });
+  setHandler(paymentEventSignal, (e) => payment.onEvent(e));
+
+  setHandler(
+    customerCancelUpdate,
+    async () => {
+      await payment.abandon();
+      setStatus('CANCELLED', 'by the customer');
+      await persist();
+      return order;
+    },
+    {
+      validator: () => {
+        if (!shopping()) fail(`order ${order.orderNumber} is ${order.status}: ask the shop to cancel`);
+      },
+    },
+  );
+
+  // ---- operators ------------------------------------------------------------------------------------------------
+  setHandler(
+    advanceStatusUpdate,
+    async ({ status, note }) => {
+      setStatus(status, note ?? 'by an operator');
+      await persist();
+      const text = t.statusText[status];
+      if (text) await say({ kind: 'text', body: t.statusUpdate(order.orderNumber, text) }, { key: 'orderUpdate', params: [order.orderNumber, text] });
+      return order;
+    },
+    {
+      validator: ({ status }) => {
+        if (!OPERATOR_STATUSES.includes(status)) throw new Error(`advance to one of ${OPERATOR_STATUSES.join(', ')}`);
+        const refusal = transitionRefusal(order.status, status, facts());
+        if (refusal) throw new Error(refusal);
+      },
+    },
+  );
+
+  setHandler(
+    cancelOrderUpdate,
+    async ({ reason }) => {
+      await payment.abandon();
+      const refunded = order.paymentStatus === 'SUCCEEDED' ? await payment.refund(reason ?? 'order cancelled') : false;
+      setStatus('CANCELLED', reason ?? 'by an operator');
+      if (refunded) setStatus('REFUNDED', 'refund issued on cancel');
+      await persist();
+      await say({ kind: 'text', body: t.orderCancelled(order.orderNumber) }, { key: 'orderUpdate', params: [order.orderNumber, 'cancelled'] });
+      return order;
+    },
+    {
+      validator: (_input) => {
+        if (FINAL_STATUSES.includes(order.status)) fail(`order ${order.orderNumber} is already ${order.status}`);
+      },
+    },
+  );
+
+  setHandler(
+    refundOrderUpdate,
+    async ({ reason }) => {
+      const ok = await payment.refund(reason ?? 'refund by an operator');
+      if (!ok) throw ApplicationFailure.nonRetryable('the provider could not refund this payment: refund it by hand', 'RefundNotPossible');
+      setStatus('REFUNDED', reason);
+      await persist();
+      const text = t.statusText.REFUNDED ?? 'refunded';
+      await say({ kind: 'text', body: t.statusUpdate(order.orderNumber, text) }, { key: 'orderUpdate', params: [order.orderNumber, text] });
+      return order;
+    },
+    {
+      validator: (_input) => {
+        const refusal = transitionRefusal(order.status, 'REFUNDED', facts());
+        if (refusal) fail(refusal);
+      },
+    },
+  );
+
+  setHandler(
+    retryPaymentUpdate,
+    async ({ method }) => {
+      payment.retry(method);
+      setStatus('AWAITING_PAYMENT', 'payment retried by an operator');
+      await persist();
+      return order;
+    },
+    { validator: ({ method }) => payment.validateRetry(method) },
+  );
+
+  setHandler(orderQuery, () => order);
+
+  // ---- the order's life -----------------------------------------------------------------------------------------
+  const reminderMs = durationMs(input.timing.cartReminderAfter);
+  const expiryMs = durationMs(input.timing.cartExpiresAfter);
+  await persist();
+
+  while (!FINAL_STATUSES.includes(order.status)) {
+    if (payment.hasWork()) {
+      await payment.run();
+      await persist();
+      continue;
+    }
+    const seen = state.lastActivityAt;
+    const seenStatus = order.status;
+    const woken = () => state.lastActivityAt !== seen || order.status !== seenStatus || payment.hasWork() || dirty;
+    if (order.status === 'CART' || order.status === 'CHECKOUT') {
+      const idle = Date.now() - state.lastActivityAt;
+      const remindIn = !state.reminded && order.items.length > 0 ? reminderMs - idle : Infinity;
+      const expireIn = expiryMs - idle;
+      const wait = Math.max(0, Math.min(remindIn, expireIn));
+      const summary = remindIn < expireIn ? 'cart reminder' : 'cart expiry';
+      if (!(await condition(woken, wait, { summary }))) {
+        if (Date.now() - state.lastActivityAt >= expiryMs) {
+          setStatus('EXPIRED', 'no activity');
+          await persist();
+          await say({ kind: 'text', body: t.expired(order.orderNumber) }, { key: 'cartExpired', params: [order.orderNumber] });
+        } else if (!state.reminded && order.items.length > 0) {
+          state.reminded = true;
+          event('reminded');
+          dirty = true;
+          await say(
+            { kind: 'buttons', body: t.reminder(order.items.length, price(order.subtotal, order.currency)), buttons: [{ id: 'cart:checkout', title: t.checkout }, { id: 'menu:cart', title: t.menuCart }] },
+            { key: 'cartReminder', params: [String(order.items.length), price(order.subtotal, order.currency)] },
+          );
+        }
+      }
+    } else {
+      await condition(woken);
+    }
+    await persist();
+    if (workflowInfo().continueAsNewSuggested && !payment.busy()) {
+      await condition(allHandlersFinished);
+      state.payment = payment.snapshot();
+      await continueAsNew<typeof orderWorkflow>({ ...input, state });
+    }
+  }
+  await condition(allHandlersFinished);
+  await persist();
+  return order;
+
+  function fail(message: string): never {
+    throw new Error(message);
+  }
+}

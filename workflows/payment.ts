@@ -1,0 +1,369 @@
+import { ActivityFailure, ApplicationFailure, CancellationScope, condition, isCancellation, log, uuid4 } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.ts';
+import { durationMs } from '../domain/duration.ts';
+import { texts, price, type TemplateKey } from '../domain/i18n.ts';
+import type { OutboundMessage } from '../domain/outbound.ts';
+import { METHOD_COUNTRY, phoneForMethod } from '../domain/phone.ts';
+import type { OrderStatus } from '../domain/status.ts';
+import { PROVIDER_OF, type FailureReason, type PaymentMethod } from '../providers/payments/types.ts';
+import type { OrderInput, OrderView, PaymentAttemptView, PaymentSignal, PlaceOrderInput } from './definitions.ts';
+
+const MAX_OTP_TRIES = 3;
+
+interface Deps {
+  order: OrderView;
+  input: OrderInput;
+  acts: Activities;
+  say: (m: OutboundMessage, template?: { key: TemplateKey; params: string[] }) => Promise<void>;
+  event: (type: string, detail?: string) => void;
+  setStatus: (to: OrderStatus, detail?: string) => void;
+  touch: () => void;
+  persist: () => Promise<void>;
+  restore: unknown;
+}
+
+interface Snapshot {
+  requested: PlaceOrderInput | null;
+  lastMethod: PaymentMethod | null;
+  lastPhone: string | null;
+  attempts: number;
+}
+
+/**
+ * The payment step of an order: one attempt at a time, each with its own reference and idempotency key (a retry is a
+ * new attempt, so one attempt never charges twice). Whichever comes first wins: the provider's callback (a signal),
+ * the polling activity, or the timeout; a success that arrives later still marks the order paid.
+ */
+export class PaymentStep {
+  private readonly d: Deps;
+  private requested: PlaceOrderInput | null;
+  private lastMethod: PaymentMethod | null;
+  private lastPhone: string | null;
+  private attempts: number;
+  private readonly events: PaymentSignal[] = [];
+  private current: { reference: string; method: PaymentMethod; otpTries: number; awaitingOtp: boolean } | null = null;
+  private abandoned = false;
+  private awaitingChoice = false;
+
+  constructor(deps: Deps) {
+    this.d = deps;
+    const s = (deps.restore as Snapshot | null) ?? null;
+    this.requested = s?.requested ?? null;
+    this.lastMethod = s?.lastMethod ?? null;
+    this.lastPhone = s?.lastPhone ?? null;
+    this.attempts = s?.attempts ?? deps.order.payments.length;
+  }
+
+  private get t() {
+    return texts(this.d.input.language);
+  }
+
+  snapshot(): Snapshot {
+    return { requested: this.requested, lastMethod: this.lastMethod, lastPhone: this.lastPhone, attempts: this.attempts };
+  }
+
+  validateRequest(choice: PlaceOrderInput): void {
+    if (choice.phone !== undefined && METHOD_COUNTRY[choice.method] && !phoneForMethod(choice.phone, choice.method)) {
+      throw new Error(`${choice.phone.replace(/\d(?=\d{3})/g, '•')} is not a valid number for ${choice.method}`);
+    }
+  }
+
+  request(choice: PlaceOrderInput): void {
+    this.requested = choice;
+    this.abandoned = false;
+    this.awaitingChoice = false;
+  }
+
+  validateRetry(method?: PaymentMethod): void {
+    const o = this.d.order;
+    if (o.paymentStatus === 'SUCCEEDED') throw new Error('the order is already paid');
+    if (!['CHECKOUT', 'AWAITING_PAYMENT'].includes(o.status)) throw new Error(`order ${o.orderNumber} is ${o.status}`);
+    if (this.current) throw new Error('a payment attempt is still running');
+    const m = method ?? this.lastMethod;
+    if (!m) throw new Error('no payment method chosen yet');
+    if (!this.d.input.shop.paymentMethods.includes(m)) throw new Error(`${m} is not offered by this shop`);
+  }
+
+  retry(method?: PaymentMethod): void {
+    const m = (method ?? this.lastMethod) as PaymentMethod;
+    this.d.order.paymentMethod = m;
+    this.request({ method: m, ...(this.lastPhone && m === this.lastMethod ? { phone: this.lastPhone } : {}) });
+  }
+
+  hasWork(): boolean {
+    return this.requested !== null || this.events.some((e) => !this.isCurrent(e.reference));
+  }
+
+  busy(): boolean {
+    return this.current !== null || this.requested !== null;
+  }
+
+  awaiting(): 'otp' | 'payment_choice' | null {
+    if (this.current?.awaitingOtp) return 'otp';
+    return this.awaitingChoice ? 'payment_choice' : null;
+  }
+
+  onEvent(e: PaymentSignal): void {
+    if (this.d.order.payments.some((p) => p.reference === e.reference)) this.events.push(e);
+    else log.warn('payment event for an unknown attempt', { reference: e.reference });
+  }
+
+  validateOtp(otp: string): void {
+    if (!this.current?.awaitingOtp) throw new Error('no payment is waiting for an OTP');
+    if (typeof otp !== 'string' || !/^\d{4,8}$/.test(otp.trim())) throw new Error('an OTP is 4 to 8 digits');
+  }
+
+  async submitOtp(otp: string): Promise<{ accepted: boolean; triesLeft: number }> {
+    const c = this.current;
+    if (!c) return { accepted: false, triesLeft: 0 };
+    c.otpTries += 1;
+    const result = await this.d.acts.submitPaymentOtp({ reference: c.reference, otp: otp.trim() });
+    if (result.status === 'failed' && result.failureReason === 'wrong_otp' && c.otpTries < MAX_OTP_TRIES) {
+      await this.d.say({ kind: 'text', body: wrongOtp(this.d.input.language, MAX_OTP_TRIES - c.otpTries) });
+      return { accepted: false, triesLeft: MAX_OTP_TRIES - c.otpTries };
+    }
+    c.awaitingOtp = false;
+    this.events.push(result);
+    return { accepted: result.status === 'succeeded', triesLeft: MAX_OTP_TRIES - c.otpTries };
+  }
+
+  async abandon(): Promise<void> {
+    this.requested = null;
+    this.awaitingChoice = false;
+    if (this.current) {
+      this.abandoned = true;
+      await this.d.acts.cancelPayment({ reference: this.current.reference }).catch((err: unknown) => log.warn('cancel failed', { error: String(err) }));
+    }
+  }
+
+  async refund(reason: string): Promise<boolean> {
+    const paid = [...this.d.order.payments].reverse().find((p) => p.status === 'succeeded');
+    if (!paid) return false;
+    const ok = await this.d.acts.refundPayment({ reference: paid.reference, reason });
+    if (ok) {
+      paid.status = 'refunded';
+      this.d.order.paymentStatus = 'REFUNDED';
+      this.d.event('refunded', `${paid.method} ${price(paid.amount, paid.currency)}`);
+    }
+    return ok;
+  }
+
+  private isCurrent(reference: string): boolean {
+    return this.current?.reference === reference;
+  }
+
+  /** Runs the requested attempt to its end, or applies late events for earlier attempts. */
+  async run(): Promise<void> {
+    const late = this.events.filter((e) => !this.isCurrent(e.reference));
+    if (late.length) {
+      this.events.splice(0, this.events.length, ...this.events.filter((e) => this.isCurrent(e.reference)));
+      for (const e of late) await this.settle(e, true);
+    }
+    const choice = this.requested;
+    if (!choice) return;
+    this.requested = null;
+    await this.attempt(choice);
+  }
+
+  private async attempt(choice: PlaceOrderInput): Promise<void> {
+    const { order, acts, input } = this.d;
+    const t = this.t;
+    this.attempts += 1;
+    this.abandoned = false;
+    this.lastMethod = choice.method;
+    if (choice.phone) this.lastPhone = choice.phone;
+    const reference = uuid4();
+    const view: PaymentAttemptView = {
+      attempt: this.attempts,
+      reference,
+      method: choice.method,
+      provider: PROVIDER_OF[choice.method],
+      status: 'pending',
+      amount: order.total,
+      currency: order.currency,
+      startedAt: new Date(Date.now()).toISOString(),
+    };
+    order.payments.push(view);
+    order.paymentStatus = 'PENDING';
+    order.paymentMethod = choice.method;
+    this.current = { reference, method: choice.method, otpTries: 0, awaitingOtp: false };
+    this.d.event('payment_started', `${t.methodName[choice.method] ?? choice.method} attempt ${this.attempts}`);
+    this.d.touch();
+    await this.d.persist();
+
+    let action;
+    try {
+      action = await acts.initiatePayment({
+        reference,
+        idempotencyKey: `${order.orderNumber}:${this.attempts}`,
+        orderNumber: order.orderNumber,
+        shopId: order.shopId,
+        customerRef: order.customerRef,
+        method: choice.method,
+        amount: order.total,
+        currency: order.currency,
+        attempt: this.attempts,
+        ...(choice.phone ? { phone: choice.phone } : {}),
+        expiresInSeconds: Math.round(durationMs(input.timing.paymentLinkTimeout) / 1000),
+      });
+    } catch (err) {
+      const reason = declineReason(err);
+      this.current = null;
+      if (!reason) throw err;
+      await this.finish(view, { reference, status: 'failed', failureReason: reason, source: 'poll' });
+      return;
+    }
+
+    if (action.type === 'approve_on_phone') {
+      await this.d.say({ kind: 'text', body: approvePrompt(input.language, t.methodName[choice.method] ?? choice.method, price(order.total, order.currency)) });
+    } else if (action.type === 'open_url') {
+      await this.d.say({ kind: 'cta_url', body: payLinkBody(input.language, order.orderNumber, price(order.total, order.currency)), displayText: payNow(input.language), url: action.url });
+    } else if (action.type === 'enter_otp') {
+      this.current.awaitingOtp = true;
+      await this.d.persist();
+      await this.d.say({ kind: 'text', body: otpPrompt(input.language) });
+    }
+
+    const isLink = choice.method === 'razorpay_link' || choice.method === 'paynow_web';
+    const timeoutMs = durationMs(isLink ? input.timing.paymentLinkTimeout : input.timing.paymentTimeout);
+    const outcome = () => this.events.find((e) => e.reference === reference && e.status !== 'pending');
+
+    // Polling runs beside the wait for the callback; whichever reports first ends the other.
+    const polling = new CancellationScope();
+    const poll = action.type === 'enter_otp'
+      ? Promise.resolve()
+      : polling
+          .run(() => acts.awaitPaymentResult({ reference, intervalMs: durationMs(input.timing.pollInterval), until: Date.now() + timeoutMs }))
+          .then((e) => void (e && this.events.push({ ...e, source: 'poll' })))
+          .catch((err: unknown) => {
+            if (!isCancellation(err)) log.warn('polling stopped', { error: String(err) });
+          });
+    const settled = await condition(() => outcome() !== undefined || this.abandoned, timeoutMs, { summary: `payment ${choice.method} timeout` } as never);
+    polling.cancel();
+    await poll;
+
+    if (this.abandoned) {
+      view.status = 'cancelled';
+      view.finishedAt = new Date(Date.now()).toISOString();
+      order.paymentStatus = 'CANCELLED';
+      this.current = null;
+      return;
+    }
+    const result = settled ? outcome() : undefined;
+    if (result) {
+      this.events.splice(0, this.events.length, ...this.events.filter((e) => e.reference !== reference));
+      this.current = null;
+      await this.finish(view, result);
+      return;
+    }
+    // Timed out: one last look at the provider, then hand the choice back to the customer.
+    const last = await acts.checkPayment({ reference });
+    this.current = null;
+    await this.finish(view, last && last.status !== 'pending' ? last : { reference, status: 'expired', failureReason: 'timeout', source: 'poll' });
+  }
+
+  /** An event for an attempt that is no longer the current one: a late success still pays the order. */
+  private async settle(e: PaymentSignal, late: boolean): Promise<void> {
+    const view = this.d.order.payments.find((p) => p.reference === e.reference);
+    if (!view || view.status === 'succeeded' || view.status === 'refunded' || e.status !== 'succeeded') return;
+    await this.finish(view, e, late);
+  }
+
+  private async finish(view: PaymentAttemptView, e: PaymentSignal, late = false): Promise<void> {
+    const { order, input } = this.d;
+    const t = this.t;
+    view.finishedAt = new Date(Date.now()).toISOString();
+    if (e.status === 'succeeded') {
+      // Confirm with the provider (STK query, poll URL) unless the fact came from it already.
+      const confirmed = e.source === 'poll' ? e : await this.d.acts.checkPayment({ reference: view.reference });
+      if (!confirmed || confirmed.status !== 'succeeded') {
+        view.status = 'pending';
+        this.d.event('payment_unconfirmed', 'callback said paid, provider did not confirm');
+        if (confirmed && confirmed.status !== 'pending') return this.finish(view, confirmed, late);
+        return;
+      }
+      const amount = confirmed.amount ?? e.amount;
+      const currency = confirmed.currency ?? e.currency;
+      if (amount !== view.amount || currency !== view.currency) {
+        view.status = 'flagged';
+        order.paymentStatus = 'FLAGGED';
+        this.d.event('payment_flagged', `received ${amount ?? '?'} ${currency ?? '?'}, expected ${view.amount} ${view.currency}`);
+        await this.d.acts.recordPaymentResult({ reference: view.reference, status: 'flagged', transactionReference: confirmed.transactionReference ?? e.transactionReference ?? null, failureReason: 'amount_mismatch' });
+        this.d.touch();
+        return;
+      }
+      view.status = 'succeeded';
+      const receiptRef = confirmed.transactionReference ?? e.transactionReference;
+      if (receiptRef) view.transactionReference = receiptRef;
+      order.paymentStatus = 'SUCCEEDED';
+      await this.d.acts.recordPaymentResult({ reference: view.reference, status: 'succeeded', transactionReference: receiptRef ?? null, failureReason: null });
+      this.d.event('paid', `${t.methodName[view.method] ?? view.method} ${receiptRef ?? ''}`.trim());
+      if (['CHECKOUT', 'AWAITING_PAYMENT', 'CONFIRMED'].includes(order.status)) this.d.setStatus('PAID', late ? 'late confirmation' : undefined);
+      this.d.touch();
+      await this.d.persist();
+      const lines = order.items.map((l) => `${l.quantity} × ${l.name} — ${price(l.lineTotal, order.currency)}`);
+      const body = receipt(input.language, order.orderNumber, lines, price(order.total, order.currency), receiptRef ?? view.reference, t.methodName[view.method] ?? view.method, order.status !== 'PAID');
+      await this.d.say({ kind: 'text', body }, { key: 'paymentReceived', params: [order.orderNumber, price(order.total, order.currency), receiptRef ?? ''] });
+      return;
+    }
+    view.status = e.status === 'cancelled' ? 'cancelled' : e.status === 'expired' ? 'expired' : 'failed';
+    if (e.failureReason) view.failureReason = e.failureReason;
+    order.paymentStatus = e.status === 'cancelled' ? 'CANCELLED' : e.status === 'expired' ? 'EXPIRED' : 'FAILED';
+    await this.d.acts.recordPaymentResult({ reference: view.reference, status: view.status, transactionReference: null, failureReason: e.failureReason ?? null });
+    this.d.event('payment_failed', e.failureReason ?? e.status);
+    if (order.status === 'AWAITING_PAYMENT') this.d.setStatus('CHECKOUT', 'payment did not go through');
+    this.awaitingChoice = true;
+    this.d.touch();
+    await this.d.persist();
+    await this.d.say({
+      kind: 'buttons',
+      body: failureText(input.language, (e.failureReason as FailureReason | undefined) ?? (e.status === 'expired' ? 'timeout' : 'declined')),
+      buttons: [
+        { id: 'pay:retry', title: tryAgain(input.language) },
+        { id: 'pay:other', title: otherMethod(input.language) },
+        { id: 'order:cancel', title: t.cancel },
+      ],
+    });
+  }
+}
+
+function declineReason(err: unknown): FailureReason | null {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  if (cause instanceof ApplicationFailure && cause.type === 'PaymentDeclined') {
+    const details = cause.details?.[0] as { reason?: FailureReason } | undefined;
+    return details?.reason ?? 'declined';
+  }
+  if (cause instanceof ApplicationFailure && cause.type === 'ProviderRejected') return 'declined';
+  return null;
+}
+
+// Payment texts live here beside their only user; they follow the same en/sw split as domain/i18n.ts.
+const sw = (lang: string) => lang === 'sw';
+const approvePrompt = (lang: string, method: string, amount: string) =>
+  sw(lang) ? `📲 Angalia simu yako: thibitisha malipo ya ${amount} kwa ${method} kwa PIN yako.` : `📲 Check your phone: approve the ${method} payment of ${amount} with your PIN.`;
+const payLinkBody = (lang: string, orderNumber: string, amount: string) => (sw(lang) ? `Lipa ${amount} kwa oda ${orderNumber}.` : `Pay ${amount} for order ${orderNumber}.`);
+const payNow = (lang: string) => (sw(lang) ? 'Lipa sasa' : 'Pay now');
+const otpPrompt = (lang: string) =>
+  sw(lang) ? "Tumekutumia OTP kwa SMS kutoka O'mari. Tafadhali iandike hapa (au *ghairi*)." : "We sent you an OTP by SMS from O'mari. Please type it here (or *cancel*).";
+const wrongOtp = (lang: string, left: number) => (sw(lang) ? `OTP si sahihi. Umebakiwa na majaribio ${left}.` : `That OTP is not right. ${left} ${left === 1 ? 'try' : 'tries'} left.`);
+const tryAgain = (lang: string) => (sw(lang) ? 'Jaribu tena' : 'Try again');
+const otherMethod = (lang: string) => (sw(lang) ? 'Njia nyingine' : 'Other method');
+const receipt = (lang: string, orderNumber: string, lines: string[], total: string, ref: string, method: string, lateNote: boolean) =>
+  sw(lang)
+    ? `🧾 *Risiti — oda ${orderNumber}*\n${lines.join('\n')}\n*Jumla: ${total}*\nImelipwa kwa ${method}, kumbukumbu ${ref}.${lateNote ? '\nMalipo yako yamefika; duka litawasiliana nawe.' : '\nAsante!'}`
+    : `🧾 *Receipt — order ${orderNumber}*\n${lines.join('\n')}\n*Total: ${total}*\nPaid by ${method}, reference ${ref}.${lateNote ? '\nYour payment arrived after the order had closed; the shop will contact you.' : '\nThank you!'}`;
+const FAILURES: Record<FailureReason, [string, string]> = {
+  cancelled_by_customer: ['You cancelled the payment on your phone.', 'Umeghairi malipo kwenye simu yako.'],
+  wrong_pin: ['The PIN was wrong.', 'PIN haikuwa sahihi.'],
+  wrong_otp: ['The OTP was wrong too many times.', 'OTP imekosewa mara nyingi mno.'],
+  insufficient_funds: ['There is not enough money in the account.', 'Salio halitoshi.'],
+  invalid_number: ['That number cannot pay with this method.', 'Namba hiyo haiwezi kulipa kwa njia hii.'],
+  timeout: ["We didn't get a confirmation in time.", 'Hatukupata uthibitisho kwa wakati.'],
+  limit_exceeded: ['The payment is over your account limit.', 'Malipo yamezidi kikomo cha akaunti yako.'],
+  declined: ['The payment was declined.', 'Malipo yamekataliwa.'],
+  expired: ['The payment link expired.', 'Kiungo cha malipo kimeisha muda.'],
+};
+const failureText = (lang: string, reason: FailureReason) => {
+  const [en, s] = FAILURES[reason] ?? FAILURES.declined;
+  return sw(lang) ? `❌ ${s} Ungependa kufanya nini?` : `❌ ${en} What would you like to do?`;
+};
