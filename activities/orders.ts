@@ -5,8 +5,9 @@ import { orderWorkflowId } from '../domain/ids.ts';
 import type { OrderInput, OrderView } from '../workflows/definitions.ts';
 import { SA } from '../workflows/search-attributes.ts';
 import type { ActivityDeps } from './deps.ts';
+import { orderTiming } from '../lib/timing.ts';
 
-export type OrderStart = Omit<OrderInput, 'orderNumber' | 'state'>;
+export type OrderStart = Omit<OrderInput, 'orderNumber' | 'state' | 'timing'> & { timing?: OrderInput['timing'] };
 
 export function createOrderActivities({ orm, temporal, config }: ActivityDeps) {
   return {
@@ -31,7 +32,7 @@ export function createOrderActivities({ orm, temporal, config }: ActivityDeps) {
         await temporal.workflow.start('orderWorkflow', {
           taskQueue: config.temporal.taskQueue,
           workflowId,
-          args: [input satisfies OrderInput],
+          args: [{ ...input, timing: input.timing ?? orderTiming(config) } satisfies OrderInput],
           staticSummary: `Order ${input.orderNumber} · ${input.shop.name}`,
           staticDetails: `Shop ${input.shop.id}, ${input.shop.currency}, customer ${input.customerRef}`,
           typedSearchAttributes: [

@@ -46,6 +46,9 @@ const EnvSchema = z.object({
   CART_REMINDER_AFTER: z.string().default('1h'),
   CART_EXPIRES_AFTER: z.string().default('24h'),
   HANDOVER_SILENCE: z.string().default('30m'),
+  PAYMENT_TIMEOUT: z.string().default('3m'),
+  PAYMENT_LINK_TIMEOUT: z.string().default('30m'),
+  PAYMENT_POLL_INTERVAL: z.string().default('10s'),
   DUKA_DATA_DIR: z.string().default('.data'),
 });
 
@@ -73,7 +76,7 @@ export interface Config {
   paynow: { baseUrl: string; integrationId: string; integrationKey: string; authEmail: string };
   omari: { baseUrl: string; merchantKey: string };
   razorpay: { baseUrl: string; keyId: string; keySecret: string; webhookSecret: string };
-  timing: { cartReminderAfter: string; cartExpiresAfter: string; handoverSilence: string };
+  timing: { cartReminderAfter: string; cartExpiresAfter: string; handoverSilence: string; paymentTimeout: string; paymentLinkTimeout: string; pollInterval: string };
 }
 
 export class ConfigError extends Error {
@@ -148,6 +151,9 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       cartReminderAfter: env.CART_REMINDER_AFTER,
       cartExpiresAfter: env.CART_EXPIRES_AFTER,
       handoverSilence: env.HANDOVER_SILENCE,
+      paymentTimeout: env.PAYMENT_TIMEOUT,
+      paymentLinkTimeout: env.PAYMENT_LINK_TIMEOUT,
+      pollInterval: env.PAYMENT_POLL_INTERVAL,
     },
   };
 }

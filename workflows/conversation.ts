@@ -15,7 +15,6 @@ import {
   orderChangedSignal,
   type CartResult,
   type ConversationInput,
-  type OrderTiming,
   type OrderView,
 } from './definitions.ts';
 import { SA } from './search-attributes.ts';
@@ -31,6 +30,7 @@ type Step =
   | { name: 'products'; categoryId: string; page: number }
   | { name: 'customize'; productId: string; presentationId?: string; groupIndex: number; optionIds: string[] }
   | { name: 'quantity'; productId: string; presentationId?: string; optionIds: string[]; attempts: number }
+  | { name: 'checkout' }
   | { name: 'address' }
   | { name: 'otp' };
 
@@ -46,7 +46,6 @@ interface ConversationState {
   name?: string;
 }
 
-const TIMING: OrderTiming = { cartReminderAfter: '1h', cartExpiresAfter: '24h', paymentTimeout: '3m', paymentLinkTimeout: '30m', pollInterval: '10s' };
 const IDLE_CLOSE_MS = 7 * 24 * 3600_000;
 const RECENT_IDS = 100;
 const CANCEL_DURING: readonly OrderStatus[] = ['CHECKOUT', 'AWAITING_PAYMENT'];
@@ -55,8 +54,7 @@ const CANCEL_DURING: readonly OrderStatus[] = ['CHECKOUT', 'AWAITING_PAYMENT'];
  * One customer's chat with one shop (`conversation:<shopId>:<customerRef>`): reads what they send, shows menus and
  * products, and drives their order workflow through its updates. The order owns the cart; this owns the dialogue.
  */
-export async function conversationWorkflow(input: ConversationInput & { timing?: Partial<OrderTiming>; handoverMinutes?: number }): Promise<void> {
-  const timing: OrderTiming = { ...TIMING, ...input.timing };
+export async function conversationWorkflow(input: ConversationInput & { handoverMinutes?: number }): Promise<void> {
   const state: ConversationState = (input.state as ConversationState | undefined) ?? {
     language: 'en',
     registered: false,
@@ -114,7 +112,7 @@ export async function conversationWorkflow(input: ConversationInput & { timing?:
     if (a && (a.status === 'CART' || a.status === 'CHECKOUT')) return a.orderNumber;
     const s = await getShop();
     const orderNumber = await acts.allocateOrderNumber(s.id);
-    await acts.startOrderWorkflow({ orderNumber, shop: s, customerRef: input.customerRef, language: state.language, source: 'whatsapp', timing });
+    await acts.startOrderWorkflow({ orderNumber, shop: s, customerRef: input.customerRef, language: state.language, source: 'whatsapp' });
     state.activeOrder = { orderNumber, status: 'CART' };
     return orderNumber;
   }
@@ -244,7 +242,7 @@ export async function conversationWorkflow(input: ConversationInput & { timing?:
     const order = await currentOrder();
     if (!order || !order.items.length) return showCartView(null);
     if (!['CART', 'CHECKOUT'].includes(order.status)) return send({ kind: 'text', body: t().activeOrderBusy(order.orderNumber) });
-    state.step = { name: 'idle' };
+    state.step = { name: 'checkout' };
     return send(fulfilmentChoice(t(), await getShop()));
   }
 
@@ -255,7 +253,7 @@ export async function conversationWorkflow(input: ConversationInput & { timing?:
       return send({ kind: 'text', body: t().notUnderstood });
     }
     track(r.result);
-    state.step = { name: 'idle' };
+    state.step = { name: 'checkout' };
     return send(orderSummary(t(), await getShop(), r.result));
   }
 
@@ -268,8 +266,9 @@ export async function conversationWorkflow(input: ConversationInput & { timing?:
 
   async function cancel() {
     const a = state.activeOrder;
+    const checkingOut = state.step.name === 'checkout' || state.step.name === 'address' || state.step.name === 'otp';
     state.step = { name: 'idle' };
-    if (a && CANCEL_DURING.includes(a.status)) {
+    if (a && (CANCEL_DURING.includes(a.status) || (checkingOut && a.status === 'CART'))) {
       const r = await updateOrder<OrderView>('customerCancel', []);
       if (r.ok) {
         state.activeOrder = null;

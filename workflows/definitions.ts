@@ -109,6 +109,8 @@ export const clearCartUpdate = defineUpdate<CartResult, []>('clearCart');
 export const setFulfilmentUpdate = defineUpdate<OrderView, [FulfilmentChoice]>('setFulfilment');
 export const placeOrderUpdate = defineUpdate<OrderView, [PlaceOrderInput]>('placeOrder');
 export const submitOtpUpdate = defineUpdate<{ accepted: boolean; triesLeft: number }, [string]>('submitOtp');
+/** Orders created by a shop's system: send the customer the summary and the payment options. */
+export const offerPaymentUpdate = defineUpdate<OrderView, []>('offerPayment');
 export const customerCancelUpdate = defineUpdate<OrderView, []>('customerCancel');
 
 /** Operator actions (README has a `temporal` CLI line for each). */

@@ -24,6 +24,7 @@ import {
   cancelOrderUpdate,
   clearCartUpdate,
   customerCancelUpdate,
+  offerPaymentUpdate,
   orderChangedSignal,
   orderQuery,
   placeOrderUpdate,
@@ -40,6 +41,7 @@ import {
   type PlaceOrderInput,
 } from './definitions.ts';
 import { SA } from './search-attributes.ts';
+import { orderSummary, paymentMethods } from '../domain/screens.ts';
 import { PaymentStep } from './payment.ts';
 
 const acts = proxyActivities<Activities>({
@@ -330,6 +332,24 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
         if (!order.fulfilment) throw new Error('choose delivery or pickup first');
         if (!input.shop.paymentMethods.includes(choice?.method)) throw new Error(`${String(choice?.method)} is not offered by this shop`);
         payment.validateRequest(choice);
+      },
+    },
+  );
+
+  setHandler(
+    offerPaymentUpdate,
+    async () => {
+      const summary = orderSummary(t, input.shop, order);
+      await say({ kind: 'text', body: summary.kind === 'buttons' ? summary.body : order.orderNumber });
+      await say(paymentMethods(t, input.shop, order.fulfilment));
+      event('payment_offered');
+      dirty = true;
+      await persist();
+      return order;
+    },
+    {
+      validator: (..._none: []) => {
+        if (order.status !== 'CHECKOUT') throw new Error(`order ${order.orderNumber} is ${order.status}, not at checkout`);
       },
     },
   );

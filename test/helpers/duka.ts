@@ -87,7 +87,7 @@ export async function startDuka(options: { env?: Record<string, string>; label?:
       namespace: config.temporal.namespace,
       taskQueue,
       deps,
-      bundle: { code: await import('node:fs').then((fs) => fs.readFileSync(process.env.DUKA_TEST_WORKFLOW_BUNDLE!, 'utf8')) },
+      bundle: { codePath: process.env.DUKA_TEST_WORKFLOW_BUNDLE! },
       maxCachedWorkflows: 100,
     });
     running = worker.run();

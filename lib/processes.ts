@@ -1,0 +1,99 @@
+import type { Server } from 'node:http';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import type { Config } from './config.ts';
+import { logger } from './logger.ts';
+import { openOrm, type MikroORM } from '../db/orm.ts';
+import { createActivityDeps } from './runtime.ts';
+import { createWorker } from '../workers/worker.ts';
+import { createApp } from '../api/app.ts';
+import { createOrderFromApi } from './create-order.ts';
+
+/** Where the two production processes find PostgreSQL and Temporal when the environment does not say (CONTRACT.md). */
+export const EMBEDDED_PG_PORT = 54329;
+export const defaultDatabaseUrl = () => `postgres://postgres:postgres@127.0.0.1:${EMBEDDED_PG_PORT}/duka`;
+export const defaultTemporalAddress = () => '127.0.0.1:7233';
+
+export interface Running {
+  stop(): Promise<void>;
+}
+
+/** The API: listens, and on stop finishes in-flight requests before closing its connections. */
+export async function runApi(config: Config, options: { databaseUrl: string; temporalAddress: string; orm?: MikroORM }): Promise<Running & { url: string }> {
+  const orm = options.orm ?? (await openOrm(options.databaseUrl));
+  const connection = await Connection.connect({ address: options.temporalAddress });
+  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  const deps = await createActivityDeps(config, options.databaseUrl, temporal, orm);
+  const sandboxRouter = config.sandbox ? (await import('../sandbox/index.ts')).createSandbox({ config, orm, temporal }) : undefined;
+  const app = createApp({
+    config,
+    orm,
+    temporal,
+    payments: deps.payments,
+    createOrder: createOrderFromApi({ config, orm, temporal, activities: deps }),
+    ...(sandboxRouter ? { sandboxRouter: sandboxRouter.router } : {}),
+  });
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = app.listen(config.port, () => resolve(s));
+    s.once('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'EADDRINUSE' ? new Error(`port ${config.port} is in use: set PORT to another port, or stop what is using it`) : err),
+    );
+  });
+  logger.info({ port: config.port }, 'api listening');
+  return {
+    url: `http://localhost:${config.port}`,
+    async stop() {
+      await sandboxRouter?.close();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+        setTimeout(() => server.closeAllConnections(), 10_000).unref();
+      });
+      await connection.close();
+      if (!options.orm) await orm.close();
+    },
+  };
+}
+
+/** The worker: polls `orders`; on stop it drains (in-flight activities finish, workflows are handed back). */
+export async function runWorker(config: Config, options: { databaseUrl: string; temporalAddress: string; orm?: MikroORM }): Promise<Running> {
+  const orm = options.orm ?? (await openOrm(options.databaseUrl));
+  const connection = await Connection.connect({ address: options.temporalAddress });
+  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  const native = await NativeConnection.connect({ address: options.temporalAddress });
+  const worker: Worker = await createWorker({
+    connection: native,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    deps: await createActivityDeps(config, options.databaseUrl, temporal, orm),
+  });
+  const running = worker.run();
+  logger.info({ taskQueue: config.temporal.taskQueue }, 'worker polling');
+  return {
+    async stop() {
+      worker.shutdown();
+      await running;
+      await native.close();
+      await connection.close();
+      if (!options.orm) await orm.close();
+    },
+  };
+}
+
+/** Ctrl-C / SIGTERM → stop everything once, in order, then exit. */
+export function onShutdown(stop: () => Promise<void>): void {
+  let stopping = false;
+  const handler = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    stop()
+      .then(() => process.exit(0))
+      .catch((err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      });
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+}
