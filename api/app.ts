@@ -1,0 +1,69 @@
+import express, { type Router } from 'express';
+import type { Client } from '@temporalio/client';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Config } from '../lib/config.ts';
+import type { PaymentProviders } from '../providers/payments/registry.ts';
+import { requestContext } from './context.ts';
+import { errorHandler, notFoundHandler } from './errors.ts';
+import { bearerAuth } from './auth.ts';
+import { ShopDirectory } from './shops.ts';
+import { ReadModel } from './read-model.ts';
+import { BODY_LIMIT } from './limits.ts';
+import { healthRouter } from './routes/health.ts';
+import { whatsappRouter } from './routes/whatsapp.ts';
+import { paymentsRouter } from './routes/payments.ts';
+import { adminRouter } from './routes/admin.ts';
+import { ordersRouter, type CreateOrder } from './routes/orders.ts';
+
+export type { CreateOrderInput, CreateOrder, CreateOrderItemInput } from './routes/orders.ts';
+export { CreateOrderRefusedError } from './routes/orders.ts';
+export { ShopDirectory } from './shops.ts';
+
+export interface AppDeps {
+  config: Config;
+  orm: MikroORM;
+  temporal: Client;
+  payments: PaymentProviders;
+  /** Mounted under `/sandbox` when given (the caller decides from `config.sandbox`). */
+  sandboxRouter?: Router;
+  /** The workflow side of `POST /api/orders`; absent → 503. */
+  createOrder?: CreateOrder;
+  /** Express `trust proxy` (off unless a deployment sits behind a proxy it trusts). */
+  trustProxy?: boolean | number | string;
+  /** Shared with other parts of a process that want the same cache; made here otherwise. */
+  shops?: ShopDirectory;
+  /** More routes owned elsewhere (e.g. `/flows/whatsapp`), mounted before the JSON 404 so they share its error shape. */
+  extraRoutes?: { path: string; router: Router }[];
+}
+
+/**
+ * duka's HTTP surface (CONTRACT.md). Every route answers JSON errors `{ error: { code, message } }`; bodies are parsed
+ * per route (webhooks need their raw bytes for signatures) with one 1 MB limit. The app holds no timers or
+ * connections of its own: whoever created `orm` and `temporal` closes them.
+ */
+export function createApp(deps: AppDeps): express.Express {
+  const { config, orm, temporal, payments } = deps;
+  const shops = deps.shops ?? new ShopDirectory(orm);
+  const readModel = new ReadModel(orm, config);
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', deps.trustProxy ?? false);
+  app.set('etag', false);
+
+  app.use(requestContext());
+  app.use(healthRouter({ orm, temporal }));
+  app.use(whatsappRouter({ config, orm, temporal, shops }));
+  app.use(paymentsRouter({ config, orm, temporal, payments, shops }));
+
+  const json = express.json({ limit: BODY_LIMIT });
+  const auth = bearerAuth(config.adminToken, shops);
+  app.use('/api/admin', auth, json, adminRouter({ config, temporal, readModel }));
+  app.use('/api/orders', auth, json, ordersRouter({ config, orm, shops, createOrder: deps.createOrder }));
+
+  for (const { path, router } of deps.extraRoutes ?? []) app.use(path, router);
+  if (deps.sandboxRouter) app.use('/sandbox', deps.sandboxRouter);
+
+  app.use(notFoundHandler);
+  app.use(errorHandler);
+  return app;
+}

@@ -1,0 +1,179 @@
+import { Router, type Response } from 'express';
+import { z } from 'zod';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { Config } from '../../lib/config.ts';
+import { conversationWorkflowId } from '../../domain/ids.ts';
+import { ORDER_STATUSES, type OrderStatus } from '../../domain/status.ts';
+import { PROVIDER_OF, type PaymentMethod } from '../../providers/payments/types.ts';
+import {
+  advanceStatusUpdate,
+  cancelOrderUpdate,
+  handoverSignal,
+  orderQuery,
+  refundOrderUpdate,
+  retryPaymentUpdate,
+  type OrderView,
+} from '../../workflows/definitions.ts';
+import { HttpError, parseInput } from '../errors.ts';
+import { requestLog } from '../context.ts';
+import { canSeeShop, scopeShop } from '../auth.ts';
+import { decodeCursor, type ReadModel, type OrderDetail } from '../read-model.ts';
+import { failureMessage, isUpdateFailed, isWorkflowNotFound, withinDeadline, withTimeout } from '../temporal.ts';
+
+export interface AdminRouteDeps {
+  config: Config;
+  temporal: Client;
+  readModel: ReadModel;
+  /** How long `live` waits for the workflow's `order` query (default 2 s). */
+  liveQueryTimeoutMs?: number;
+  /** How long an operator action waits for its update to finish (default 30 s). */
+  updateTimeoutMs?: number;
+}
+
+const PAYMENT_METHODS = Object.keys(PROVIDER_OF) as [PaymentMethod, ...PaymentMethod[]];
+const Text = z.string().trim().min(1).max(500);
+const ShopParam = z.string().regex(/^[A-Za-z0-9_-]{1,100}$/, 'not a shop id');
+const OrderNumberParam = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'not an order number');
+const CustomerRefParam = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'not a customer ref');
+
+const StatsQuery = z.object({ shop: ShopParam.optional() });
+const OrdersQuery = z.object({
+  shop: ShopParam.optional(),
+  status: z
+    .string()
+    .transform((s) => s.split(',').map((x) => x.trim().toUpperCase()).filter(Boolean))
+    .pipe(z.array(z.enum(ORDER_STATUSES)).min(1).max(ORDER_STATUSES.length))
+    .optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().max(300).optional(),
+});
+const StatusBody = z.strictObject({ status: z.enum(ORDER_STATUSES), note: Text.optional() });
+const ReasonBody = z.strictObject({ reason: Text.optional() });
+const RetryBody = z.strictObject({ method: z.enum(PAYMENT_METHODS).optional() });
+const HandoverBody = z
+  .strictObject({ minutes: z.number().int().min(1).max(7 * 24 * 60).optional(), resume: z.boolean().optional() })
+  .refine((b) => !(b.minutes !== undefined && b.resume === true), 'give either minutes or resume, not both');
+
+/** An empty or absent JSON body is `{}` for the actions whose fields are all optional. */
+const bodyOf = (body: unknown): unknown => (body === undefined || body === null ? {} : body);
+
+export function adminRouter(deps: AdminRouteDeps): Router {
+  const { temporal, readModel } = deps;
+  const liveTimeout = deps.liveQueryTimeoutMs ?? 2_000;
+  const updateTimeout = deps.updateTimeoutMs ?? 30_000;
+  const router = Router();
+
+  /** The order if this caller may see it; another shop's order is as absent as a missing one. */
+  async function visibleOrder(res: Response, orderNumber: string) {
+    const number = parseInput(OrderNumberParam, orderNumber, 'order number');
+    const detail = await readModel.orderDetail(number);
+    if (!detail || !canSeeShop(res, detail.shopId)) throw new HttpError(404, 'not_found', `no order ${number}`);
+    return detail;
+  }
+
+  async function liveView(res: Response, workflowId: string): Promise<OrderView | null> {
+    try {
+      return await withinDeadline(temporal, liveTimeout, 'order query', () => temporal.workflow.getHandle(workflowId).query(orderQuery));
+    } catch (err) {
+      requestLog(res).debug({ workflowId, err: err instanceof Error ? err.message : String(err) }, 'order query did not answer');
+      return null;
+    }
+  }
+
+  router.get('/stats', async (req, res) => {
+    const query = parseInput(StatsQuery, req.query, 'query');
+    res.json(await readModel.stats(scopeShop(res, query.shop)));
+  });
+
+  router.get('/orders', async (req, res) => {
+    const query = parseInput(OrdersQuery, req.query, 'query');
+    const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+    if (cursor === null) throw new HttpError(400, 'invalid_request', 'invalid query: cursor: not a cursor from this API');
+    const shopId = scopeShop(res, query.shop);
+    res.json(
+      await readModel.listOrders({
+        limit: query.limit,
+        ...(shopId !== undefined && { shopId }),
+        ...(query.status && { statuses: query.status as OrderStatus[] }),
+        ...(cursor && { cursor }),
+      }),
+    );
+  });
+
+  router.get('/orders/:orderNumber', async (req, res) => {
+    const detail = await visibleOrder(res, req.params.orderNumber);
+    const result: OrderDetail = { ...detail, live: await liveView(res, detail.workflowId) };
+    res.json(result);
+  });
+
+  /**
+   * Operator actions run the order workflow's updates: the workflow's validator decides (409 with its reason), the
+   * update's result is the order as the workflow now sees it, and the row it persisted is read back.
+   */
+  async function runUpdate(res: Response, orderNumber: string, name: string, run: (handle: WorkflowHandle, updateId: string | undefined) => Promise<OrderView>, updateId: string | undefined) {
+    const before = await visibleOrder(res, orderNumber);
+    const handle = temporal.workflow.getHandle(before.workflowId);
+    let live: OrderView;
+    try {
+      live = await withTimeout(run(handle, updateId), updateTimeout, `update ${name}`);
+    } catch (err) {
+      if (isUpdateFailed(err)) throw new HttpError(409, 'conflict', failureMessage(err));
+      if (isWorkflowNotFound(err)) throw new HttpError(409, 'order_closed', `order ${before.orderNumber} is ${before.status} and its workflow has finished`);
+      if (err instanceof Error && /did not answer within/.test(err.message)) {
+        throw new HttpError(504, 'timeout', `the order workflow did not finish ${name} in time; it may still happen`);
+      }
+      requestLog(res).warn({ workflowId: before.workflowId, update: name, err }, 'operator update failed');
+      throw new HttpError(503, 'unavailable', 'Temporal is not reachable; try again');
+    }
+    requestLog(res).info({ workflowId: before.workflowId, update: name, status: live.status }, 'operator action');
+    const after = (await readModel.orderDetail(before.orderNumber)) ?? before;
+    const result: OrderDetail = { ...after, live };
+    res.json(result);
+  }
+
+  /** `Idempotency-Key` becomes the update id, so a retried request does not run the action twice. */
+  const updateIdOf = (value: string | undefined) => (value && /^[A-Za-z0-9._:-]{1,128}$/.test(value) ? value : undefined);
+
+  router.post('/orders/:orderNumber/status', async (req, res) => {
+    const body = parseInput(StatusBody, bodyOf(req.body), 'body');
+    const arg = { status: body.status, ...(body.note !== undefined && { note: body.note }) };
+    await runUpdate(res, req.params.orderNumber, 'advanceStatus', (h, updateId) => h.executeUpdate(advanceStatusUpdate, { args: [arg], ...(updateId && { updateId }) }), updateIdOf(req.get('idempotency-key')));
+  });
+
+  router.post('/orders/:orderNumber/cancel', async (req, res) => {
+    const body = parseInput(ReasonBody, bodyOf(req.body), 'body');
+    const arg = body.reason !== undefined ? { reason: body.reason } : {};
+    await runUpdate(res, req.params.orderNumber, 'cancelOrder', (h, updateId) => h.executeUpdate(cancelOrderUpdate, { args: [arg], ...(updateId && { updateId }) }), updateIdOf(req.get('idempotency-key')));
+  });
+
+  router.post('/orders/:orderNumber/refund', async (req, res) => {
+    const body = parseInput(ReasonBody, bodyOf(req.body), 'body');
+    const arg = body.reason !== undefined ? { reason: body.reason } : {};
+    await runUpdate(res, req.params.orderNumber, 'refundOrder', (h, updateId) => h.executeUpdate(refundOrderUpdate, { args: [arg], ...(updateId && { updateId }) }), updateIdOf(req.get('idempotency-key')));
+  });
+
+  router.post('/orders/:orderNumber/retry-payment', async (req, res) => {
+    const body = parseInput(RetryBody, bodyOf(req.body), 'body');
+    const arg = body.method !== undefined ? { method: body.method } : {};
+    await runUpdate(res, req.params.orderNumber, 'retryPayment', (h, updateId) => h.executeUpdate(retryPaymentUpdate, { args: [arg], ...(updateId && { updateId }) }), updateIdOf(req.get('idempotency-key')));
+  });
+
+  router.post('/conversations/:shopId/:customerRef/handover', async (req, res) => {
+    const shopId = parseInput(ShopParam, req.params.shopId, 'shop id');
+    const customerRef = parseInput(CustomerRefParam, req.params.customerRef, 'customer ref');
+    scopeShop(res, shopId);
+    const body = parseInput(HandoverBody, bodyOf(req.body), 'body');
+    const arg = { ...(body.minutes !== undefined && { minutes: body.minutes }), ...(body.resume !== undefined && { resume: body.resume }) };
+    const workflowId = conversationWorkflowId(shopId, customerRef);
+    try {
+      await temporal.workflow.getHandle(workflowId).signal(handoverSignal, arg);
+    } catch (err) {
+      if (isWorkflowNotFound(err)) throw new HttpError(404, 'not_found', 'no open conversation for this customer');
+      requestLog(res).warn({ workflowId, err }, 'handover signal failed');
+      throw new HttpError(503, 'unavailable', 'Temporal is not reachable; try again');
+    }
+    res.status(202).json({ workflowId, handover: arg.resume ? 'resumed' : 'started', ...(arg.minutes !== undefined && { minutes: arg.minutes }) });
+  });
+
+  return router;
+}

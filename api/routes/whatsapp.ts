@@ -1,0 +1,225 @@
+import { randomUUID } from 'node:crypto';
+import express, { Router } from 'express';
+import type { Client } from '@temporalio/client';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Config } from '../../lib/config.ts';
+import type { Logger } from '../../lib/logger.ts';
+import { customerRefFor } from '../../lib/customer-ref.ts';
+import { conversationWorkflowId } from '../../domain/ids.ts';
+import type { InboundMessage, StatusEvent } from '../../domain/inbound.ts';
+import { verifyMetaSignature } from '../../providers/whatsapp/signature.ts';
+import { InvalidWebhookError, parseWebhook, verifyChallenge } from '../../providers/whatsapp/webhook.ts';
+import { handoverSignal, inboundSignal, type ConversationInput } from '../../workflows/definitions.ts';
+import { SA } from '../../workflows/search-attributes.ts';
+import { HttpError } from '../errors.ts';
+import { requestLog } from '../context.ts';
+import type { ShopDirectory, ShopEntry } from '../shops.ts';
+import { BODY_LIMIT } from '../limits.ts';
+
+export interface WhatsAppRouteDeps {
+  config: Config;
+  orm: MikroORM;
+  temporal: Client;
+  shops: ShopDirectory;
+}
+
+/** One thing to hand to a conversation: a customer's message, or a staff reply typed in the WhatsApp Business app. */
+type HandOff =
+  | { kind: 'inbound'; waMessageId: string; shop: ShopEntry; customerRef: string; type: string; message: InboundMessage }
+  | { kind: 'echo'; waMessageId: string; shop: ShopEntry; customerRef: string; type: string };
+
+/** Staff messages sent from the WhatsApp Business app on a coexistence number (`smb_message_echoes`). */
+interface Echo {
+  phoneNumberId: string;
+  id: string;
+  to: string;
+  type: string;
+}
+
+const EMPTY = Buffer.alloc(0);
+/** `message.wa_message_id` is varchar(255); a longer id (never seen from Meta) must not turn into a 5xx. */
+const MAX_ID = 255;
+const INT4_MAX = 2_147_483_647;
+
+/** Delivery statuses only move forward: Meta does not keep their order (`read` may come before `delivered`). */
+const STATUS_RANK_SQL = `case status when 'sent' then 1 when 'delivered' then 2 when 'read' then 3 when 'failed' then 4 else 0 end`;
+const STATUS_RANK: Record<string, number> = { sent: 1, delivered: 2, read: 3, failed: 4 };
+
+const CLAIM_SQL =
+  'insert into message (id, wa_message_id, direction, shop_id, customer_ref, type, status, created_at) values (?, ?, ?, ?, ?, ?, ?, now()) ' +
+  'on conflict (wa_message_id) do update set wa_message_id = excluded.wa_message_id returning handed_off_at';
+const HANDED_OFF_SQL = 'update message set handed_off_at = now() where wa_message_id = ?';
+const STATUS_SQL =
+  `update message set status = ?, status_at = ?, error_code = ? where wa_message_id = ? and direction = 'out' and ${STATUS_RANK_SQL} <= ?`;
+
+function asRecord(value: unknown): Record<string, unknown> | undefined {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+}
+
+/**
+ * `smb_message_echoes` changes: parseWebhook only reads `messages` changes, so echoes are picked out here.
+ * protocols.md does not describe the field; Meta's coexistence payload is `value.message_echoes[]` with `from` = the
+ * business number and `to` = the customer, next to the usual `metadata.phone_number_id`.
+ */
+export function collectEchoes(body: unknown): Echo[] {
+  const echoes: Echo[] = [];
+  const entries = asRecord(body)?.entry;
+  if (!Array.isArray(entries)) return echoes;
+  for (const entry of entries) {
+    const changes = asRecord(entry)?.changes;
+    if (!Array.isArray(changes)) continue;
+    for (const change of changes) {
+      const c = asRecord(change);
+      if (c?.field !== 'smb_message_echoes') continue;
+      const value = asRecord(c.value);
+      const phoneNumberId = asRecord(value?.metadata)?.phone_number_id;
+      const list = value?.message_echoes;
+      if (typeof phoneNumberId !== 'string' || !Array.isArray(list)) continue;
+      for (const raw of list) {
+        const echo = asRecord(raw);
+        if (typeof echo?.id === 'string' && echo.id && typeof echo.to === 'string' && echo.to) {
+          echoes.push({ phoneNumberId, id: echo.id, to: echo.to, type: typeof echo.type === 'string' ? echo.type.slice(0, 40) : 'unknown' });
+        }
+      }
+    }
+  }
+  return echoes;
+}
+
+export function whatsappRouter(deps: WhatsAppRouteDeps): Router {
+  const { config, orm, temporal, shops } = deps;
+  const router = Router();
+  const sql = () => orm.em.getConnection();
+
+  router.get('/webhooks/whatsapp', (req, res) => {
+    const result = verifyChallenge(req.query as Record<string, unknown>, config.whatsapp.verifyToken);
+    if (!result.ok) throw new HttpError(403, 'forbidden', 'verify token does not match');
+    res.type('text/plain').send(result.challenge);
+  });
+
+  /** Durable de-dup: true when this wamid still has to be handed off (new, or an earlier hand-off failed). */
+  async function claim(unit: HandOff): Promise<boolean> {
+    const direction = unit.kind === 'inbound' ? 'in' : 'out';
+    const status = unit.kind === 'inbound' ? 'received' : 'echo';
+    const rows = await sql().execute<{ handed_off_at: Date | null }[]>(CLAIM_SQL, [
+      randomUUID(),
+      unit.waMessageId,
+      direction,
+      unit.shop.id,
+      unit.customerRef,
+      unit.type,
+      status,
+    ]);
+    return rows[0]?.handed_off_at == null;
+  }
+
+  async function handOff(unit: HandOff, log: Logger): Promise<void> {
+    if (!(await claim(unit))) {
+      log.debug({ wamid: unit.waMessageId }, 'whatsapp: duplicate delivery skipped');
+      return;
+    }
+    const workflowId = conversationWorkflowId(unit.shop.id, unit.customerRef);
+    const common = {
+      workflowId,
+      taskQueue: config.temporal.taskQueue,
+      args: [{ shopId: unit.shop.id, customerRef: unit.customerRef } satisfies ConversationInput] as [ConversationInput],
+      staticSummary: `Conversation · ${unit.shop.name}`,
+      typedSearchAttributes: [
+        { key: SA.shopId, value: unit.shop.id },
+        { key: SA.customerRef, value: unit.customerRef },
+      ],
+    };
+    if (unit.kind === 'inbound') {
+      await temporal.workflow.signalWithStart('conversationWorkflow', { ...common, signal: inboundSignal, signalArgs: [unit.message] });
+    } else {
+      await temporal.workflow.signalWithStart('conversationWorkflow', { ...common, signal: handoverSignal, signalArgs: [{}] });
+    }
+    await sql().execute(HANDED_OFF_SQL, [unit.waMessageId]);
+  }
+
+  async function recordStatus(s: StatusEvent): Promise<void> {
+    const errorCode = s.errors?.[0]?.code;
+    await sql().execute(STATUS_SQL, [
+      s.status,
+      new Date(s.timestamp),
+      errorCode !== undefined && Number.isInteger(errorCode) && Math.abs(errorCode) <= INT4_MAX ? errorCode : null,
+      s.messageId,
+      STATUS_RANK[s.status] ?? 0,
+    ]);
+  }
+
+  router.post('/webhooks/whatsapp', express.raw({ type: () => true, limit: BODY_LIMIT }), async (req, res) => {
+    const log = requestLog(res);
+    const raw = Buffer.isBuffer(req.body) ? req.body : EMPTY;
+    if (!verifyMetaSignature(raw, req.get('x-hub-signature-256'), config.whatsapp.appSecret)) {
+      log.warn({ bytes: raw.length }, 'whatsapp webhook: bad signature, nothing processed');
+      throw new HttpError(401, 'invalid_signature', 'X-Hub-Signature-256 does not match the body');
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(raw.toString('utf8'));
+    } catch {
+      throw new HttpError(400, 'invalid_json', 'WhatsApp webhook body is not JSON');
+    }
+    let parsed;
+    try {
+      parsed = parseWebhook(body);
+    } catch (err) {
+      if (err instanceof InvalidWebhookError) throw new HttpError(400, 'invalid_webhook', err.message);
+      throw err;
+    }
+    const echoes = collectEchoes(body);
+    try {
+      await handOffAll(parsed.messages, echoes, parsed.statuses, log);
+    } catch (err) {
+      // The database or Temporal: Meta retries a non-2xx, and the de-dup row lets the retry through.
+      log.warn({ err }, 'whatsapp webhook: hand-off failed, Meta will retry');
+      throw new HttpError(503, 'unavailable', 'could not hand the event to Temporal; retry later');
+    }
+    res.json({ status: 'ok' });
+  });
+
+  async function handOffAll(messages: InboundMessage[], echoes: Echo[], statuses: StatusEvent[], log: Logger): Promise<void> {
+    const units: HandOff[] = [];
+    for (const message of messages) {
+      if (message.id.length > MAX_ID) {
+        log.warn({ length: message.id.length }, 'whatsapp webhook: message id too long to store, skipped');
+        continue;
+      }
+      const shop = await shops.byPhoneNumberId(message.phoneNumberId);
+      if (!shop) {
+        log.warn({ phoneNumberId: message.phoneNumberId }, 'whatsapp webhook: message for an unknown phone number id, skipped');
+        continue;
+      }
+      units.push({ kind: 'inbound', waMessageId: message.id, shop, customerRef: customerRefFor(message.from, config.customerRefSecret), type: message.content.kind, message });
+    }
+    for (const echo of echoes) {
+      if (echo.id.length > MAX_ID) continue;
+      const shop = await shops.byPhoneNumberId(echo.phoneNumberId);
+      if (!shop) {
+        log.warn({ phoneNumberId: echo.phoneNumberId }, 'whatsapp webhook: echo for an unknown phone number id, skipped');
+        continue;
+      }
+      units.push({ kind: 'echo', waMessageId: echo.id, shop, customerRef: customerRefFor(echo.to, config.customerRefSecret), type: `echo:${echo.type}` });
+    }
+
+    // One conversation's messages go in order; different conversations go in parallel.
+    const byConversation = new Map<string, HandOff[]>();
+    for (const unit of units) {
+      const key = conversationWorkflowId(unit.shop.id, unit.customerRef);
+      const list = byConversation.get(key);
+      if (list) list.push(unit);
+      else byConversation.set(key, [unit]);
+    }
+    const results = await Promise.allSettled([
+      ...[...byConversation.values()].map(async (list) => {
+        for (const unit of list) await handOff(unit, log);
+      }),
+      ...statuses.map((s) => recordStatus(s)),
+    ]);
+    const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failures.length > 0) throw failures[0]!.reason;
+  }
+
+  return router;
+}
