@@ -3,6 +3,7 @@ import { Customer, Message, Shop } from '../db/entities.ts';
 import type { OutboundMessage } from '../domain/outbound.ts';
 import { TEMPLATES, type Language, type TemplateKey } from '../domain/i18n.ts';
 import { WhatsAppApiError } from '../providers/whatsapp/client.ts';
+import { UnsendableMessageError } from '../providers/whatsapp/messages.ts';
 import type { ActivityDeps } from './deps.ts';
 
 const WINDOW_MS = 24 * 60 * 60 * 1000;
@@ -28,6 +29,8 @@ export function createMessagingActivities({ orm, whatsapp }: ActivityDeps) {
       await em.upsert(Message, { waMessageId: messageId, direction: 'out', shop: em.getReference(Shop, shopId), customerRef, type: message.kind, status: 'accepted' }, { onConflictAction: 'ignore' });
       return messageId;
     } catch (err) {
+      // A message that cannot be built (no buttons, a non-http link) fails the same way every time: never retried.
+      if (err instanceof UnsendableMessageError) throw ApplicationFailure.create({ message: err.message, type: 'UnsendableMessage', nonRetryable: true });
       if (err instanceof WhatsAppApiError && !err.retryable) {
         throw ApplicationFailure.create({
           message: `WhatsApp refused the message: ${err.message}`,

@@ -55,7 +55,7 @@ export interface OrderView {
   currency: CurrencyCode;
   payments: PaymentAttemptView[];
   timeline: TimelineEntry[];
-  source: 'whatsapp' | 'api';
+  source: OrderSource;
   createdAt: string;
   updatedAt: string;
 }
@@ -70,13 +70,26 @@ export interface OrderTiming {
   pollInterval: string;
 }
 
+/** Where an order came from: the customer's chat, a shop system (`POST /api/orders`), or a payment against a booking. */
+export type OrderSource = 'whatsapp' | 'api' | 'booking';
+
+/** A payment against a booking (seed 003): the order's single line is this amount, and its payment credits the booking. */
+export interface BookingPaymentInput {
+  /** As stored (the customer may have typed it in any case). */
+  reference: string;
+  description: string;
+  /** Minor units, at most the balance when the customer chose it. */
+  amount: number;
+}
+
 export interface OrderInput {
   orderNumber: string;
   shop: ShopView;
   customerRef: string;
   language: Language;
-  source: 'whatsapp' | 'api';
+  source: OrderSource;
   timing: OrderTiming;
+  booking?: BookingPaymentInput;
   /** Carried across continue-as-new. */
   state?: unknown;
 }

@@ -65,33 +65,38 @@ interface OrderState {
 export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
   const t = texts(input.language);
   const now = () => new Date(Date.now()).toISOString();
+  const booking = input.booking;
+  // A booking payment (seed 003) starts at checkout with one line: the amount the customer chose to pay.
+  const bookingLine = booking
+    ? { lineId: 'B1', productId: `booking:${booking.reference}`, retailerId: booking.reference, name: `Booking ${booking.reference} · ${booking.description}`, quantity: 1, unitPrice: booking.amount, options: [], lineTotal: booking.amount }
+    : null;
   const state: OrderState = (input.state as OrderState | undefined) ?? {
     view: {
       orderNumber: input.orderNumber,
       workflowId: orderWorkflowId(input.orderNumber),
       shopId: input.shop.id,
       customerRef: input.customerRef,
-      status: 'CART',
+      status: bookingLine ? 'CHECKOUT' : 'CART',
       paymentStatus: 'NONE',
       paymentMethod: null,
       fulfilment: null,
       address: null,
       note: null,
-      items: [],
-      subtotal: 0,
+      items: bookingLine ? [bookingLine] : [],
+      subtotal: bookingLine?.lineTotal ?? 0,
       tax: 0,
       deliveryFee: 0,
-      total: 0,
+      total: bookingLine?.lineTotal ?? 0,
       currency: input.shop.currency,
       payments: [],
-      timeline: [{ at: now(), type: 'created', detail: input.source === 'api' ? 'created by the shop' : 'first item added' }],
+      timeline: [{ at: now(), type: 'created', detail: booking ? `payment for booking ${booking.reference}` : input.source === 'api' ? 'created by the shop' : 'first item added' }],
       source: input.source,
       createdAt: now(),
       updatedAt: now(),
     },
     lineSeq: 0,
     lastActivityAt: Date.now(),
-    reminded: false,
+    reminded: bookingLine !== null,
     payment: null,
   };
   const order = state.view;
@@ -133,7 +138,7 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     }
   }
 
-  let lastSavedStatus: OrderStatus | null = null;
+  let lastTold: string | null = null;
   async function persist(): Promise<void> {
     if (!dirty) return;
     dirty = false;
@@ -144,13 +149,15 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
       { key: SA.orderTotal, value: order.total / 100 },
       ...(order.paymentMethod ? [{ key: SA.paymentProvider, value: order.paymentMethod }] : []),
     ]);
-    if (lastSavedStatus !== order.status) {
-      lastSavedStatus = order.status;
+    // The conversation follows the status, and whether the payment waits for the customer (an OTP, a choice).
+    const awaiting = payment.awaiting();
+    if (lastTold !== `${order.status}:${awaiting}`) {
+      lastTold = `${order.status}:${awaiting}`;
       try {
         await getExternalWorkflowHandle(conversationWorkflowId(order.shopId, order.customerRef)).signal(orderChangedSignal, {
           orderNumber: order.orderNumber,
           status: order.status,
-          awaiting: payment.awaiting(),
+          awaiting,
         });
       } catch (err) {
         // Orders created by the shop's API may have no conversation yet; it finds the order when the customer writes.
@@ -179,6 +186,7 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     if (!Array.isArray(c.optionIds) || c.optionIds.length > 20) throw new Error('optionIds must be a list');
   };
   const cartOpen = () => {
+    if (booking) throw new Error(`order ${order.orderNumber} pays booking ${booking.reference}: it has no cart`);
     if (order.status !== 'CART' && order.status !== 'CHECKOUT') throw new Error(`order ${order.orderNumber} is ${order.status}: the cart can no longer change`);
   };
   const backToCart = () => {
@@ -329,7 +337,8 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     {
       validator: (choice) => {
         if (order.status !== 'CHECKOUT') throw new Error(`order ${order.orderNumber} is ${order.status}, not at checkout`);
-        if (!order.fulfilment) throw new Error('choose delivery or pickup first');
+        if (!order.fulfilment && !booking) throw new Error('choose delivery or pickup first');
+        if (booking && choice?.method === 'cash') throw new Error('a booking is paid by mobile money, not cash');
         if (!input.shop.paymentMethods.includes(choice?.method)) throw new Error(`${String(choice?.method)} is not offered by this shop`);
         payment.validateRequest(choice);
       },
@@ -400,6 +409,10 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
       if (refunded) setStatus('REFUNDED', 'refund issued on cancel');
       await persist();
       await say({ kind: 'text', body: t.orderCancelled(order.orderNumber) }, { key: 'orderUpdate', params: [order.orderNumber, 'cancelled'] });
+      if (refunded) {
+        const text = t.statusText.REFUNDED ?? 'refunded';
+        await say({ kind: 'text', body: t.statusUpdate(order.orderNumber, text) }, { key: 'orderUpdate', params: [order.orderNumber, text] });
+      }
       return order;
     },
     {
