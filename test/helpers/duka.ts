@@ -8,6 +8,7 @@ import { loadConfig, type Config } from '../../lib/config.ts';
 import { createActivityDeps } from '../../lib/runtime.ts';
 import { createWorker } from '../../workers/worker.ts';
 import { createApp } from '../../api/app.ts';
+import { createOrderFromApi } from '../../lib/create-order.ts';
 import { PaymentProviders } from '../../providers/payments/registry.ts';
 import { customerRefFor } from '../../lib/customer-ref.ts';
 import { conversationWorkflowId } from '../../domain/ids.ts';
@@ -71,7 +72,9 @@ export async function startDuka(options: { env?: Record<string, string>; label?:
   const payments = new PaymentProviders(config, options.providerFetch);
   const deps = { ...(await createActivityDeps(config, db.url, client, db.orm)), payments };
 
-  const app = createApp({ config, orm: db.orm, temporal: client, payments });
+  // POST /api/orders as production wires it (lib/processes.ts).
+  const createOrder = createOrderFromApi({ config, orm: db.orm, temporal: client, activities: deps });
+  const app = createApp({ config, orm: db.orm, temporal: client, payments, createOrder });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
