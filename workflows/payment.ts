@@ -1,7 +1,8 @@
-import { ActivityFailure, ApplicationFailure, CancellationScope, condition, isCancellation, log, uuid4 } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, CancellationScope, condition, isCancellation, log, proxyActivities, uuid4 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.ts';
 import { durationMs } from '../domain/duration.ts';
 import { texts, price, type TemplateKey } from '../domain/i18n.ts';
+import { isCurrencyCode } from '../domain/money.ts';
 import type { OutboundMessage } from '../domain/outbound.ts';
 import { METHOD_COUNTRY, phoneForMethod } from '../domain/phone.ts';
 import type { OrderStatus } from '../domain/status.ts';
@@ -69,7 +70,8 @@ export class PaymentStep {
   }
 
   request(choice: PlaceOrderInput): void {
-    this.requested = choice;
+    // "Try again" with the same method charges the same number the customer gave last time.
+    this.requested = choice.phone === undefined && choice.method === this.lastMethod && this.lastPhone ? { ...choice, phone: this.lastPhone } : choice;
     this.abandoned = false;
     this.awaitingChoice = false;
   }
@@ -82,12 +84,13 @@ export class PaymentStep {
     const m = method ?? this.lastMethod;
     if (!m) throw new Error('no payment method chosen yet');
     if (!this.d.input.shop.paymentMethods.includes(m)) throw new Error(`${m} is not offered by this shop`);
+    if (m === 'cash') throw new Error('cash is collected by the shop, not through a payment attempt');
   }
 
   retry(method?: PaymentMethod): void {
     const m = (method ?? this.lastMethod) as PaymentMethod;
     this.d.order.paymentMethod = m;
-    this.request({ method: m, ...(this.lastPhone && m === this.lastMethod ? { phone: this.lastPhone } : {}) });
+    this.request({ method: m });
   }
 
   hasWork(): boolean {
@@ -204,6 +207,7 @@ export class PaymentStep {
         currency: order.currency,
         attempt: this.attempts,
         ...(choice.phone ? { phone: choice.phone } : {}),
+        ...(input.booking ? { bookingReference: input.booking.reference } : {}),
         expiresInSeconds: Math.round(durationMs(input.timing.paymentLinkTimeout) / 1000),
       });
     } catch (err) {
@@ -214,12 +218,19 @@ export class PaymentStep {
       return;
     }
 
+    const methodName = t.methodName[choice.method] ?? choice.method;
     if (action.type === 'approve_on_phone') {
-      await this.d.say({ kind: 'text', body: approvePrompt(input.language, t.methodName[choice.method] ?? choice.method, price(order.total, order.currency)) });
-    } else if (action.type === 'open_url') {
+      await this.d.say({ kind: 'text', body: approvePrompt(input.language, methodName, price(order.total, order.currency)) });
+    } else if (action.type === 'open_url' && /^https?:\/\//i.test(action.url)) {
       await this.d.say({ kind: 'cta_url', body: payLinkBody(input.language, order.orderNumber, price(order.total, order.currency)), displayText: payNow(input.language), url: action.url });
+    } else if (action.type === 'open_url') {
+      // An app deep link (InnBucks) is no http(s) URL, which a WhatsApp button cannot carry: give the code to type.
+      const code = /[?&]pymInnCode=([^&]+)/.exec(action.url)?.[1];
+      await this.d.say({ kind: 'text', body: appCodePrompt(input.language, methodName, price(order.total, order.currency), code ? decodeURIComponent(code) : action.url) });
     } else if (action.type === 'enter_otp') {
       this.current.awaitingOtp = true;
+      // The conversation learns from this persist that the next digits the customer types are the OTP.
+      this.d.touch();
       await this.d.persist();
       await this.d.say({ kind: 'text', body: otpPrompt(input.language) });
     }
@@ -228,12 +239,18 @@ export class PaymentStep {
     const timeoutMs = durationMs(isLink ? input.timing.paymentLinkTimeout : input.timing.paymentTimeout);
     const outcome = () => this.events.find((e) => e.reference === reference && e.status !== 'pending');
 
-    // Polling runs beside the wait for the callback; whichever reports first ends the other.
+    // Polling runs beside the wait for the callback; whichever reports first ends the other. It heartbeats, so a lost
+    // worker is noticed and another one takes over, and it may run as long as the attempt does.
+    const poller = proxyActivities<Activities>({
+      startToCloseTimeout: timeoutMs + 60_000,
+      heartbeatTimeout: '30s',
+      retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
+    });
     const polling = new CancellationScope();
     const poll = action.type === 'enter_otp'
       ? Promise.resolve()
       : polling
-          .run(() => acts.awaitPaymentResult({ reference, intervalMs: durationMs(input.timing.pollInterval), until: Date.now() + timeoutMs }))
+          .run(() => poller.awaitPaymentResult({ reference, intervalMs: durationMs(input.timing.pollInterval), until: Date.now() + timeoutMs }))
           .then((e) => void (e && this.events.push({ ...e, source: 'poll' })))
           .catch((err: unknown) => {
             if (!isCancellation(err)) log.warn('polling stopped', { error: String(err) });
@@ -256,8 +273,14 @@ export class PaymentStep {
       await this.finish(view, result);
       return;
     }
-    // Timed out: one last look at the provider, then hand the choice back to the customer.
-    const last = await acts.checkPayment({ reference });
+    // Timed out: one last look at the provider, then hand the choice back to the customer. A provider that does not
+    // answer now must not hold the customer: the attempt expires, and a success it reports later still pays the order.
+    let last: PaymentSignal | null = null;
+    try {
+      last = await proxyActivities<Activities>({ startToCloseTimeout: '30s', retry: { initialInterval: '1s', maximumAttempts: 3 } }).checkPayment({ reference });
+    } catch (err) {
+      log.warn('no last look at the provider', { reference, error: String(err) });
+    }
     this.current = null;
     await this.finish(view, last && last.status !== 'pending' ? last : { reference, status: 'expired', failureReason: 'timeout', source: 'poll' });
   }
@@ -284,26 +307,35 @@ export class PaymentStep {
       }
       const amount = confirmed.amount ?? e.amount;
       const currency = confirmed.currency ?? e.currency;
-      if (amount !== view.amount || currency !== view.currency) {
+      // Daraja's STK query confirms the push it was asked about without repeating its amount: no amount is the amount pushed.
+      if ((amount !== undefined && amount !== view.amount) || (currency !== undefined && currency !== view.currency)) {
         view.status = 'flagged';
         order.paymentStatus = 'FLAGGED';
-        this.d.event('payment_flagged', `received ${amount ?? '?'} ${currency ?? '?'}, expected ${view.amount} ${view.currency}`);
+        const received = amount !== undefined && currency !== undefined && isCurrencyCode(currency) ? price(amount, currency) : `${amount ?? '?'} ${currency ?? '?'}`;
+        this.d.event('payment_flagged', `received ${received}, expected ${price(view.amount, view.currency)}: for an operator`);
         await this.d.acts.recordPaymentResult({ reference: view.reference, status: 'flagged', transactionReference: confirmed.transactionReference ?? e.transactionReference ?? null, failureReason: 'amount_mismatch' });
         this.d.touch();
+        await this.d.persist();
+        await this.d.say({ kind: 'text', body: flaggedText(input.language, order.orderNumber, received, price(view.amount, view.currency)) });
         return;
       }
       view.status = 'succeeded';
       const receiptRef = confirmed.transactionReference ?? e.transactionReference;
       if (receiptRef) view.transactionReference = receiptRef;
       order.paymentStatus = 'SUCCEEDED';
-      await this.d.acts.recordPaymentResult({ reference: view.reference, status: 'succeeded', transactionReference: receiptRef ?? null, failureReason: null });
-      this.d.event('paid', `${t.methodName[view.method] ?? view.method} ${receiptRef ?? ''}`.trim());
-      if (['CHECKOUT', 'AWAITING_PAYMENT', 'CONFIRMED'].includes(order.status)) this.d.setStatus('PAID', late ? 'late confirmation' : undefined);
+      const { booking } = await this.d.acts.recordPaymentResult({ reference: view.reference, status: 'succeeded', transactionReference: receiptRef ?? null, failureReason: null });
+      const methodName = t.methodName[view.method] ?? view.method;
+      this.d.event('paid', `${methodName} ${receiptRef ?? view.reference} (${e.source === 'callback' ? 'callback' : 'provider'})`);
+      const open = ['CHECKOUT', 'AWAITING_PAYMENT', 'CONFIRMED'].includes(order.status);
+      if (open) this.d.setStatus('PAID', late ? 'late confirmation' : undefined);
+      // A booking payment has nothing left to fulfil once the money is in.
+      if (open && input.booking) this.d.setStatus('COMPLETED', `booking ${input.booking.reference}`);
       this.d.touch();
       await this.d.persist();
       const lines = order.items.map((l) => `${l.quantity} × ${l.name} — ${price(l.lineTotal, order.currency)}`);
-      const body = receipt(input.language, order.orderNumber, lines, price(order.total, order.currency), receiptRef ?? view.reference, t.methodName[view.method] ?? view.method, order.status !== 'PAID');
-      await this.d.say({ kind: 'text', body }, { key: 'paymentReceived', params: [order.orderNumber, price(order.total, order.currency), receiptRef ?? ''] });
+      const bookingNote = booking ? `\n${bookingBalance(input.language, booking.reference, price(booking.total, booking.currency), price(booking.paid, booking.currency), price(Math.max(0, booking.total - booking.paid), booking.currency))}` : '';
+      const body = receipt(input.language, order.orderNumber, lines, price(order.total, order.currency), receiptRef ?? view.reference, methodName, !open) + bookingNote;
+      await this.d.say({ kind: 'text', body }, { key: 'paymentReceived', params: [order.orderNumber, price(order.total, order.currency), receiptRef ?? view.reference] });
       return;
     }
     view.status = e.status === 'cancelled' ? 'cancelled' : e.status === 'expired' ? 'expired' : 'failed';
@@ -346,6 +378,14 @@ const payNow = (lang: string) => (sw(lang) ? 'Lipa sasa' : 'Pay now');
 const otpPrompt = (lang: string) =>
   sw(lang) ? "Tumekutumia OTP kwa SMS kutoka O'mari. Tafadhali iandike hapa (au *ghairi*)." : "We sent you an OTP by SMS from O'mari. Please type it here (or *cancel*).";
 const wrongOtp = (lang: string, left: number) => (sw(lang) ? `OTP si sahihi. Umebakiwa na majaribio ${left}.` : `That OTP is not right. ${left} ${left === 1 ? 'try' : 'tries'} left.`);
+const appCodePrompt = (lang: string, method: string, amount: string, code: string) =>
+  sw(lang) ? `📲 Fungua ${method} ulipe ${amount} kwa msimbo huu: *${code}*` : `📲 Open ${method} and pay ${amount} with this code: *${code}*`;
+const flaggedText = (lang: string, orderNumber: string, received: string, expected: string) =>
+  sw(lang)
+    ? `⚠️ Tumepokea malipo ya ${received} kwa oda ${orderNumber}, lakini jumla ni ${expected}. Duka litayakagua na kuwasiliana nawe.`
+    : `⚠️ We received a payment of ${received} for order ${orderNumber}, but the total is ${expected}. The shop will check it and contact you.`;
+const bookingBalance = (lang: string, reference: string, total: string, paid: string, balance: string) =>
+  sw(lang) ? `Booking ${reference}: jumla ${total}, imelipwa ${paid}, salio ${balance}.` : `Booking ${reference}: total ${total}, paid ${paid}, balance ${balance}.`;
 const tryAgain = (lang: string) => (sw(lang) ? 'Jaribu tena' : 'Try again');
 const otherMethod = (lang: string) => (sw(lang) ? 'Njia nyingine' : 'Other method');
 const receipt = (lang: string, orderNumber: string, lines: string[], total: string, ref: string, method: string, lateNote: boolean) =>

@@ -1,0 +1,114 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { createActivities } from '../../activities/index.ts';
+import { WhatsAppClient } from '../../providers/whatsapp/client.ts';
+import { PaymentProviders } from '../../providers/payments/registry.ts';
+import { loadConfig } from '../../lib/config.ts';
+import { testServerExecutable } from '../../lib/temporal-binaries.ts';
+import { SEARCH_ATTRIBUTES } from '../../lib/search-attributes.ts';
+import { temporal as proto } from '@temporalio/proto';
+
+const INDEXED_VALUE_TYPE: Record<string, number> = {
+  Keyword: proto.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+  Double: proto.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
+  Datetime: proto.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+};
+import { Customer as CustomerRow, Order } from '../../db/entities.ts';
+import type { OrderInput, OrderView, CartResult } from '../../workflows/definitions.ts';
+import { createTestDatabase } from '../helpers/db.ts';
+import { startFakeGraphApi, type FakeGraphApi } from '../fakes/graph-api.ts';
+import { describeSend } from '../helpers/chat.ts';
+
+/** Reminder, expiry and the 24-hour window, on the time-skipping test server with real activities and PostgreSQL. */
+describe('cart timers', () => {
+  let env: TestWorkflowEnvironment;
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let graph: FakeGraphApi;
+  let worker: Worker;
+  let running: Promise<void>;
+  const taskQueue = 'timers';
+
+  beforeAll(async () => {
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+    env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: testServerExecutable() } });
+    // The time-skipping server knows no custom search attributes until told; it has no list call, only add.
+    await env.connection.operatorService.addSearchAttributes({
+      namespace: 'default',
+      searchAttributes: Object.fromEntries(Object.entries(SEARCH_ATTRIBUTES).map(([name, kind]) => [name, INDEXED_VALUE_TYPE[kind]])),
+    });
+    db = await createTestDatabase('timers');
+    graph = await startFakeGraphApi({ accessToken: 'token' });
+    const config = loadConfig({ SANDBOX: 'off', WHATSAPP_ACCESS_TOKEN: 'token', WHATSAPP_APP_SECRET: 's', WHATSAPP_VERIFY_TOKEN: 'v', WHATSAPP_GRAPH_URL: graph.url, CUSTOMER_REF_SECRET: 'customer-ref-secret-0000' });
+    const whatsapp = new WhatsAppClient({ graphUrl: graph.url, apiVersion: 'v21.0', accessToken: 'token', ratePerSecond: 80 });
+    worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: { codePath: process.env.DUKA_TEST_WORKFLOW_BUNDLE! },
+      activities: createActivities({ orm: db.orm, whatsapp, temporal: env.client, config, payments: new PaymentProviders(config) }),
+    });
+    running = worker.run();
+  });
+  afterAll(async () => {
+    worker?.shutdown();
+    await running;
+    await graph?.close();
+    await db?.drop();
+    await env?.teardown();
+  });
+
+  async function startOrder(orderNumber: string, waId: string, lastMessageAgoMs = 0): Promise<void> {
+    const acts = createActivities({ orm: db.orm, whatsapp: null as never, temporal: env.client, config: null as never, payments: null as never });
+    await acts.registerCustomer({ shopId: 'nairobi', waId, customerRef: `ref-${waId}`, at: Date.now() - lastMessageAgoMs });
+    const shop = await acts.getShop('nairobi');
+    const input: OrderInput = {
+      orderNumber,
+      shop,
+      customerRef: `ref-${waId}`,
+      language: 'en',
+      source: 'whatsapp',
+      timing: { cartReminderAfter: '1h', cartExpiresAfter: '24h', paymentTimeout: '3m', paymentLinkTimeout: '30m', pollInterval: '10s' },
+    };
+    const handle = await env.client.workflow.start('orderWorkflow', { taskQueue, workflowId: `order:${orderNumber}`, args: [input] });
+    const added = await handle.executeUpdate<CartResult, [unknown]>('addLine', { args: [{ productId: 'nairobi-honey', optionIds: [], quantity: 2 }] });
+    expect(added.ok).toBe(true);
+  }
+
+  it('reminds once after an hour of silence, then expires the cart after 24 hours with a message', async () => {
+    await startOrder('NBO-T1', '254700000101');
+    const handle = env.client.workflow.getHandle(`order:NBO-T1`);
+    await env.sleep('59m');
+    expect(graph.sent.filter((s) => s.to === '254700000101')).toHaveLength(0);
+    await env.sleep('2m');
+    const reminder = await graph.waitForSent((s) => s.to === '254700000101');
+    expect(describeSend(reminder).text).toMatch(/left 1 item/);
+    expect(describeSend(reminder).ids).toEqual(['cart:checkout', 'menu:cart']);
+
+    await env.sleep('23h');
+    const result = await handle.result();
+    expect((result as OrderView).status).toBe('EXPIRED');
+    const sent = graph.sent.filter((s) => s.to === '254700000101').map((s) => describeSend(s).text);
+    expect(sent).toHaveLength(2);
+    expect(sent[1]).toMatch(/NBO-T1 has expired/);
+    const row = await db.orm.em.fork().findOneOrFail(Order, { number: 'NBO-T1' });
+    expect(row.status).toBe('EXPIRED');
+  });
+
+  it('sends the approved template when the 24-hour window has closed', async () => {
+    await startOrder('NBO-T2', '254700000102', 30 * 3600_000);
+    await env.sleep('61m');
+    const reminder = await graph.waitForSent((s) => s.to === '254700000102');
+    expect(reminder.body).toMatchObject({ type: 'template', template: { name: 'cart_reminder', language: { code: 'en' } } });
+  });
+
+  it('falls back to the template when Meta answers 131047 (re-engagement required)', async () => {
+    await startOrder('NBO-T3', '254700000103');
+    const em = db.orm.em.fork();
+    const c = await em.findOneOrFail(CustomerRow, { ref: 'ref-254700000103' });
+    expect(c.lastMessageAt).not.toBeNull();
+    graph.failNext(1, { status: 400, code: 131047, message: 'Re-engagement message' });
+    await env.sleep('61m');
+    const reminder = await graph.waitForSent((s) => s.to === '254700000103');
+    expect(reminder.body).toMatchObject({ type: 'template', template: { name: 'cart_reminder' } });
+  });
+});
