@@ -13,6 +13,7 @@ import { PaymentProviders } from '../../providers/payments/registry.ts';
 import { customerRefFor } from '../../lib/customer-ref.ts';
 import { conversationWorkflowId } from '../../domain/ids.ts';
 import { createTestDatabase } from './db.ts';
+import { recordHistories } from './histories.ts';
 import { startFakeGraphApi, buildInboundWebhook, type FakeGraphApi, type RawInboundMessage } from '../fakes/graph-api.ts';
 
 export const APP_SECRET = 'test-app-secret';
@@ -119,6 +120,7 @@ export async function startDuka(options: { env?: Record<string, string>; label?:
     startWorker,
     stopWorker,
     async stop() {
+      await recordHistories(client, taskQueue, options.label ?? 'duka').catch((err: unknown) => console.error('recording histories failed:', err));
       await stopWorker();
       await new Promise((r) => server.close(r));
       await native?.close();

@@ -9,7 +9,7 @@ import { testServerExecutable } from '../../lib/temporal-binaries.ts';
 import { SEARCH_ATTRIBUTES } from '../../lib/search-attributes.ts';
 import { temporal as proto } from '@temporalio/proto';
 
-const INDEXED_VALUE_TYPE: Record<string, number> = {
+const INDEXED_VALUE_TYPE: Record<string, proto.api.enums.v1.IndexedValueType> = {
   Keyword: proto.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
   Double: proto.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
   Datetime: proto.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
@@ -35,7 +35,7 @@ describe('cart timers', () => {
     // The time-skipping server knows no custom search attributes until told; it has no list call, only add.
     await env.connection.operatorService.addSearchAttributes({
       namespace: 'default',
-      searchAttributes: Object.fromEntries(Object.entries(SEARCH_ATTRIBUTES).map(([name, kind]) => [name, INDEXED_VALUE_TYPE[kind]])),
+      searchAttributes: Object.fromEntries(Object.entries(SEARCH_ATTRIBUTES).map(([name, kind]) => [name, INDEXED_VALUE_TYPE[kind]!])),
     });
     db = await createTestDatabase('timers');
     graph = await startFakeGraphApi({ accessToken: 'token' });

@@ -3,6 +3,10 @@ import { startDuka, NAIROBI, HARARE, type Duka } from '../helpers/duka.ts';
 import { Customer } from '../helpers/chat.ts';
 import type { OrderView } from '../../workflows/definitions.ts';
 import { Order } from '../../db/entities.ts';
+import { textMessage } from '../fakes/graph-api.ts';
+
+let seq = 0;
+const textMessageFor = (waId: string, text: string) => textMessage(waId, text, `wamid.restart-${waId}-${(seq += 1)}`);
 
 async function orderOf(duka: Duka, orderNumber: string): Promise<OrderView> {
   return duka.client.workflow.getHandle(`order:${orderNumber}`).query<OrderView>('order');
@@ -129,5 +133,30 @@ describe('shopping over WhatsApp, through the webhook, on real Temporal and Post
     const [menu] = await c.say('Habari');
     expect(menu!.text).toContain('Karibu');
     expect(menu!.raw.body).toMatchObject({ interactive: { action: { buttons: [{ reply: { title: 'Nunua' } }, {}, {}] } } });
+  });
+
+  it('loses nothing when the worker stops mid-journey: messages wait in Temporal and are answered after the restart', async () => {
+    const c = new Customer(duka, NAIROBI, '254712345005');
+    await c.say('hi');
+    await c.tap('add:nairobi-coffee');
+    await duka.stopWorker();
+    const res = await duka.deliver(NAIROBI, [textMessageFor(c.waId, '1')], { name: c.name });
+    expect(res.status).toBe(200);
+    await new Promise((r) => setTimeout(r, 500));
+    await duka.startWorker();
+    const [added, cart] = await c.next(2, 20_000);
+    expect(added!.text).toContain('Added 1 × Premium Coffee');
+    expect(cart!.text).toContain('KES 1,500');
+  });
+
+  it('stays silent while shop staff have taken over, then answers again', async () => {
+    const c = new Customer(duka, NAIROBI, '254712345006');
+    await c.say('hi');
+    await duka.client.workflow.getHandle(duka.conversationId('nairobi', c.waId)).signal('handover', { minutes: 30 });
+    await duka.deliver(NAIROBI, [textMessageFor(c.waId, 'is my order ready?')], { name: c.name });
+    await expect(c.next(1, 1500)).rejects.toThrow(/expected 1 message/);
+    await duka.client.workflow.getHandle(duka.conversationId('nairobi', c.waId)).signal('handover', { resume: true });
+    const [menu] = await c.say('menu');
+    expect(menu!.ids).toContain('menu:shop');
   });
 });
