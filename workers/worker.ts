@@ -20,7 +20,7 @@ export async function createWorker(options: {
   namespace: string;
   taskQueue: string;
   deps: ActivityDeps;
-  bundle?: WorkflowBundleWithSourceMap;
+  bundle?: { code: string } | { codePath: string };
   maxCachedWorkflows?: number;
 }): Promise<Worker> {
   const usePrebuilt = !options.bundle && process.env.NODE_ENV === 'production' && existsSync(PREBUILT_BUNDLE);
