@@ -29,6 +29,18 @@ export interface InitiatePaymentInput {
   expiresInSeconds: number;
 }
 
+/** A booking a customer pays against (seed 003); amounts in minor units. */
+export interface BookingView {
+  reference: string;
+  description: string;
+  total: number;
+  paid: number;
+  currency: CurrencyCode;
+}
+
+/** How often a polling activity proves it is alive, so a lost worker is noticed within the heartbeat timeout. */
+const HEARTBEAT_EVERY_MS = 2_000;
+
 const tokenHash = (token: string) => createHash('sha256').update(token).digest('hex');
 
 function toSignal(reference: string, e: NormalisedPaymentEvent, source: PaymentSignal['source']): PaymentSignal {
@@ -133,29 +145,56 @@ export function createPaymentActivities({ orm, payments, config }: ActivityDeps)
       }
     },
 
-    /** Polls the provider with back-off until the payment settles or `until` passes; heartbeats so it can be cancelled. */
+    /**
+     * Polls the provider with back-off until the payment settles or `until` passes. It heartbeats every few seconds
+     * (with the last provider error, so a stuck provider shows in the Temporal UI) and stops when the workflow cancels
+     * it; a worker shutting down is not the workflow's wish, so that attempt fails and another worker picks it up.
+     */
     async awaitPaymentResult(input: { reference: string; intervalMs: number; until: number }): Promise<PaymentSignal | null> {
       const { payment, provider } = await load(input.reference);
-      let wait = input.intervalMs;
       const ctx = Context.current();
+      let wait = Math.max(1, input.intervalMs);
+      let lastError: string | undefined;
       for (let polls = 0; Date.now() < input.until; polls += 1) {
+        const pollAt = Math.min(Date.now() + wait, input.until);
         try {
-          await sleep(Math.min(wait, Math.max(0, input.until - Date.now())));
+          while (Date.now() < pollAt) {
+            ctx.heartbeat({ polls, ...(lastError ? { lastError } : {}) });
+            await sleep(Math.min(HEARTBEAT_EVERY_MS, pollAt - Date.now()));
+          }
         } catch (err) {
-          if (err instanceof CancelledFailure) return null;
+          if (err instanceof CancelledFailure && ctx.cancellationDetails?.cancelRequested) return null;
           throw err;
         }
-        ctx.heartbeat({ polls });
+        ctx.heartbeat({ polls: polls + 1, ...(lastError ? { lastError } : {}) });
         try {
           const e = await provider.status(payment.data, money(payment));
+          lastError = undefined;
           if (e.status !== 'pending') return toSignal(payment.reference, e, 'poll');
         } catch (err) {
           // A provider outage while polling is not a verdict on the payment: keep trying until the deadline.
-          ctx.log.warn('payment status poll failed', { reference: payment.reference, error: String(err) });
+          lastError = String(err);
+          ctx.log.warn('payment status poll failed', { reference: payment.reference, error: lastError });
         }
         wait = Math.min(wait * 1.5, 60_000);
       }
       return null;
+    },
+
+    /** A booking as the customer sees it before paying against it; the reference is matched ignoring case. */
+    async findBooking(input: { shopId: string; reference: string }): Promise<BookingView | null> {
+      const reference = input.reference.trim();
+      if (!reference || reference.length > 64) return null;
+      const rows = await orm.em
+        .fork()
+        .getConnection()
+        .execute<{ reference: string; description: string; total: number; paid: number; currency: string }[]>(
+          'select reference, description, total, paid, currency from booking where shop_id = ? and upper(reference) = upper(?) limit 1',
+          [input.shopId, reference],
+        );
+      const row = rows[0];
+      if (!row) return null;
+      return { reference: row.reference, description: row.description, total: Number(row.total), paid: Number(row.paid), currency: row.currency as CurrencyCode };
     },
 
     /** One authoritative look (STK query, poll URL, link status) before anything is marked paid. */
@@ -198,23 +237,27 @@ export function createPaymentActivities({ orm, payments, config }: ActivityDeps)
       return true;
     },
 
-    async recordPaymentResult(input: { reference: string; status: IPayment['status']; transactionReference: string | null; failureReason: string | null }): Promise<void> {
+    /**
+     * Writes an attempt's outcome to its Payment row. A succeeded payment against a booking credits the booking once
+     * (a replayed call finds it credited) and answers with the booking as it now stands, for the receipt.
+     */
+    async recordPaymentResult(input: { reference: string; status: IPayment['status']; transactionReference: string | null; failureReason: string | null }): Promise<{ booking: BookingView | null }> {
       const { payment, em } = await load(input.reference);
       payment.status = input.status;
       payment.transactionReference = input.transactionReference ?? payment.transactionReference ?? null;
       payment.failureReason = input.failureReason;
       await em.flush();
-      if (input.status === 'succeeded' && payment.booking) {
-        const booking = await em.findOneOrFail(Booking, { id: payment.booking.id });
-        const credited = (booking as { paid: number }).paid;
-        // Booking payments are credited once: a replayed record finds the payment already counted.
-        if (!(payment.data.credited as boolean | undefined)) {
-          booking.paid = credited + payment.amount;
-          payment.data = { ...payment.data, credited: true };
-          await em.flush();
-        }
-      }
+      if (input.status !== 'succeeded' || !payment.booking) return { booking: null };
+      const bookingId = payment.booking.id;
+      await orm.em.fork().transactional(async (tx) => {
+        const conn = tx.getConnection();
+        const [locked] = await conn.execute<{ data: Record<string, unknown> | null }[]>('select data from payment where id = ? for update', [payment.id], 'all', tx.getTransactionContext());
+        if (locked?.data?.credited === true) return;
+        await conn.execute('update booking set paid = paid + ?, updated_at = now() where id = ?', [payment.amount, bookingId], 'run', tx.getTransactionContext());
+        await conn.execute(`update payment set data = coalesce(data, '{}'::jsonb) || '{"credited": true}'::jsonb where id = ?`, [payment.id], 'run', tx.getTransactionContext());
+      });
+      const booking = await orm.em.fork().findOneOrFail(Booking, { id: bookingId });
+      return { booking: { reference: booking.reference, description: booking.description, total: booking.total, paid: booking.paid, currency: booking.currency as CurrencyCode } };
     },
-
   };
 }
