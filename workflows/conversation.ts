@@ -18,6 +18,7 @@ import {
   type OrderView,
 } from './definitions.ts';
 import { SA } from './search-attributes.ts';
+import { bookingDialogue, isBookingStep, type BookingStep } from './booking.ts';
 
 const acts = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
@@ -32,7 +33,8 @@ type Step =
   | { name: 'quantity'; productId: string; presentationId?: string; optionIds: string[]; attempts: number }
   | { name: 'checkout' }
   | { name: 'address' }
-  | { name: 'otp' };
+  | { name: 'otp' }
+  | BookingStep;
 
 interface ConversationState {
   language: Language;
@@ -96,6 +98,23 @@ export async function conversationWorkflow(input: ConversationInput & { handover
     await acts.sendMessage({ shopId: input.shopId, customerRef: input.customerRef, message });
   };
   const getShop = async () => (shop ??= await acts.getShop(input.shopId));
+  const booking = bookingDialogue({
+    acts,
+    shopId: input.shopId,
+    customerRef: input.customerRef,
+    language: () => state.language,
+    t,
+    getShop,
+    send,
+    setStep: (step) => {
+      state.step = step;
+    },
+    track: (orderNumber, status, method) => {
+      state.activeOrder = { orderNumber, status };
+      if (method) state.lastMethod = method;
+    },
+    showMenu: () => showMenu(),
+  });
 
   async function updateOrder<T>(update: string, args: unknown[]): Promise<{ ok: true; result: T } | { ok: false; error: string }> {
     const orderNumber = state.activeOrder?.orderNumber;
@@ -291,7 +310,7 @@ export async function conversationWorkflow(input: ConversationInput & { handover
         if (value === 'shop') return showCategories();
         if (value === 'cart') return showCartView(await currentOrder());
         if (value === 'help') return send({ kind: 'text', body: t().help((await getShop()).name) });
-        if (value === 'booking') return send({ kind: 'text', body: t().help((await getShop()).name) });
+        if (value === 'booking') return booking.start();
         return showMenu();
       case 'cat':
         return showProducts(value);
@@ -332,13 +351,17 @@ export async function conversationWorkflow(input: ConversationInput & { handover
         if (value === 'edit') return showCartView(await currentOrder());
         if (value === 'cancel') return cancel();
         return showMenu();
-      case 'pay':
+      case 'pay': {
         if (value === 'retry' && state.lastMethod) return pay(state.lastMethod);
         if (value === 'other' || value === 'retry') {
           const order = await currentOrder();
+          if (order?.source === 'booking' && ['CHECKOUT', 'AWAITING_PAYMENT'].includes(order.status)) return booking.otherMethod(order);
           return send(paymentMethods(t(), await getShop(), order?.fulfilment ?? null));
         }
+        const step = state.step;
+        if (step.name === 'booking_method') return booking.onMethod(step, value);
         return pay(value as PaymentMethod);
+      }
       default:
         return send({ kind: 'text', body: t().notUnderstood });
     }
@@ -354,6 +377,7 @@ export async function conversationWorkflow(input: ConversationInput & { handover
       if (!r.ok) state.step = { name: 'idle' };
       return;
     }
+    if (isBookingStep(step) && intent !== 'menu' && intent !== 'greeting') return booking.onText(step, text);
     if (step.name === 'address' && intent === 'unknown') return setFulfilment({ fulfilment: 'delivery', address: { text: text.trim() } });
     switch (intent) {
       case 'greeting':
@@ -365,9 +389,15 @@ export async function conversationWorkflow(input: ConversationInput & { handover
         return showCartView(await currentOrder());
       case 'checkout':
         return checkout();
-      case 'pay':
-        if (state.activeOrder?.status === 'CHECKOUT') return onId('order:confirm');
+      case 'pay': {
+        if (state.activeOrder?.status === 'CHECKOUT') {
+          const order = await currentOrder();
+          if (order?.source === 'booking' && order.status === 'CHECKOUT') return booking.otherMethod(order);
+          return onId('order:confirm');
+        }
+        if ((await getShop()).hasBookings) return booking.start();
         return send({ kind: 'text', body: t().help((await getShop()).name) });
+      }
       case 'help':
         return send({ kind: 'text', body: t().help((await getShop()).name) });
       case 'language': {
