@@ -33,7 +33,7 @@ export function createOrderActivities({ orm, temporal, config }: ActivityDeps) {
           taskQueue: config.temporal.taskQueue,
           workflowId,
           args: [{ ...input, timing: input.timing ?? orderTiming(config) } satisfies OrderInput],
-          staticSummary: `Order ${input.orderNumber} · ${input.shop.name}`,
+          staticSummary: `Order ${input.orderNumber} · ${input.shop.name} · ${input.shop.currency}`,
           staticDetails: `Shop ${input.shop.id}, ${input.shop.currency}, customer ${input.customerRef}`,
           typedSearchAttributes: [
             { key: SA.shopId, value: input.shop.id },

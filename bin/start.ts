@@ -10,12 +10,13 @@ import { registerSearchAttributes } from '../lib/temporal-admin.ts';
 import { SEARCH_ATTRIBUTES } from '../lib/search-attributes.ts';
 import { EMBEDDED_PG_PORT, onShutdown, runApi, runWorker } from '../lib/processes.ts';
 import { failAndExit } from '../lib/cli.ts';
+import { logger } from '../lib/logger.ts';
 
 /**
  * `npm start`: a whole shop on this machine. PostgreSQL and Temporal come up under .data/ unless the environment
  * names them; restarting finds every order again because both keep their data there.
  */
-process.env.LOG_LEVEL ??= 'warn';
+if (!process.env.LOG_LEVEL) logger.level = 'warn';
 const stops: (() => Promise<void>)[] = [];
 const stopAll = async () => {
   for (const stop of stops.reverse()) await stop().catch((err: unknown) => console.error('duka: while stopping:', err));
@@ -38,7 +39,7 @@ try {
 
   let databaseUrl = config.databaseUrl;
   if (!databaseUrl) {
-    console.log('duka: starting PostgreSQL (embedded, .data/postgres)…');
+    console.log(`duka: starting PostgreSQL (embedded, ${join(dataDir, 'postgres')})…`);
     const pg = await startEmbeddedPostgres({ dataDir, port: EMBEDDED_PG_PORT, database: 'duka' });
     stops.push(() => pg.stop());
     databaseUrl = pg.url;
@@ -47,7 +48,7 @@ try {
   let temporalAddress = config.temporal.address;
   let temporalUi = config.temporal.uiUrl;
   if (!temporalAddress) {
-    console.log('duka: starting Temporal (dev server, .data/temporal.db)…');
+    console.log(`duka: starting Temporal (dev server, ${join(dataDir, 'temporal.db')})…`);
     const server = await startDevServer({
       port: 7233,
       uiPort: config.temporal.uiPort,
@@ -81,7 +82,7 @@ duka is ready in ${((Date.now() - started) / 1000).toFixed(1)} s
   Temporal UI      ${temporalUi}/namespaces/${config.temporal.namespace}/workflows
   API              ${base}   (GET /ready)
 
-Ctrl-C stops everything; your orders stay in ${config.databaseUrl ? 'your database' : '.data/'}.
+Ctrl-C stops everything; your orders stay in ${config.databaseUrl ? 'your database' : dataDir}.
 `);
 } catch (err) {
   await stopAll();

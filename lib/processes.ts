@@ -5,7 +5,7 @@ import type { Config } from './config.ts';
 import { logger } from './logger.ts';
 import { openOrm, type MikroORM } from '../db/orm.ts';
 import { createActivityDeps } from './runtime.ts';
-import { createWorker } from '../workers/worker.ts';
+import { createWorker, installRuntime } from '../workers/worker.ts';
 import { createApp } from '../api/app.ts';
 import { createOrderFromApi } from './create-order.ts';
 
@@ -60,6 +60,7 @@ export async function runWorker(config: Config, options: { databaseUrl: string; 
   const orm = options.orm ?? (await openOrm(options.databaseUrl));
   const connection = await Connection.connect({ address: options.temporalAddress });
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  installRuntime();
   const native = await NativeConnection.connect({ address: options.temporalAddress });
   const worker: Worker = await createWorker({
     connection: native,

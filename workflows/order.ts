@@ -7,6 +7,7 @@ import {
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
+  setCurrentDetails,
   workflowInfo,
   allHandlersFinished,
 } from '@temporalio/workflow';
@@ -41,6 +42,7 @@ import {
   type PlaceOrderInput,
 } from './definitions.ts';
 import { SA } from './search-attributes.ts';
+import { PROVIDER_OF } from '../providers/payments/types.ts';
 import { orderSummary, paymentMethods } from '../domain/screens.ts';
 import { PaymentStep } from './payment.ts';
 
@@ -147,8 +149,9 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
       { key: SA.orderStatus, value: order.status },
       { key: SA.paymentStatus, value: order.paymentStatus },
       { key: SA.orderTotal, value: order.total / 100 },
-      ...(order.paymentMethod ? [{ key: SA.paymentProvider, value: order.paymentMethod }] : []),
+      ...(order.paymentMethod ? [{ key: SA.paymentProvider, value: PROVIDER_OF[order.paymentMethod] }] : []),
     ]);
+    setCurrentDetails(`**${order.status}** · ${price(order.total, order.currency)} · ${order.items.length} line(s) · payment ${order.paymentStatus}`);
     // The conversation follows the status, and whether the payment waits for the customer (an OTP, a choice).
     const awaiting = payment.awaiting();
     if (lastTold !== `${order.status}:${awaiting}`) {
