@@ -11,6 +11,7 @@ import { ReadModel } from './read-model.ts';
 import { BODY_LIMIT } from './limits.ts';
 import { healthRouter } from './routes/health.ts';
 import { whatsappRouter } from './routes/whatsapp.ts';
+import { flowsRouter } from './routes/flows.ts';
 import { paymentsRouter } from './routes/payments.ts';
 import { adminRouter } from './routes/admin.ts';
 import { ordersRouter, type CreateOrder } from './routes/orders.ts';
@@ -53,6 +54,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(requestContext());
   app.use(healthRouter({ orm, temporal }));
   app.use(whatsappRouter({ config, orm, temporal, shops }));
+  app.use(flowsRouter({ config, orm }));
   app.use(paymentsRouter({ config, orm, temporal, payments, shops }));
 
   const json = express.json({ limit: BODY_LIMIT });
