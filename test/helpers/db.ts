@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { MikroORM } from '@mikro-orm/postgresql';
+import type { MikroORM } from '@mikro-orm/postgresql';
 import { openOrm, migrate } from '../../db/orm.ts';
 import { seedDemoShops } from '../../db/seed.ts';
 
