@@ -152,7 +152,7 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
   async function loadShops(): Promise<ShopInfo[]> {
     if (shopCache && Date.now() - shopCache.at < SHOP_CACHE_MS) return shopCache.shops;
     const em = orm.em.fork();
-    const shops = await em.find(Shop, {}, { orderBy: { id: 'asc' } });
+    const shops = await em.find(Shop, {}, { orderBy: { phoneNumberId: 'asc' } });
     const products = await em.find(Product, {}, { populate: ['presentations', 'modifierGroups'], orderBy: { position: 'asc' } });
     const list: ShopInfo[] = shops.map((s) => ({
       id: s.id,

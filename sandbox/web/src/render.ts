@@ -142,7 +142,7 @@ function customer(entry: ChatEntry, shop: ShopInfo, quoted: ChatEntry | undefine
   const m = entry.message;
   const type = str(m.type);
   const bubble = h('div', { class: 'bubble' });
-  if (quoted) bubble.append(h('div', { class: 'quote' }, h('b', {}, shop.name), h('div', {}, snippet(quoted).slice(0, 120))));
+  if (quoted) bubble.append(h('div', { class: 'quote' }, h('b', {}, shop.name), h('div', {}, snippet(quoted).replace(/[*_~]/g, '').slice(0, 120))));
   if (type === 'text') bubble.append(formatted(str(obj(m.text).body)));
   else if (type === 'interactive') {
     const i = obj(m.interactive);
