@@ -75,9 +75,9 @@ export class ChatPage {
     const handle = await this.page.waitForFunction(
       ({ mark, source, flags, selector }) => {
         const re = new RegExp(source, flags);
-        const rows = [...document.querySelectorAll('.row.them')];
+        const rows = Array.from(document.querySelectorAll('.row.them'));
         for (let i = rows.length - 1; i >= mark; i--) {
-          const candidates = selector ? [...rows[i]!.querySelectorAll(selector)] : [rows[i]!];
+          const candidates = selector ? Array.from(rows[i]!.querySelectorAll(selector)) : [rows[i]!];
           if (candidates.some((el) => re.test((el.textContent ?? '').trim()))) return i + 1;
         }
         return 0;
