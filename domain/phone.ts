@@ -22,5 +22,7 @@ export function normaliseMobile(input: string, country: CountryCode): string | n
 export function phoneForMethod(input: string, method: PaymentMethod): string | null {
   const country = METHOD_COUNTRY[method];
   if (!country) return input.replace(/\D/g, '') || null;
-  return normaliseMobile(input.startsWith('+') || input.length < 11 ? input : `+${input}`, country);
+  // As typed: "0772 123 456" is local, "263772123456" international without its plus.
+  const compact = input.trim().replace(/[\s().-]/g, '');
+  return normaliseMobile(compact.startsWith('+') || compact.length < 11 ? compact : `+${compact}`, country);
 }
