@@ -346,8 +346,9 @@ export function verifyFlowToken(token: string, secret: string): FlowTokenClaims 
   if (parts.length !== 4) return null;
   const [shopId, productId, nonce, mac] = parts as [string, string, string, string];
   if (![shopId, productId, nonce].every((p) => TOKEN_PART.test(p)) || !/^[A-Za-z0-9_-]+$/.test(mac)) return null;
-  const got = Buffer.from(mac, 'base64url');
-  const want = tokenMac(`${shopId}:${productId}:${nonce}`, secret);
+  // Compared as canonical text: decoding would accept other spellings of the same bytes (unused low bits).
+  const got = Buffer.from(mac, 'utf8');
+  const want = Buffer.from(tokenMac(`${shopId}:${productId}:${nonce}`, secret).toString('base64url'), 'utf8');
   if (got.length !== want.length || !timingSafeEqual(got, want)) return null;
   return { shopId, productId, nonce };
 }
