@@ -334,6 +334,9 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
     throw new SandboxError(404, 'not_found', `no sandbox route for ${req.method} ${req.baseUrl}${req.path}`);
   });
   api.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
+    const type = (err as { type?: unknown } | null)?.type;
+    if (type === 'entity.parse.failed') return void res.status(400).json({ error: { code: 'invalid_json', message: 'the body is not valid JSON' } });
+    if (type === 'entity.too.large') return void res.status(413).json({ error: { code: 'payload_too_large', message: 'the body is too large' } });
     if (!(err instanceof SandboxError)) return next(err);
     res.status(err.status).json({ error: { code: err.code, message: err.message } });
   });
