@@ -56,7 +56,7 @@ const CANCEL_DURING: readonly OrderStatus[] = ['CHECKOUT', 'AWAITING_PAYMENT'];
  * One customer's chat with one shop (`conversation:<shopId>:<customerRef>`): reads what they send, shows menus and
  * products, and drives their order workflow through its updates. The order owns the cart; this owns the dialogue.
  */
-export async function conversationWorkflow(input: ConversationInput & { handoverMinutes?: number }): Promise<void> {
+export async function conversationWorkflow(input: ConversationInput & { handoverMinutes?: number; historyLimit?: number }): Promise<void> {
   const state: ConversationState = (input.state as ConversationState | undefined) ?? {
     language: 'en',
     registered: false,
@@ -470,7 +470,7 @@ export async function conversationWorkflow(input: ConversationInput & { handover
       log.error('message handling failed', { messageId: m.id, error: String(err) });
       await send({ kind: 'text', body: t().notUnderstood }).catch(() => undefined);
     }
-    if (inbox.length === 0 && (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > 5000)) {
+    if (inbox.length === 0 && (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > (input.historyLimit ?? 5000))) {
       await condition(allHandlersFinished);
       await continueAsNew<typeof conversationWorkflow>({ ...input, state });
     }
