@@ -445,6 +445,16 @@ export async function conversationWorkflow(input: ConversationInput & { handover
         if (r.result.left?.length) await send({ kind: 'text', body: t().unknownItems(r.result.left) });
         return showCartView(r.result.order);
       }
+      case 'flow': {
+        // A completed customisation Flow (api/routes/flows.ts) names the product and choices; the order re-prices them.
+        const r = c.response as { productId?: unknown; presentationId?: unknown; optionIds?: unknown };
+        if (typeof r.productId !== 'string') return send({ kind: 'text', body: t().notUnderstood });
+        const p = await acts.getProduct({ shopId: input.shopId, productId: r.productId });
+        if (!p) return showCategories();
+        const optionIds = Array.isArray(r.optionIds) ? r.optionIds.filter((x): x is string => typeof x === 'string') : [];
+        const presentationId = typeof r.presentationId === 'string' ? r.presentationId : undefined;
+        return nextCustomization(p, { name: 'customize', productId: p.id, ...(presentationId ? { presentationId } : {}), groupIndex: p.groups.length - 1, optionIds });
+      }
       case 'location':
         if (state.step.name === 'address') return setFulfilment({ fulfilment: 'delivery', address: { latitude: c.latitude, longitude: c.longitude, ...(c.address ? { text: c.address } : {}), ...(c.name ? { name: c.name } : {}) } });
         return send({ kind: 'text', body: t().media });
