@@ -34,6 +34,11 @@ export async function launchBrowser(): Promise<Browser> {
   };
 }
 
+/** A file-name slug of the running jest test's name. */
+export function slug(text: string): string {
+  return text.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 80);
+}
+
 export async function screenshot(page: Page, name: string): Promise<string> {
   mkdirSync(ARTIFACTS, { recursive: true });
   const path = join(ARTIFACTS, `${name}.png`);
@@ -101,13 +106,13 @@ export class ChatPage {
   }
 
   /** The newest business message containing `text` that arrived since the customer last acted. */
-  async business(text: string | RegExp, timeout = 20_000): Promise<Locator> {
+  async business(text: string | RegExp, timeout = 30_000): Promise<Locator> {
     const index = await this.fresh(typeof text === 'string' ? new RegExp(escape(text)) : text, null, timeout);
     return this.page.locator('.row.them').nth(index);
   }
 
   /** Taps a reply button of the newest business message (since the customer last acted) that has it. */
-  async tap(title: string | RegExp, timeout = 20_000): Promise<void> {
+  async tap(title: string | RegExp, timeout = 30_000): Promise<void> {
     const pattern = typeof title === 'string' ? new RegExp(`^\\W*${escape(title)}$`) : title;
     const index = await this.fresh(pattern, '.wa-btn', timeout);
     const button = this.page.locator('.row.them').nth(index).locator('.wa-btn').filter({ hasText: pattern }).first();
@@ -115,7 +120,7 @@ export class ChatPage {
   }
 
   /** Opens the newest list message with this button and sends the row. */
-  async choose(listButton: string, rowTitle: string, timeout = 20_000): Promise<void> {
+  async choose(listButton: string, rowTitle: string, timeout = 30_000): Promise<void> {
     const pattern = new RegExp(`${escape(listButton)}$`);
     const index = await this.fresh(pattern, '.wa-btn', timeout);
     await this.page.locator('.row.them').nth(index).locator('.wa-btn').filter({ hasText: pattern }).first().click();
@@ -147,7 +152,7 @@ export class ChatPage {
   }
 
   /** The M-Pesa STK prompt on the phone. */
-  async mpesaPrompt(timeout = 20_000): Promise<Locator> {
+  async mpesaPrompt(timeout = 30_000): Promise<Locator> {
     const prompt = this.page.locator('form[data-prompt="mpesa"]');
     await prompt.waitFor({ timeout });
     return prompt;

@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Page } from 'playwright-core';
-import { ChatPage, launchBrowser, screenshot, type Browser } from './chat-page.ts';
+import { ChatPage, launchBrowser, screenshot, slug, type Browser } from './chat-page.ts';
 import { NAIROBI, startSandboxDuka, type SandboxDuka } from './harness.ts';
 import { orderQuery } from '../../workflows/definitions.ts';
 
@@ -11,6 +11,7 @@ import { orderQuery } from '../../workflows/definitions.ts';
 describe('sandbox in a browser: Nairobi, M-Pesa', () => {
   let duka: SandboxDuka;
   let browser: Browser;
+  let current: Page | null = null;
   let page: Page;
   const timings: Record<string, number> = {};
 
@@ -18,15 +19,19 @@ describe('sandbox in a browser: Nairobi, M-Pesa', () => {
     duka = await startSandboxDuka({ label: 'browser_nairobi', env: { PAYMENT_POLL_INTERVAL: '1s' } });
     browser = await launchBrowser();
   }, 120_000);
+  // The page as the test left it (the one to look at when a test fails).
+  afterEach(async () => {
+    if (current && !current.isClosed()) await screenshot(current, `end-${slug(expect.getState().currentTestName ?? 'test')}`);
+  });
   afterAll(async () => {
     await browser?.close();
     await duka?.stop();
     console.log(`browser timings (s): ${JSON.stringify(timings)}`);
-  });
+  }, 120_000);
 
   it('buys a customised pizza with M-Pesa: PIN on the phone, receipt in the chat, PAID in the order panel', async () => {
     const started = Date.now();
-    page = await browser.newPage();
+    page = current = await browser.newPage();
     const chat = new ChatPage(page);
     await chat.open(duka.baseUrl, NAIROBI, '254712000101', 'Wanjiru');
     await chat.say('hi');
@@ -75,11 +80,11 @@ describe('sandbox in a browser: Nairobi, M-Pesa', () => {
     await page.locator('.row.them .tick.read').first().waitFor();
     expect(duka.sandbox.statusDeliveries.filter((d) => d.httpStatus === 200).length).toBeGreaterThan(3);
     timings.pizza = (Date.now() - started) / 1000;
-  });
+  }, 120_000);
 
   it('a wrong PIN fails the payment; "Try again" sends a new prompt that pays', async () => {
     const started = Date.now();
-    page = await browser.newPage();
+    page = current = await browser.newPage();
     const chat = new ChatPage(page);
     await chat.open(duka.baseUrl, NAIROBI, '254712000102', 'Otieno');
     await buyCoffeeByCatalog(chat);
@@ -95,11 +100,11 @@ describe('sandbox in a browser: Nairobi, M-Pesa', () => {
     expect(view.payments.map((p) => p.status)).toEqual(['failed', 'succeeded']);
     await screenshot(page, 'nairobi-6-retry-paid');
     timings.retry = (Date.now() - started) / 1000;
-  });
+  }, 120_000);
 
   it('a dropped Daraja callback: duka finds the payment by polling the STK query', async () => {
     const started = Date.now();
-    page = await browser.newPage();
+    page = current = await browser.newPage();
     const chat = new ChatPage(page);
     await chat.open(duka.baseUrl, NAIROBI, '254712000103', 'Akinyi');
     await chat.toggle('mpesa', 'drop', true);
@@ -118,7 +123,7 @@ describe('sandbox in a browser: Nairobi, M-Pesa', () => {
       await chat.toggle('mpesa', 'drop', false);
     }
     timings.dropped = (Date.now() - started) / 1000;
-  });
+  }, 120_000);
 });
 
 /** Catalog → cart → checkout with pickup → confirm: leaves the payment choice on screen. */

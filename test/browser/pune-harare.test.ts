@@ -1,5 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { ChatPage, launchBrowser, screenshot, type Browser } from './chat-page.ts';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import type { Page } from 'playwright-core';
+import { ChatPage, launchBrowser, screenshot, slug, type Browser } from './chat-page.ts';
 import { ADMIN_TOKEN, HARARE, PUNE, startSandboxDuka, type SandboxDuka } from './harness.ts';
 import { orderQuery } from '../../workflows/definitions.ts';
 
@@ -10,6 +11,7 @@ import { orderQuery } from '../../workflows/definitions.ts';
 describe('sandbox in a browser: Pune (Razorpay link), Harare (O\'mari OTP), admin dashboard', () => {
   let duka: SandboxDuka;
   let browser: Browser;
+  let current: Page | null = null;
   let puneOrder = '';
   const timings: Record<string, number> = {};
 
@@ -17,15 +19,19 @@ describe('sandbox in a browser: Pune (Razorpay link), Harare (O\'mari OTP), admi
     duka = await startSandboxDuka({ label: 'browser_pune_harare', env: { PAYMENT_POLL_INTERVAL: '1s' } });
     browser = await launchBrowser();
   }, 120_000);
+  // The page as the test left it (the one to look at when a test fails).
+  afterEach(async () => {
+    if (current && !current.isClosed()) await screenshot(current, `end-${slug(expect.getState().currentTestName ?? 'test')}`);
+  });
   afterAll(async () => {
     await browser?.close();
     await duka?.stop();
     console.log(`browser timings (s): ${JSON.stringify(timings)}`);
-  });
+  }, 120_000);
 
   it('Pune: "Pay now" opens the Razorpay page, Pay sends the signed webhook, the receipt arrives', async () => {
     const started = Date.now();
-    const page = await browser.newPage();
+    const page = (current = await browser.newPage());
     const chat = new ChatPage(page);
     await chat.open(duka.baseUrl, PUNE, '919812000201', 'Priya');
     await chat.say('hello');
@@ -55,11 +61,11 @@ describe('sandbox in a browser: Pune (Razorpay link), Harare (O\'mari OTP), admi
     expect(deliveries.some((d) => d.event === 'payment_link.paid' && d.status === 200)).toBe(true);
     await screenshot(page, 'pune-3-receipt');
     timings.pune = (Date.now() - started) / 1000;
-  });
+  }, 120_000);
 
   it("Harare: O'mari sends the OTP by SMS; typed into the chat, it pays the order", async () => {
     const started = Date.now();
-    const page = await browser.newPage();
+    const page = (current = await browser.newPage());
     const chat = new ChatPage(page);
     await chat.open(duka.baseUrl, HARARE, '263771000301', 'Tendai');
     await chat.say('shop');
@@ -88,11 +94,33 @@ describe('sandbox in a browser: Pune (Razorpay link), Harare (O\'mari OTP), admi
     expect(view.payments.at(-1)).toMatchObject({ method: 'omari', status: 'succeeded' });
     await screenshot(page, 'harare-2-receipt');
     timings.harare = (Date.now() - started) / 1000;
-  });
+  }, 120_000);
+
+  it('Harare: EcoCash asks on the phone; OK pays through Paynow\'s status update', async () => {
+    const started = Date.now();
+    const page = (current = await browser.newPage());
+    const chat = new ChatPage(page);
+    await chat.open(duka.baseUrl, HARARE, '263771000302', 'Rudo');
+    await chat.orderFromCatalog(['SKU-OIL-2L']);
+    await chat.tap('Checkout');
+    await chat.tap('Pickup');
+    await chat.tap('Confirm');
+    await chat.choose('Payment', 'EcoCash');
+    const prompt = page.locator('form[data-prompt="paynow"]');
+    await prompt.waitFor({ timeout: 20_000 });
+    expect(await prompt.textContent()).toContain('USD 4.50');
+    await screenshot(page, 'harare-3-ecocash-prompt');
+    await prompt.locator('input[name="pin"]').fill('1234');
+    await prompt.locator('[data-action="ok"]').click();
+    await chat.business('Receipt', 30_000);
+    await chat.orderStatus('PAID');
+    expect(duka.sandbox.simulators.paynow.control.callbacks().some((c) => c.status === 'Paid' && c.httpStatus === 200)).toBe(true);
+    timings.ecocash = (Date.now() - started) / 1000;
+  }, 120_000);
 
   it('admin dashboard: the token from ?token=, the orders, the detail, and "advance status" completes the order', async () => {
     expect(puneOrder).toMatch(/^PNQ-/);
-    const page = await browser.newPage();
+    const page = (current = await browser.newPage());
     await page.goto(`${duka.baseUrl}/admin?token=${ADMIN_TOKEN}`);
     await page.locator(`tr[data-order="${puneOrder}"]`).waitFor();
     expect(page.url()).not.toContain('token=');
@@ -112,5 +140,5 @@ describe('sandbox in a browser: Pune (Razorpay link), Harare (O\'mari OTP), admi
     const other = await browser.newPage();
     await other.goto(`${duka.baseUrl}/admin/?token=not-the-token`);
     await other.locator('form.login .error').waitFor();
-  });
+  }, 120_000);
 });

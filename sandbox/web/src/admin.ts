@@ -42,6 +42,8 @@ async function call<T>(path: string, init: { method?: string; body?: unknown } =
   return body as T;
 }
 
+const detailText = (d: Record<string, unknown> | null | undefined) =>
+  !d || !Object.keys(d).length ? '' : Object.keys(d).length === 1 && typeof d.text === 'string' ? d.text : JSON.stringify(d);
 const chip = (text: string, tone = text) => h('span', { class: `chip s-${tone.toLowerCase()}` }, text.replace(/_/g, ' '));
 const when = (iso: string) => new Date(iso).toLocaleString();
 
@@ -159,7 +161,7 @@ async function detail(orderNumber: string): Promise<void> {
       o.fulfilment ? h('p', {}, o.fulfilment === 'delivery' ? `Delivery to ${o.address?.text ?? `${o.address?.latitude}, ${o.address?.longitude}`}` : 'Pickup') : null,
     ),
     h('section', { class: 'card' }, h('h2', {}, 'Payments'), o.payments.length ? h('table', { class: 'items' }, ...o.payments.map((p) => h('tr', {}, h('td', {}, `#${p.attempt}`), h('td', {}, p.method), h('td', {}, chip(p.status.toUpperCase())), h('td', { class: 'num' }, money(p.amount, p.currency)), h('td', {}, p.transactionReference ?? p.failureReason ?? '')))) : h('p', { class: 'muted' }, 'None yet.')),
-    h('section', { class: 'card' }, h('h2', {}, 'Timeline'), h('ol', { class: 'timeline' }, ...o.timeline.map((t) => h('li', {}, h('span', { class: 'muted' }, when(t.at)), ` ${t.type}`, Object.keys(t.detail ?? {}).length ? h('span', { class: 'muted' }, ` ${JSON.stringify(t.detail)}`) : null)))),
+    h('section', { class: 'card' }, h('h2', {}, 'Timeline'), h('ol', { class: 'timeline' }, ...o.timeline.map((t) => h('li', {}, h('span', { class: 'muted' }, when(t.at)), ` ${t.type}`, detailText(t.detail) ? h('span', { class: 'muted' }, ` — ${detailText(t.detail)}`) : null)))),
     h(
       'section',
       { class: 'card actions' },
