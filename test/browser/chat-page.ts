@@ -142,6 +142,11 @@ export class ChatPage {
     await this.sending(() => this.page.click('[data-send-cart]'));
   }
 
+  /** Sends the catalog sheet's cart. */
+  async sendCart(): Promise<void> {
+    await this.sending(() => this.page.click('[data-send-cart]'));
+  }
+
   async orderStatus(status: string, timeout = 30_000): Promise<void> {
     await this.page.locator(`#order-status[data-status="${status}"]`).waitFor({ timeout });
   }

@@ -110,7 +110,19 @@ describe('sandbox in a browser: Nairobi, M-Pesa', () => {
     await chat.toggle('mpesa', 'drop', true);
     const callbacksBefore = duka.sandbox.simulators.mpesa.control.deliveries().length;
     try {
-      await buyCoffeeByCatalog(chat);
+      // This time through duka's catalog message: "Browse the catalog" → "View catalog" → a native order message.
+      await chat.say('shop');
+      await chat.choose('Categories', 'Browse the catalog');
+      const catalog = await chat.business('catalog');
+      await catalog.locator('[data-catalog]').click();
+      await page.click('[data-add="NBO-HONEY-500"]');
+      await page.click('[data-add="NBO-HONEY-500"]');
+      await chat.sendCart();
+      await chat.business('Your cart');
+      await chat.tap('Checkout');
+      await chat.tap('Pickup');
+      await chat.business(/Order NBO-/);
+      await chat.tap('Confirm');
       await chat.tap('M-Pesa');
       await chat.enterMpesaPin('1234');
       await chat.business('Receipt', 30_000);

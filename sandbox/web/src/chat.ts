@@ -342,8 +342,8 @@ function renderPrompt(): void {
   } else if (p.provider === 'paynow') {
     const wallet = p.method === 'onemoney' ? 'OneMoney' : p.method === 'innbucks' ? 'InnBucks' : 'EcoCash';
     const text = p.kind === 'innbucks'
-      ? `Pay ${p.currency} ${p.amount} to Paynow (${p.reference}) with InnBucks code ${p.code ?? ''}?`
-      : `${wallet}: confirm payment of ${p.currency} ${p.amount} to Paynow Zimbabwe, ref ${p.reference}. Enter your PIN to approve.`;
+      ? `Pay ${p.currency} ${p.amount} to Paynow Zimbabwe with InnBucks code ${p.code ?? ''}?`
+      : `${wallet}: confirm payment of ${p.currency} ${p.amount} to Paynow Zimbabwe (${state.shop?.name ?? 'merchant'}). Enter your PIN to approve.`;
     const pin = p.kind === 'wallet' ? h('input', { type: 'password', inputmode: 'numeric', maxlength: 4, 'aria-label': `${wallet} PIN`, name: 'pin' }) : null;
     const form = h(
       'form',
