@@ -8,7 +8,9 @@ import { orderQuery } from '../../workflows/definitions.ts';
  * Nairobi in the browser, as a person would: a customised pizza paid with M-Pesa (PIN on the phone prompt) to the
  * receipt; a wrong PIN then a retry; a dropped Daraja callback that duka recovers by polling the STK query.
  */
-describe('sandbox in a browser: Nairobi, M-Pesa', () => {
+const SUITE = 'sandbox in a browser: Nairobi, M-Pesa';
+
+describe(SUITE, () => {
   let duka: SandboxDuka;
   let browser: Browser;
   let current: Page | null = null;
@@ -21,7 +23,7 @@ describe('sandbox in a browser: Nairobi, M-Pesa', () => {
   }, 120_000);
   // The page as the test left it (the one to look at when a test fails).
   afterEach(async () => {
-    if (current && !current.isClosed()) await screenshot(current, `end-${slug(expect.getState().currentTestName ?? 'test')}`);
+    if (current && !current.isClosed()) await screenshot(current, `end-${slug((expect.getState().currentTestName ?? 'test').replace(SUITE, ''))}`);
   });
   afterAll(async () => {
     await browser?.close();

@@ -8,7 +8,9 @@ import { orderQuery } from '../../workflows/definitions.ts';
  * Pune pays on Razorpay's hosted page opened from the chat's "Pay now" button; Harare pays with O'mari, typing the OTP
  * that arrived by SMS; the operator completes the Pune order from the admin dashboard.
  */
-describe('sandbox in a browser: Pune (Razorpay link), Harare (O\'mari OTP), admin dashboard', () => {
+const SUITE = 'sandbox in a browser: Pune (Razorpay link), Harare (O\'mari OTP), admin dashboard';
+
+describe(SUITE, () => {
   let duka: SandboxDuka;
   let browser: Browser;
   let current: Page | null = null;
@@ -21,7 +23,7 @@ describe('sandbox in a browser: Pune (Razorpay link), Harare (O\'mari OTP), admi
   }, 120_000);
   // The page as the test left it (the one to look at when a test fails).
   afterEach(async () => {
-    if (current && !current.isClosed()) await screenshot(current, `end-${slug(expect.getState().currentTestName ?? 'test')}`);
+    if (current && !current.isClosed()) await screenshot(current, `end-${slug((expect.getState().currentTestName ?? 'test').replace(SUITE, ''))}`);
   });
   afterAll(async () => {
     await browser?.close();
