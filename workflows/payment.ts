@@ -255,7 +255,27 @@ export class PaymentStep {
           .catch((err: unknown) => {
             if (!isCancellation(err)) log.warn('polling stopped', { error: String(err) });
           });
-    const settled = await condition(() => outcome() !== undefined || this.abandoned, timeoutMs, { summary: `payment ${choice.method} timeout` } as never);
+    // A callback that says "paid" is only a hint until the provider confirms it (STK query, poll URL, link status): an
+    // unconfirmed one does not end the wait, so the poll, a later callback or the timeout still decide.
+    const deadline = Date.now() + timeoutMs;
+    let result: PaymentSignal | undefined;
+    let confirmation: PaymentSignal | null | undefined;
+    while (!this.abandoned && Date.now() < deadline) {
+      const arrived = await condition(() => outcome() !== undefined || this.abandoned, deadline - Date.now(), { summary: `payment ${choice.method} timeout` } as never);
+      if (!arrived || this.abandoned) break;
+      const e = outcome()!;
+      if (e.status === 'succeeded' && e.source === 'callback') {
+        const checked = await acts.checkPayment({ reference });
+        if (!checked || checked.status === 'pending') {
+          this.events.splice(this.events.indexOf(e), 1);
+          this.d.event('payment_unconfirmed', 'callback said paid, the provider did not confirm it');
+          continue;
+        }
+        confirmation = checked;
+      }
+      result = e;
+      break;
+    }
     polling.cancel();
     await poll;
 
@@ -266,11 +286,10 @@ export class PaymentStep {
       this.current = null;
       return;
     }
-    const result = settled ? outcome() : undefined;
     if (result) {
       this.events.splice(0, this.events.length, ...this.events.filter((e) => e.reference !== reference));
       this.current = null;
-      await this.finish(view, result);
+      await this.finish(view, result, false, confirmation);
       return;
     }
     // Timed out: one last look at the provider, then hand the choice back to the customer. A provider that does not
@@ -292,13 +311,13 @@ export class PaymentStep {
     await this.finish(view, e, late);
   }
 
-  private async finish(view: PaymentAttemptView, e: PaymentSignal, late = false): Promise<void> {
+  private async finish(view: PaymentAttemptView, e: PaymentSignal, late = false, checked?: PaymentSignal | null): Promise<void> {
     const { order, input } = this.d;
     const t = this.t;
     view.finishedAt = new Date(Date.now()).toISOString();
     if (e.status === 'succeeded') {
       // Confirm with the provider (STK query, poll URL) unless the fact came from it already.
-      const confirmed = e.source === 'poll' ? e : await this.d.acts.checkPayment({ reference: view.reference });
+      const confirmed = e.source === 'poll' ? e : checked !== undefined ? checked : await this.d.acts.checkPayment({ reference: view.reference });
       if (!confirmed || confirmed.status !== 'succeeded') {
         view.status = 'pending';
         this.d.event('payment_unconfirmed', 'callback said paid, provider did not confirm');
@@ -341,6 +360,15 @@ export class PaymentStep {
     view.status = e.status === 'cancelled' ? 'cancelled' : e.status === 'expired' ? 'expired' : 'failed';
     if (e.failureReason) view.failureReason = e.failureReason;
     order.paymentStatus = e.status === 'cancelled' ? 'CANCELLED' : e.status === 'expired' ? 'EXPIRED' : 'FAILED';
+    if (e.status === 'failed' && !late) {
+      // A payment link stays payable after a failed try: close it, so that it and a retry can never both be paid. Best
+      // effort: if it was paid meanwhile, that success still arrives and pays the order.
+      try {
+        await proxyActivities<Activities>({ startToCloseTimeout: '30s', retry: { initialInterval: '1s', maximumAttempts: 3 } }).cancelPayment({ reference: view.reference });
+      } catch (err) {
+        log.warn('could not close the failed attempt', { reference: view.reference, error: String(err) });
+      }
+    }
     await this.d.acts.recordPaymentResult({ reference: view.reference, status: view.status, transactionReference: null, failureReason: e.failureReason ?? null });
     this.d.event('payment_failed', e.failureReason ?? e.status);
     if (order.status === 'AWAITING_PAYMENT') this.d.setStatus('CHECKOUT', 'payment did not go through');
