@@ -14,6 +14,7 @@ import { whatsappRouter } from './routes/whatsapp.ts';
 import { flowsRouter } from './routes/flows.ts';
 import { paymentsRouter } from './routes/payments.ts';
 import { adminRouter } from './routes/admin.ts';
+import { adminPageRouter } from '../sandbox/admin.ts';
 import { ordersRouter, type CreateOrder } from './routes/orders.ts';
 
 export type { CreateOrderInput, CreateOrder, CreateOrderItemInput } from './routes/orders.ts';
@@ -63,7 +64,11 @@ export function createApp(deps: AppDeps): express.Express {
   app.use('/api/orders', auth, json, ordersRouter({ config, orm, shops, createOrder: deps.createOrder }));
 
   for (const { path, router } of deps.extraRoutes ?? []) app.use(path, router);
-  if (deps.sandboxRouter) app.use('/sandbox', deps.sandboxRouter);
+  app.use('/admin', adminPageRouter());
+  if (deps.sandboxRouter) {
+    app.use('/sandbox', deps.sandboxRouter);
+    app.get('/', (_req, res) => res.redirect('/sandbox'));
+  }
 
   app.use(notFoundHandler);
   app.use(errorHandler);
