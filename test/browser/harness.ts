@@ -62,6 +62,9 @@ export async function startSandboxDuka(options: { env?: Record<string, string>; 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const db = await createTestDatabase(options.label ?? 'browser');
+  // Every test database numbers orders from 1001, but the Temporal namespace is shared by the whole run: order
+  // workflow ids (order:NBO-1001) would collide with another test file's running workflows. Start elsewhere.
+  await db.orm.em.getConnection().execute('update shop set next_order_number = ?', [100_000 + Math.floor(Math.random() * 800_000)]);
   const config = loadConfig({
     SANDBOX: 'on',
     PUBLIC_BASE_URL: baseUrl,
