@@ -5,6 +5,7 @@ import {
   getExternalWorkflowHandle,
   log,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   upsertSearchAttributes,
   setCurrentDetails,
@@ -50,6 +51,12 @@ const acts = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
   // The database or WhatsApp being down must never drop an order: retry until they are back.
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '2m' },
+});
+
+/** Short reads and writes of duka's own database: local activities, recorded in history without a task round trip. */
+const db = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '15s',
+  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '1m' },
 });
 
 interface OrderState {
@@ -144,7 +151,7 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
   async function persist(): Promise<void> {
     if (!dirty) return;
     dirty = false;
-    await acts.saveOrder(order);
+    await db.saveOrder(order);
     upsertSearchAttributes([
       { key: SA.orderStatus, value: order.status },
       { key: SA.paymentStatus, value: order.paymentStatus },
@@ -199,7 +206,7 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
   setHandler(
     addLineUpdate,
     async (choice) => {
-      const [priced] = await acts.priceLines({ shopId: order.shopId, lines: [{ lineId: `L${state.lineSeq + 1}`, choice }] });
+      const [priced] = await db.priceLines({ shopId: order.shopId, lines: [{ lineId: `L${state.lineSeq + 1}`, choice }] });
       if (!priced || isRefusal(priced)) return { ok: false as const, refusal: priced ?? { reason: 'unknown_product' as const } };
       if (order.status !== 'CART' && order.status !== 'CHECKOUT') return notShopping();
       state.lineSeq += 1;
@@ -228,8 +235,8 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
   setHandler(
     replaceCartUpdate,
     async (items) => {
-      const resolved = await acts.resolveCatalogItems({ shopId: order.shopId, items });
-      const priced = await acts.priceLines({
+      const resolved = await db.resolveCatalogItems({ shopId: order.shopId, items });
+      const priced = await db.priceLines({
         shopId: order.shopId,
         lines: resolved.choices.map((choice, i) => ({ lineId: `L${state.lineSeq + i + 1}`, choice })),
       });
@@ -502,6 +509,9 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
       await continueAsNew<typeof orderWorkflow>({ ...input, state });
     }
   }
+  // A payment started before the order closed may still succeed (an STK prompt approved after "cancel"): the order
+  // listens for the rest of that payment's window, so the money is recorded and the customer and the shop are told.
+  await payment.lingerForLatePayments();
   await condition(allHandlersFinished);
   await persist();
   return order;

@@ -155,6 +155,24 @@ export class PaymentStep {
     return this.current?.reference === reference;
   }
 
+  /**
+   * After the order closed: waits out the payment window of the last attempt, if it was still open when the order
+   * closed, and settles a success that arrives meanwhile (recorded as paid, the customer told the shop will contact
+   * them). Nothing is waited for when no attempt could still take money.
+   */
+  async lingerForLatePayments(): Promise<void> {
+    const last = this.d.order.payments.at(-1);
+    if (!last || !['pending', 'cancelled'].includes(last.status) || last.method === 'cash') return;
+    const isLink = last.method === 'razorpay_link' || last.method === 'paynow_web';
+    const until = Date.parse(last.startedAt) + durationMs(isLink ? this.d.input.timing.paymentLinkTimeout : this.d.input.timing.paymentTimeout);
+    while (Date.now() < until) {
+      if (!(await condition(() => this.events.length > 0, until - Date.now()))) return;
+      this.current = null;
+      await this.run();
+      await this.d.persist();
+    }
+  }
+
   /** Runs the requested attempt to its end, or applies late events for earlier attempts. */
   async run(): Promise<void> {
     const late = this.events.filter((e) => !this.isCurrent(e.reference));

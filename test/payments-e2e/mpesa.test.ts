@@ -175,6 +175,22 @@ describe('M-Pesa payments, Nairobi', () => {
     expect(sentTo(w.duka, c.waId).filter((s) => /PIN was wrong/.test(s.text))).toHaveLength(0);
   });
 
+  it('records a payment approved on the phone after the customer cancelled the order: never lost, the customer told', async () => {
+    const { c, orderNumber, push } = await stkPushed('254711000013');
+    const [cancelled] = await c.say('cancel');
+    expect(cancelled!.text).toMatch(new RegExp(`Order ${orderNumber} has been cancelled`));
+    await w.providers.mpesa.complete(push.checkoutRequestId, { resultCode: 0, receipt: 'TKE13AFTER' });
+    const [receipt] = await c.next();
+    expect(receipt!.text).toContain(`Receipt — order ${orderNumber}`);
+    expect(receipt!.text).toContain('TKE13AFTER');
+    expect(receipt!.text).toMatch(/arrived after the order had closed; the shop will contact you/);
+    const order = await eventually(() => orderOf(w.duka, orderNumber), (o) => o.paymentStatus === 'SUCCEEDED', 'payment recorded');
+    expect(order.status).toBe('CANCELLED');
+    const [payment] = await paymentRows(w.duka, orderNumber);
+    expect(payment).toMatchObject({ status: 'succeeded', transaction_reference: 'TKE13AFTER' });
+    expect((await eventually(() => orderRow(w.duka, orderNumber), (r) => r.payment_status === 'SUCCEEDED', 'row SUCCEEDED')).status).toBe('CANCELLED');
+  });
+
   it('refuses forged callbacks (unknown token, token of another payment) with 403, records them, and leaves the order alone', async () => {
     const { c, orderNumber, push } = await stkPushed('254711000006');
     const body = JSON.stringify({
