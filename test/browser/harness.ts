@@ -2,7 +2,6 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import express from 'express';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import type { MikroORM } from '@mikro-orm/postgresql';
@@ -10,12 +9,12 @@ import { loadConfig, type Config } from '../../lib/config.ts';
 import { createActivityDeps } from '../../lib/runtime.ts';
 import { createWorker } from '../../workers/worker.ts';
 import { createApp } from '../../api/app.ts';
-import { createSandbox, adminPageRouter, type Sandbox } from '../../sandbox/index.ts';
+import { createSandbox, type Sandbox } from '../../sandbox/index.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 
 /**
  * duka as `npm start` runs it with SANDBOX on — API, worker, real Temporal and PostgreSQL from jest's global setup —
- * with the sandbox mounted at /sandbox and the admin page at /admin, on one port that is also PUBLIC_BASE_URL, so
+ * with the sandbox mounted at /sandbox (and the API's admin page at /admin), on one port that is also PUBLIC_BASE_URL, so
  * the Graph API, the providers and their callbacks all go through duka's own HTTP surface.
  */
 export const ADMIN_TOKEN = 'browser-test-admin-token-0001';
@@ -92,10 +91,7 @@ export async function startSandboxDuka(options: { env?: Record<string, string>; 
   const running = worker.run();
 
   const sandbox = createSandbox({ config, orm: db.orm, temporal: client });
-  const app = express();
-  app.use('/admin', adminPageRouter());
-  app.use(createApp({ config, orm: db.orm, temporal: client, payments: deps.payments, sandboxRouter: sandbox.router }));
-  server.on('request', app);
+  server.on('request', createApp({ config, orm: db.orm, temporal: client, payments: deps.payments, sandboxRouter: sandbox.router }));
 
   return {
     baseUrl,
