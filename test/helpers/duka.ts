@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
@@ -52,6 +52,9 @@ export async function startDuka(options: { env?: Record<string, string>; label?:
   const address = process.env.DUKA_TEST_TEMPORAL_ADDRESS;
   if (!address) throw new Error('no Temporal server: run through `npm test`');
   const db = await createTestDatabase(options.label);
+  // Test files share one Temporal namespace and order workflow ids are `order:<number>`: were every fresh database to
+  // start at NBO-1001, files running in parallel would drive each other's orders. Each run numbers from its own range.
+  await db.orm.em.getConnection().execute('update shop set next_order_number = ?', [randomInt(100, 9_000) * 1_000]);
   const graph = await startFakeGraphApi({ accessToken: ACCESS_TOKEN });
   const taskQueue = `orders-${randomBytes(4).toString('hex')}`;
   const config = loadConfig({

@@ -1,4 +1,3 @@
-import { randomInt } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import express, { type Request, type Response } from 'express';
@@ -172,9 +171,6 @@ export async function startWorld(label: string, env: Record<string, string> = {}
   const providers = await startProviders();
   const duka = await startDuka({ label, env: { ...providers.env, ...env } });
   providers.setTarget(duka.baseUrl);
-  // Test files share one Temporal namespace, and order workflow ids are `order:<number>`: a fresh database would start
-  // every file at NBO-1001, and parallel files would drive each other's orders. Each world numbers from its own range.
-  await duka.orm.em.fork().getConnection().execute('update shop set next_order_number = ?', [randomInt(100, 9_000) * 1_000]);
   return {
     duka,
     providers,
