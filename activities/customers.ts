@@ -32,10 +32,6 @@ export function createCustomerActivities({ orm }: ActivityDeps) {
       };
     },
 
-    async touchCustomer(input: { shopId: string; customerRef: string; at: number }): Promise<void> {
-      await orm.em.fork().nativeUpdate(Customer, { shop: input.shopId, ref: input.customerRef }, { lastMessageAt: new Date(input.at) });
-    },
-
     async setCustomerLanguage(input: { shopId: string; customerRef: string; language: Language }): Promise<void> {
       await orm.em.fork().nativeUpdate(Customer, { shop: input.shopId, ref: input.customerRef }, { language: input.language });
     },

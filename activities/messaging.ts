@@ -58,7 +58,10 @@ export function createMessagingActivities({ orm, whatsapp }: ActivityDeps) {
       const customer = await em.findOne(Customer, { shop: input.shopId, ref: input.customerRef }, { populate: ['shop'] });
       if (!customer) throw ApplicationFailure.nonRetryable(`no customer ${input.customerRef} in shop ${input.shopId}`, 'UnknownCustomer');
       const phoneNumberId = customer.shop.phoneNumberId;
-      const windowOpen = customer.lastMessageAt !== null && customer.lastMessageAt !== undefined && Date.now() - customer.lastMessageAt.getTime() < WINDOW_MS;
+      // The window opens with the customer's last message: the webhook's inbound row, or the last one registered.
+      const lastInbound = await em.findOne(Message, { shop: input.shopId, customerRef: input.customerRef, direction: 'in' }, { orderBy: { createdAt: 'desc' }, fields: ['createdAt'] });
+      const lastAt = Math.max(lastInbound?.createdAt.getTime() ?? 0, customer.lastMessageAt?.getTime() ?? 0);
+      const windowOpen = Date.now() - lastAt < WINDOW_MS;
       if (!windowOpen && input.template) {
         return { messageId: await deliver(input.shopId, phoneNumberId, customer.waId, input.customerRef, templateMessage(input.template)), via: 'template' };
       }

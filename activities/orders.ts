@@ -46,6 +46,12 @@ export function createOrderActivities({ orm, temporal, config }: ActivityDeps) {
         });
       } catch (err) {
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+        // A retry of this activity finds its own order; anyone else's order under this number is a conflict.
+        const existing = await temporal.workflow.getHandle(workflowId).describe();
+        const owner = existing.typedSearchAttributes.get(SA.customerRef);
+        if (owner !== input.customerRef || existing.typedSearchAttributes.get(SA.shopId) !== input.shop.id) {
+          throw ApplicationFailure.nonRetryable(`order number ${input.orderNumber} is already in use`, 'OrderNumberTaken');
+        }
       }
       return workflowId;
     },

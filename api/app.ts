@@ -15,6 +15,7 @@ import { flowsRouter } from './routes/flows.ts';
 import { paymentsRouter } from './routes/payments.ts';
 import { adminRouter } from './routes/admin.ts';
 import { adminPageRouter } from '../sandbox/admin.ts';
+import { paidRouter } from './routes/paid.ts';
 import { ordersRouter, type CreateOrder } from './routes/orders.ts';
 
 export type { CreateOrderInput, CreateOrder, CreateOrderItemInput } from './routes/orders.ts';
@@ -65,6 +66,7 @@ export function createApp(deps: AppDeps): express.Express {
 
   for (const { path, router } of deps.extraRoutes ?? []) app.use(path, router);
   app.use('/admin', adminPageRouter());
+  app.use(paidRouter({ orm }));
   if (deps.sandboxRouter) {
     app.use('/sandbox', deps.sandboxRouter);
     app.get('/', (_req, res) => res.redirect('/sandbox'));

@@ -1,4 +1,4 @@
-import { allHandlersFinished, condition, continueAsNew, log, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, allHandlersFinished, condition, continueAsNew, log, proxyActivities, proxyLocalActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.ts';
 import type { CategoryView, LineRefusal, ProductView, ShopView } from '../domain/catalog.ts';
 import type { InboundMessage } from '../domain/inbound.ts';
@@ -23,6 +23,12 @@ import { bookingDialogue, isBookingStep, type BookingStep } from './booking.ts';
 const acts = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
+});
+
+/** Short reads and writes of duka's own database: local activities, recorded in history without a task round trip. */
+const db = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '15s',
+  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '1m' },
 });
 
 type Step =
@@ -97,7 +103,7 @@ export async function conversationWorkflow(input: ConversationInput & { handover
   const send = async (message: OutboundMessage) => {
     await acts.sendMessage({ shopId: input.shopId, customerRef: input.customerRef, message });
   };
-  const getShop = async () => (shop ??= await acts.getShop(input.shopId));
+  const getShop = async () => (shop ??= await db.getShop(input.shopId));
   const booking = bookingDialogue({
     acts,
     shopId: input.shopId,
@@ -130,8 +136,17 @@ export async function conversationWorkflow(input: ConversationInput & { handover
     const a = state.activeOrder;
     if (a && (a.status === 'CART' || a.status === 'CHECKOUT')) return a.orderNumber;
     const s = await getShop();
-    const orderNumber = await acts.allocateOrderNumber(s.id);
-    await acts.startOrderWorkflow({ orderNumber, shop: s, customerRef: input.customerRef, language: state.language, source: 'whatsapp' });
+    let orderNumber = await db.allocateOrderNumber(s.id);
+    for (let tries = 1; ; tries += 1) {
+      try {
+        await acts.startOrderWorkflow({ orderNumber, shop: s, customerRef: input.customerRef, language: state.language, source: 'whatsapp' });
+        break;
+      } catch (err) {
+        // The number is taken in Temporal (a database restored behind a running cluster): take the next one.
+        if (tries >= 5 || !(err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === 'OrderNumberTaken')) throw err;
+        orderNumber = await db.allocateOrderNumber(s.id);
+      }
+    }
     state.activeOrder = { orderNumber, status: 'CART' };
     return orderNumber;
   }
@@ -159,13 +174,13 @@ export async function conversationWorkflow(input: ConversationInput & { handover
   }
   async function showCategories(page = 0) {
     state.step = { name: 'categories', page };
-    await send(categoryList(t(), await getShop(), await acts.listCategories(input.shopId), page));
+    await send(categoryList(t(), await getShop(), await db.listCategories(input.shopId), page));
   }
   async function showProducts(categoryId: string, page = 0) {
-    const categories: CategoryView[] = await acts.listCategories(input.shopId);
+    const categories: CategoryView[] = await db.listCategories(input.shopId);
     const category = categories.find((c) => c.id === categoryId);
     if (!category) return showCategories();
-    const products = await acts.listProducts({ shopId: input.shopId, categoryId });
+    const products = await db.listProducts({ shopId: input.shopId, categoryId });
     state.step = { name: 'products', categoryId, page };
     await send(products.length ? productList(t(), category, products, page) : { kind: 'text', body: t().noProducts });
   }
@@ -176,13 +191,13 @@ export async function conversationWorkflow(input: ConversationInput & { handover
   }
   async function currentOrder(): Promise<OrderView | null> {
     if (!state.activeOrder) return null;
-    const r = await acts.queryOrder({ orderNumber: state.activeOrder.orderNumber });
+    const r = await db.queryOrder({ orderNumber: state.activeOrder.orderNumber });
     if (r) track(r);
     return r;
   }
 
   async function startAdding(productId: string) {
-    const p = await acts.getProduct({ shopId: input.shopId, productId });
+    const p = await db.getProduct({ shopId: input.shopId, productId });
     if (!p) return showCategories();
     if (!p.available || (p.stock !== null && p.stock <= 0)) {
       await send({ kind: 'text', body: p.available ? t().outOfStock(p.name, 0) : t().unavailable(p.name) });
@@ -211,7 +226,7 @@ export async function conversationWorkflow(input: ConversationInput & { handover
   async function onOption(id: string) {
     const step = state.step;
     if (step.name !== 'customize') return showMenu();
-    const p = await acts.getProduct({ shopId: input.shopId, productId: step.productId });
+    const p = await db.getProduct({ shopId: input.shopId, productId: step.productId });
     if (!p) return showMenu();
     if (id.startsWith('size:')) return nextCustomization(p, { ...step, presentationId: id.slice(5), groupIndex: -1 });
     const group = p.groups[step.groupIndex];
@@ -234,7 +249,7 @@ export async function conversationWorkflow(input: ConversationInput & { handover
     const step = state.step;
     if (step.name !== 'quantity') return;
     const quantity = parseQuantity(text);
-    const p = await acts.getProduct({ shopId: input.shopId, productId: step.productId });
+    const p = await db.getProduct({ shopId: input.shopId, productId: step.productId });
     const max = Math.min(99, p?.stock ?? 99);
     if (!p || quantity === null || quantity < 1 || quantity > max) {
       if (step.attempts + 1 >= 2) {
@@ -319,7 +334,7 @@ export async function conversationWorkflow(input: ConversationInput & { handover
         return send({ kind: 'catalog', body: t().catalogBody(s.name) });
       }
       case 'prod': {
-        const p = await acts.getProduct({ shopId: input.shopId, productId: value });
+        const p = await db.getProduct({ shopId: input.shopId, productId: value });
         if (!p) return showCategories();
         return send(productCard(t(), p));
       }
@@ -402,7 +417,7 @@ export async function conversationWorkflow(input: ConversationInput & { handover
         return send({ kind: 'text', body: t().help((await getShop()).name) });
       case 'language': {
         state.language = state.language === 'en' ? 'sw' : 'en';
-        await acts.setCustomerLanguage({ shopId: input.shopId, customerRef: input.customerRef, language: state.language });
+        await db.setCustomerLanguage({ shopId: input.shopId, customerRef: input.customerRef, language: state.language });
         await send({ kind: 'text', body: t().languageSet });
         return showMenu();
       }
@@ -413,18 +428,18 @@ export async function conversationWorkflow(input: ConversationInput & { handover
 
   async function handle(m: InboundMessage) {
     if (!state.registered) {
-      const reg = await acts.registerCustomer({ shopId: input.shopId, waId: m.from, customerRef: input.customerRef, ...(m.contactName ? { name: m.contactName } : {}), at: m.timestamp });
+      const reg = await db.registerCustomer({ shopId: input.shopId, waId: m.from, customerRef: input.customerRef, ...(m.contactName ? { name: m.contactName } : {}), at: m.timestamp });
       const s = await getShop();
       const fromText = m.content.kind === 'text' ? detectLanguage(m.content.text) : undefined;
       state.language = reg.language ?? fromText ?? (isLanguage(s.defaultLanguage) ? s.defaultLanguage : 'en');
-      if (!reg.language) await acts.setCustomerLanguage({ shopId: input.shopId, customerRef: input.customerRef, language: state.language });
+      if (!reg.language) await db.setCustomerLanguage({ shopId: input.shopId, customerRef: input.customerRef, language: state.language });
       state.activeOrder = reg.activeOrder;
       state.registered = true;
-    } else {
-      await acts.touchCustomer({ shopId: input.shopId, customerRef: input.customerRef, at: m.timestamp });
     }
     state.lastInboundAt = Date.now();
     if (m.contactName) state.name = m.contactName;
+    // Blue ticks for the customer; not awaited, a read receipt never holds the answer up.
+    void acts.markRead({ phoneNumberId: m.phoneNumberId, messageId: m.id }).catch(() => undefined);
     upsertSearchAttributes([{ key: SA.lastCustomerMessageAt, value: new Date(Date.now()) }]);
     if (state.handoverUntil && Date.now() < state.handoverUntil) return;
     state.handoverUntil = null;
@@ -449,7 +464,7 @@ export async function conversationWorkflow(input: ConversationInput & { handover
         // A completed customisation Flow (api/routes/flows.ts) names the product and choices; the order re-prices them.
         const r = c.response as { productId?: unknown; presentationId?: unknown; optionIds?: unknown };
         if (typeof r.productId !== 'string') return send({ kind: 'text', body: t().notUnderstood });
-        const p = await acts.getProduct({ shopId: input.shopId, productId: r.productId });
+        const p = await db.getProduct({ shopId: input.shopId, productId: r.productId });
         if (!p) return showCategories();
         const optionIds = Array.isArray(r.optionIds) ? r.optionIds.filter((x): x is string => typeof x === 'string') : [];
         const presentationId = typeof r.presentationId === 'string' ? r.presentationId : undefined;

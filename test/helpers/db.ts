@@ -21,6 +21,8 @@ export async function createTestDatabase(label = 'test'): Promise<{ url: string;
   const orm = await openOrm(url, { poolMax: 5 });
   await migrate(orm);
   await seedDemoShops(orm.em.fork());
+  // Test files share one Temporal namespace: give each database its own order numbers so `order:<n>` never collides.
+  await orm.em.getConnection().execute('update shop set next_order_number = ?', [10_000 + Math.floor(Math.random() * 89_000) * 10]);
   return {
     url,
     orm,

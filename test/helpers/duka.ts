@@ -101,7 +101,7 @@ export async function startDuka(options: { env?: Record<string, string>; label?:
   };
   const stopWorker = async () => {
     if (!worker) return;
-    worker.shutdown();
+    if (worker.getState() === 'RUNNING') worker.shutdown();
     await running;
     worker = null;
   };
