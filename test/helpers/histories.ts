@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
+import { temporal } from '@temporalio/proto';
 
 export const HISTORIES_DIR = new URL('../replay/histories/', import.meta.url).pathname;
 
@@ -16,8 +16,9 @@ export async function recordHistories(client: Client, taskQueue: string, label: 
   let n = 0;
   for await (const wf of client.workflow.list({ query: `TaskQueue = "${taskQueue}"` })) {
     const history = await client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
-    const name = `${label}--${wf.type}--${wf.workflowId.replace(/[^\w-]+/g, '_')}.json`.slice(0, 180);
-    writeFileSync(join(HISTORIES_DIR, name), historyToJSON(history));
+    const name = `${label}--${wf.type}--${wf.workflowId.replace(/[^\w-]+/g, '_')}--${wf.runId.slice(0, 8)}`.slice(0, 180);
+    // Protobuf binary: the JSON codec trips over the two protobufjs copies Jest's ESM loader can end up with.
+    writeFileSync(join(HISTORIES_DIR, `${name}.history.bin`), temporal.api.history.v1.History.encode(history).finish());
     n += 1;
   }
   return n;

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { Worker } from '@temporalio/worker';
-import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
+import { temporal } from '@temporalio/proto';
 import { HISTORIES_DIR } from '../helpers/histories.ts';
 
 /**
@@ -11,7 +11,7 @@ import { HISTORIES_DIR } from '../helpers/histories.ts';
  * versions the workflows (patched()).
  */
 describe('replay of recorded histories', () => {
-  const files = readdirSync(HISTORIES_DIR).filter((f) => f.endsWith('.json')).sort();
+  const files = readdirSync(HISTORIES_DIR).filter((f) => f.endsWith('.history.bin')).sort();
 
   it('has recorded histories of orders and conversations to replay', () => {
     expect(files.some((f) => f.includes('--orderWorkflow--'))).toBe(true);
@@ -19,7 +19,7 @@ describe('replay of recorded histories', () => {
   });
 
   it('replays every one with the current workflow code', async () => {
-    const histories = files.map((f) => ({ workflowId: f, history: historyFromJSON(JSON.parse(readFileSync(join(HISTORIES_DIR, f), 'utf8'))) }));
+    const histories = files.map((f) => ({ workflowId: f, history: temporal.api.history.v1.History.decode(readFileSync(join(HISTORIES_DIR, f))) }));
     const failures: string[] = [];
     for await (const result of Worker.runReplayHistories({ workflowBundle: { codePath: process.env.DUKA_TEST_WORKFLOW_BUNDLE! }, replayName: 'duka' }, histories)) {
       if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
