@@ -20,10 +20,13 @@ import {
 import { SA } from './search-attributes.ts';
 import { bookingDialogue, isBookingStep, type BookingStep } from './booking.ts';
 
-const acts = proxyActivities<Activities>({
+const ACTIVITY_OPTIONS = {
   startToCloseTimeout: '30s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
-});
+} as const;
+const acts = proxyActivities<Activities>(ACTIVITY_OPTIONS);
+/** The line an operator reads for this call in the Temporal UI. */
+const labelled = (summary: string) => ({ ...ACTIVITY_OPTIONS, summary });
 
 /** Short reads and writes of duka's own database: local activities, recorded in history without a task round trip. */
 const db = proxyLocalActivities<Activities>({
@@ -101,7 +104,7 @@ export async function conversationWorkflow(input: ConversationInput & { handover
 
   const t = (): Texts => texts(state.language);
   const send = async (message: OutboundMessage) => {
-    await acts.sendMessage({ shopId: input.shopId, customerRef: input.customerRef, message });
+    await acts.sendMessage.executeWithOptions(labelled(`reply: ${message.kind}`), [{ shopId: input.shopId, customerRef: input.customerRef, message }]);
   };
   const getShop = async () => (shop ??= await db.getShop(input.shopId));
   const booking = bookingDialogue({
@@ -125,7 +128,7 @@ export async function conversationWorkflow(input: ConversationInput & { handover
   async function updateOrder<T>(update: string, args: unknown[]): Promise<{ ok: true; result: T } | { ok: false; error: string }> {
     const orderNumber = state.activeOrder?.orderNumber;
     if (!orderNumber) return { ok: false, error: 'no order' };
-    const r = await acts.updateOrder({ orderNumber, update, args });
+    const r = await acts.updateOrder.executeWithOptions(labelled(`order ${orderNumber}: ${update}`), [{ orderNumber, update, args }]);
     return r.ok ? { ok: true, result: r.result as T } : r;
   }
   const track = (o: OrderView) => {
@@ -139,7 +142,7 @@ export async function conversationWorkflow(input: ConversationInput & { handover
     let orderNumber = await db.allocateOrderNumber(s.id);
     for (let tries = 1; ; tries += 1) {
       try {
-        await acts.startOrderWorkflow({ orderNumber, shop: s, customerRef: input.customerRef, language: state.language, source: 'whatsapp' });
+        await acts.startOrderWorkflow.executeWithOptions(labelled(`start order ${orderNumber}`), [{ orderNumber, shop: s, customerRef: input.customerRef, language: state.language, source: 'whatsapp' }]);
         break;
       } catch (err) {
         // The number is taken in Temporal (a database restored behind a running cluster): take the next one.

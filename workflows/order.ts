@@ -47,11 +47,12 @@ import { PROVIDER_OF } from '../providers/payments/types.ts';
 import { orderSummary, paymentMethods } from '../domain/screens.ts';
 import { PaymentStep } from './payment.ts';
 
-const acts = proxyActivities<Activities>({
+const ACTIVITY_OPTIONS = {
   startToCloseTimeout: '30s',
   // The database or WhatsApp being down must never drop an order: retry until they are back.
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '2m' },
-});
+} as const;
+const acts = proxyActivities<Activities>(ACTIVITY_OPTIONS);
 
 /** Short reads and writes of duka's own database: local activities, recorded in history without a task round trip. */
 const db = proxyLocalActivities<Activities>({
@@ -135,12 +136,14 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
 
   async function say(message: OutboundMessage, template?: { key: TemplateKey; params: string[] }): Promise<void> {
     try {
-      await acts.sendMessage({
+      await acts.sendMessage.executeWithOptions({ ...ACTIVITY_OPTIONS, summary: `tell customer: ${template?.key ?? message.kind}` }, [
+        {
         shopId: order.shopId,
         customerRef: order.customerRef,
         message,
         ...(template ? { template: { ...template, language: input.language } } : {}),
-      });
+      },
+      ]);
     } catch (err) {
       // The order goes on even when WhatsApp refuses a message; the refusal is in the history for an operator.
       log.warn('message not delivered', { orderNumber: order.orderNumber, error: String(err) });

@@ -1,5 +1,6 @@
 import { ActivityFailure, ApplicationFailure, CancellationScope, condition, isCancellation, log, proxyActivities, uuid4 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.ts';
+import type { ActivityInterfaceFor } from '@temporalio/workflow';
 import { durationMs } from '../domain/duration.ts';
 import { texts, price, type TemplateKey } from '../domain/i18n.ts';
 import { isCurrencyCode } from '../domain/money.ts';
@@ -14,7 +15,7 @@ const MAX_OTP_TRIES = 3;
 interface Deps {
   order: OrderView;
   input: OrderInput;
-  acts: Activities;
+  acts: ActivityInterfaceFor<Activities>;
   say: (m: OutboundMessage, template?: { key: TemplateKey; params: string[] }) => Promise<void>;
   event: (type: string, detail?: string) => void;
   setStatus: (to: OrderStatus, detail?: string) => void;
@@ -214,7 +215,7 @@ export class PaymentStep {
 
     let action;
     try {
-      action = await acts.initiatePayment({
+      action = await acts.initiatePayment.executeWithOptions({ startToCloseTimeout: '30s', retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '2m' }, summary: `initiate ${choice.method} attempt ${this.attempts}` }, [{
         reference,
         idempotencyKey: `${order.orderNumber}:${this.attempts}`,
         orderNumber: order.orderNumber,
@@ -227,7 +228,7 @@ export class PaymentStep {
         ...(choice.phone ? { phone: choice.phone } : {}),
         ...(input.booking ? { bookingReference: input.booking.reference } : {}),
         expiresInSeconds: Math.round(durationMs(input.timing.paymentLinkTimeout) / 1000),
-      });
+      }]);
     } catch (err) {
       const reason = declineReason(err);
       this.current = null;
