@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { callJson } from './http.ts';
 import { parseDecimal } from '../../domain/money.ts';
 import { InvalidCallbackError, PaymentDeclinedError, ProviderRejectedError } from './types.ts';
 import type {
@@ -213,26 +214,8 @@ export function createMpesaProvider(settings: MpesaSettings, deps: MpesaDeps = {
   if (!/^\d+$/.test(settings.shortcode)) throw new ProviderRejectedError('mpesa', 'M-Pesa shortcode must be digits');
   if (settings.partyB !== undefined && !/^\d+$/.test(settings.partyB)) throw new ProviderRejectedError('mpesa', 'M-Pesa till number must be digits');
 
-  async function send(method: 'GET' | 'POST', path: string, authorization: string, body?: unknown): Promise<DarajaReply> {
-    let res: Response;
-    try {
-      res = await fetchImpl(`${baseUrl}${path}`, {
-        method,
-        headers: { authorization, accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-    } catch (err) {
-      throw new Error(`M-Pesa unreachable (${method} ${path.split('?')[0]}): ${(err as Error).message}`, { cause: err });
-    }
-    const text = await res.text().catch(() => '');
-    let parsed: unknown = text;
-    try {
-      parsed = text === '' ? undefined : JSON.parse(text);
-    } catch {
-      // Gateways in front of Daraja answer outages with HTML; keep the text for the error message.
-    }
-    return { status: res.status, body: parsed };
+  function send(method: 'GET' | 'POST', path: string, authorization: string, body?: unknown): Promise<DarajaReply> {
+    return callJson('M-Pesa', fetchImpl, { method, url: `${baseUrl}${path}`, path, authorization, body, timeoutMs });
   }
 
   function failure(reply: DarajaReply, during: string): Error {

@@ -1,6 +1,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { isCurrencyCode } from '../../domain/money.ts';
+import { callJson } from './http.ts';
 import type { Money } from '../../domain/money.ts';
 import { InvalidCallbackError, ProviderRejectedError } from './types.ts';
 import type {
@@ -98,26 +99,8 @@ export function createRazorpayProvider(settings: RazorpaySettings, deps: Razorpa
   const baseUrl = settings.baseUrl.replace(/\/+$/, '');
   const authorization = `Basic ${Buffer.from(`${settings.keyId}:${settings.keySecret}`).toString('base64')}`;
 
-  async function call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Reply> {
-    let res: Response;
-    try {
-      res = await fetchImpl(`${baseUrl}${path}`, {
-        method,
-        headers: { authorization, accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-    } catch (err) {
-      throw new Error(`Razorpay unreachable (${method} ${path.split('?')[0]}): ${(err as Error).message}`, { cause: err });
-    }
-    const text = await res.text().catch(() => '');
-    let parsed: unknown = text;
-    try {
-      parsed = text === '' ? undefined : JSON.parse(text);
-    } catch {
-      // An outage page is HTML; keep the text for the error message.
-    }
-    return { status: res.status, body: parsed };
+  function call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Reply> {
+    return callJson('Razorpay', fetchImpl, { method, url: `${baseUrl}${path}`, path, authorization, body, timeoutMs });
   }
 
   function failure(reply: Reply, during: string): Error {
