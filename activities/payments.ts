@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { ApplicationFailure, Context, CancelledFailure, sleep } from '@temporalio/activity';
 import { Booking, Customer, Order, Payment, Shop, type IPayment } from '../db/entities.ts';
 import { phoneForMethod } from '../domain/phone.ts';
@@ -85,7 +85,9 @@ export function createPaymentActivities({ orm, payments, config }: ActivityDeps)
       const provider = PROVIDER_OF[input.method];
       let payment = await em.findOne(Payment, { idempotencyKey: input.idempotencyKey });
       if (payment?.data.customerAction) return payment.data.customerAction as CustomerAction;
-      const token = randomBytes(24).toString('base64url');
+      // Derived, not random: a retried initiation (the first answer lost in transit) gives the provider the same
+      // CallBackURL, so a callback for the first request is still accepted.
+      const token = createHmac('sha256', config.customerRefSecret).update(`mpesa-callback:${input.idempotencyKey}`).digest('base64url').slice(0, 32);
       if (!payment) {
         const order = await em.findOne(Order, { number: input.orderNumber });
         const booking = input.bookingReference ? await em.findOne(Booking, { shop: shop.id, reference: input.bookingReference }) : null;
@@ -104,9 +106,6 @@ export function createPaymentActivities({ orm, payments, config }: ActivityDeps)
           callbackTokenHash: tokenHash(token),
           data: {},
         });
-        await em.flush();
-      } else {
-        payment.callbackTokenHash = tokenHash(token);
         await em.flush();
       }
       const customer = await em.findOneOrFail(Customer, { shop: shop.id, ref: input.customerRef });
