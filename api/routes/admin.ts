@@ -16,6 +16,7 @@ import {
 } from '../../workflows/definitions.ts';
 import { HttpError, parseInput } from '../errors.ts';
 import { requestLog } from '../context.ts';
+import { handoverMinutes } from './whatsapp.ts';
 import { canSeeShop, scopeShop } from '../auth.ts';
 import { decodeCursor, type ReadModel, type OrderDetail } from '../read-model.ts';
 import { failureMessage, isUpdateFailed, isWorkflowNotFound, withinDeadline, withTimeout } from '../temporal.ts';
@@ -58,7 +59,7 @@ const HandoverBody = z
 const bodyOf = (body: unknown): unknown => (body === undefined || body === null ? {} : body);
 
 export function adminRouter(deps: AdminRouteDeps): Router {
-  const { temporal, readModel } = deps;
+  const { temporal, readModel, config } = deps;
   const liveTimeout = deps.liveQueryTimeoutMs ?? 2_000;
   const updateTimeout = deps.updateTimeoutMs ?? 30_000;
   const router = Router();
@@ -163,7 +164,7 @@ export function adminRouter(deps: AdminRouteDeps): Router {
     const customerRef = parseInput(CustomerRefParam, req.params.customerRef, 'customer ref');
     scopeShop(res, shopId);
     const body = parseInput(HandoverBody, bodyOf(req.body), 'body');
-    const arg = { ...(body.minutes !== undefined && { minutes: body.minutes }), ...(body.resume !== undefined && { resume: body.resume }) };
+    const arg = body.resume ? { resume: true } : { minutes: body.minutes ?? handoverMinutes(config) };
     const workflowId = conversationWorkflowId(shopId, customerRef);
     try {
       await temporal.workflow.getHandle(workflowId).signal(handoverSignal, arg);
@@ -172,7 +173,7 @@ export function adminRouter(deps: AdminRouteDeps): Router {
       requestLog(res).warn({ workflowId, err }, 'handover signal failed');
       throw new HttpError(503, 'unavailable', 'Temporal is not reachable; try again');
     }
-    res.status(202).json({ workflowId, handover: arg.resume ? 'resumed' : 'started', ...(arg.minutes !== undefined && { minutes: arg.minutes }) });
+    res.status(202).json({ workflowId, handover: arg.resume ? 'resumed' : 'started', ...('minutes' in arg && { minutes: arg.minutes }) });
   });
 
   return router;

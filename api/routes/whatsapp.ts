@@ -3,6 +3,10 @@ import express, { Router } from 'express';
 import type { Client } from '@temporalio/client';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Config } from '../../lib/config.ts';
+import { durationMs } from '../../domain/duration.ts';
+
+/** How long the bot stays quiet once shop staff answer a customer themselves (HANDOVER_SILENCE). */
+export const handoverMinutes = (config: Config) => Math.max(1, Math.round(durationMs(config.timing.handoverSilence) / 60_000));
 import type { Logger } from '../../lib/logger.ts';
 import { customerRefFor } from '../../lib/customer-ref.ts';
 import { conversationWorkflowId } from '../../domain/ids.ts';
@@ -132,7 +136,7 @@ export function whatsappRouter(deps: WhatsAppRouteDeps): Router {
     if (unit.kind === 'inbound') {
       await temporal.workflow.signalWithStart('conversationWorkflow', { ...common, signal: inboundSignal, signalArgs: [unit.message] });
     } else {
-      await temporal.workflow.signalWithStart('conversationWorkflow', { ...common, signal: handoverSignal, signalArgs: [{}] });
+      await temporal.workflow.signalWithStart('conversationWorkflow', { ...common, signal: handoverSignal, signalArgs: [{ minutes: handoverMinutes(config) }] });
     }
     await sql().execute(HANDED_OFF_SQL, [unit.waMessageId]);
   }

@@ -198,7 +198,7 @@ describe('POST /webhooks/whatsapp', () => {
     const call = api.temporal.signalWithStarts[0]!;
     expect(call.options.workflowId).toBe(`conversation:harare:${ref('263772000002')}`);
     expect((call.options.signal as { name: string }).name).toBe('handover');
-    expect(call.options.signalArgs).toEqual([{}]);
+    expect(call.options.signalArgs).toEqual([{ minutes: 30 }]); // HANDOVER_SILENCE's default
     expect(await messageRow('wamid.ECHO1')).toMatchObject({ direction: 'out', shop_id: 'harare' });
   });
 });
