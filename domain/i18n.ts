@@ -1,3 +1,4 @@
+import type { FailureReason } from '../providers/payments/types.ts';
 import { formatMoney, type Money } from './money.ts';
 
 /** Every word a customer reads, per language, in one place. */
@@ -7,6 +8,31 @@ export const LANGUAGES: readonly Language[] = ['en', 'sw'];
 export function isLanguage(x: string | undefined): x is Language {
   return x === 'en' || x === 'sw';
 }
+
+/** Why a payment did not go through, as the customer reads it (failure reasons the texts do not know read as declined). */
+const EN_FAILURES: Record<FailureReason, string> = {
+  cancelled_by_customer: 'You cancelled the payment on your phone.',
+  wrong_pin: 'The PIN was wrong.',
+  wrong_otp: 'The OTP was wrong too many times.',
+  insufficient_funds: 'There is not enough money in the account.',
+  invalid_number: 'That number cannot pay with this method.',
+  timeout: "We didn't get a confirmation in time.",
+  limit_exceeded: 'The payment is over your account limit.',
+  declined: 'The payment was declined.',
+  expired: 'The payment link expired.',
+};
+
+const SW_FAILURES: Record<FailureReason, string> = {
+  cancelled_by_customer: 'Umeghairi malipo kwenye simu yako.',
+  wrong_pin: 'PIN haikuwa sahihi.',
+  wrong_otp: 'OTP imekosewa mara nyingi mno.',
+  insufficient_funds: 'Salio halitoshi.',
+  invalid_number: 'Namba hiyo haiwezi kulipa kwa njia hii.',
+  timeout: 'Hatukupata uthibitisho kwa wakati.',
+  limit_exceeded: 'Malipo yamezidi kikomo cha akaunti yako.',
+  declined: 'Malipo yamekataliwa.',
+  expired: 'Kiungo cha malipo kimeisha muda.',
+};
 
 const en = {
   greeting: (shop: string, name?: string) => `Hi${name ? ` ${name}` : ''}! 👋 Welcome to ${shop}. What would you like to do?`,
@@ -106,6 +132,39 @@ const en = {
   } as Record<string, string>,
   finishCurrent: (orderNumber: string) => `You have an order in progress (${orderNumber}).`,
   activeOrderBusy: (orderNumber: string) => `Order ${orderNumber} is already placed. Type *menu* to start a new one.`,
+  /** The payment step of an order (workflows/payment.ts). */
+  payment: {
+    approvePrompt: (method: string, amount: string) => `📲 Check your phone: approve the ${method} payment of ${amount} with your PIN.`,
+    payLinkBody: (orderNumber: string, amount: string) => `Pay ${amount} for order ${orderNumber}.`,
+    payNow: 'Pay now',
+    otpPrompt: "We sent you an OTP by SMS from O'mari. Please type it here (or *cancel*).",
+    wrongOtp: (left: number) => `That OTP is not right. ${left} ${left === 1 ? 'try' : 'tries'} left.`,
+    appCodePrompt: (method: string, amount: string, code: string) => `📲 Open ${method} and pay ${amount} with this code: *${code}*`,
+    flaggedText: (orderNumber: string, received: string, expected: string) =>
+      `⚠️ We received a payment of ${received} for order ${orderNumber}, but the total is ${expected}. The shop will check it and contact you.`,
+    bookingBalance: (reference: string, total: string, paid: string, balance: string) => `Booking ${reference}: total ${total}, paid ${paid}, balance ${balance}.`,
+    tryAgain: 'Try again',
+    otherMethod: 'Other method',
+    receipt: (orderNumber: string, lines: string[], total: string, ref: string, method: string, lateNote: boolean) =>
+      `🧾 *Receipt — order ${orderNumber}*\n${lines.join('\n')}\n*Total: ${total}*\nPaid by ${method}, reference ${ref}.${lateNote ? '\nYour payment arrived after the order had closed; the shop will contact you.' : '\nThank you!'}`,
+    failures: EN_FAILURES,
+    failureText: (reason: FailureReason) => `❌ ${EN_FAILURES[reason] ?? EN_FAILURES.declined} What would you like to do?`,
+  },
+  /** Paying against a booking (workflows/booking.ts). */
+  booking: {
+    askReference: 'Please send your booking reference (for example BK-DEMO-0001), or *cancel*.',
+    notFound: (ref: string) => `We could not find a booking "${ref}".`,
+    tryReference: 'Check the reference and send it again.',
+    details: (ref: string, description: string, total: string, paid: string, balance: string) =>
+      `📋 *Booking ${ref}*\n${description}\nTotal: ${total}\nPaid: ${paid}\n*Balance due: ${balance}*`,
+    fullyPaid: 'This booking is fully paid. Thank you!',
+    askAmount: (balance: string) => `How much would you like to pay? Send an amount up to ${balance} (for example 50 or 50.00).`,
+    badAmount: (balance: string) => `Please send an amount above zero and at most ${balance}, like 50 or 50.00.`,
+    paying: (amount: string, ref: string) => `Paying ${amount} towards booking ${ref}.`,
+    askPhone: (method: string, ex: string) => `Which ${method} number should we charge? Send it like ${ex}, or *me* for this WhatsApp number.`,
+    badPhone: (method: string, ex: string) => `That is not a valid ${method} number. Send it like ${ex}.`,
+    notPlaced: (why: string) => `Sorry, the payment could not start: ${why}`,
+  },
 };
 
 export type Texts = typeof en;
@@ -197,6 +256,36 @@ const sw: Texts = {
   },
   finishCurrent: (orderNumber) => `Una oda inayoendelea (${orderNumber}).`,
   activeOrderBusy: (orderNumber) => `Oda ${orderNumber} imeshawekwa. Andika *menyu* kuanza mpya.`,
+  payment: {
+    approvePrompt: (method, amount) => `📲 Angalia simu yako: thibitisha malipo ya ${amount} kwa ${method} kwa PIN yako.`,
+    payLinkBody: (orderNumber, amount) => `Lipa ${amount} kwa oda ${orderNumber}.`,
+    payNow: 'Lipa sasa',
+    otpPrompt: "Tumekutumia OTP kwa SMS kutoka O'mari. Tafadhali iandike hapa (au *ghairi*).",
+    wrongOtp: (left) => `OTP si sahihi. Umebakiwa na majaribio ${left}.`,
+    appCodePrompt: (method, amount, code) => `📲 Fungua ${method} ulipe ${amount} kwa msimbo huu: *${code}*`,
+    flaggedText: (orderNumber, received, expected) =>
+      `⚠️ Tumepokea malipo ya ${received} kwa oda ${orderNumber}, lakini jumla ni ${expected}. Duka litayakagua na kuwasiliana nawe.`,
+    bookingBalance: (reference, total, paid, balance) => `Booking ${reference}: jumla ${total}, imelipwa ${paid}, salio ${balance}.`,
+    tryAgain: 'Jaribu tena',
+    otherMethod: 'Njia nyingine',
+    receipt: (orderNumber, lines, total, ref, method, lateNote) =>
+      `🧾 *Risiti — oda ${orderNumber}*\n${lines.join('\n')}\n*Jumla: ${total}*\nImelipwa kwa ${method}, kumbukumbu ${ref}.${lateNote ? '\nMalipo yako yamefika; duka litawasiliana nawe.' : '\nAsante!'}`,
+    failures: SW_FAILURES,
+    failureText: (reason) => `❌ ${SW_FAILURES[reason] ?? SW_FAILURES.declined} Ungependa kufanya nini?`,
+  },
+  booking: {
+    askReference: 'Tuma namba ya booking yako (mfano BK-DEMO-0001), au *ghairi*.',
+    notFound: (ref) => `Hatukupata booking "${ref}".`,
+    tryReference: 'Angalia namba na uitume tena.',
+    details: (ref, description, total, paid, balance) => `📋 *Booking ${ref}*\n${description}\nJumla: ${total}\nImelipwa: ${paid}\n*Salio: ${balance}*`,
+    fullyPaid: 'Booking hii imeshalipwa yote. Asante!',
+    askAmount: (balance) => `Ungependa kulipa kiasi gani? Tuma kiasi hadi ${balance} (mfano 50 au 50.00).`,
+    badAmount: (balance) => `Tuma kiasi kati ya 0.01 na ${balance}, mfano 50 au 50.00.`,
+    paying: (amount, ref) => `Unalipa ${amount} kwa booking ${ref}.`,
+    askPhone: (method, ex) => `Tutoze namba gani ya ${method}? Tuma namba kama ${ex}, au *hii* kwa namba hii ya WhatsApp.`,
+    badPhone: (method, ex) => `Hiyo si namba sahihi ya ${method}. Tuma kama ${ex}.`,
+    notPlaced: (why) => `Samahani, malipo hayakuanza: ${why}`,
+  },
 };
 
 export const TEXTS: Record<Language, Texts> = { en, sw };

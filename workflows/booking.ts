@@ -1,6 +1,6 @@
 import type { Activities } from '../activities/index.ts';
 import type { ShopView } from '../domain/catalog.ts';
-import { price, type Language, type Texts } from '../domain/i18n.ts';
+import { price, texts, type Language, type Texts } from '../domain/i18n.ts';
 import { parseDecimal, type CurrencyCode } from '../domain/money.ts';
 import type { OutboundMessage } from '../domain/outbound.ts';
 import { METHOD_COUNTRY, phoneForMethod } from '../domain/phone.ts';
@@ -40,7 +40,7 @@ export interface BookingDeps {
 }
 
 export function bookingDialogue(d: BookingDeps) {
-  const w = () => words(d.language());
+  const w = () => texts(d.language()).booking;
 
   /** Mobile money and links; never cash (a booking is paid now, not on delivery). */
   const methodsFor = (shop: ShopView) => shop.paymentMethods.filter((m) => m !== 'cash') as PaymentMethod[];
@@ -158,24 +158,3 @@ function parseAmount(text: string, currency: CurrencyCode): number | null {
 
 const EXAMPLES: Partial<Record<string, string>> = { KE: '2547XXXXXXXX', ZW: '2637XXXXXXXX' };
 const example = (method: PaymentMethod) => EXAMPLES[METHOD_COUNTRY[method] ?? ''] ?? '';
-
-function words(lang: Language) {
-  const sw = lang === 'sw';
-  return {
-    askReference: sw ? 'Tuma namba ya booking yako (mfano BK-DEMO-0001), au *ghairi*.' : 'Please send your booking reference (for example BK-DEMO-0001), or *cancel*.',
-    notFound: (ref: string) => (sw ? `Hatukupata booking "${ref}".` : `We could not find a booking "${ref}".`),
-    tryReference: sw ? 'Angalia namba na uitume tena.' : 'Check the reference and send it again.',
-    details: (ref: string, description: string, total: string, paid: string, balance: string) =>
-      sw
-        ? `📋 *Booking ${ref}*\n${description}\nJumla: ${total}\nImelipwa: ${paid}\n*Salio: ${balance}*`
-        : `📋 *Booking ${ref}*\n${description}\nTotal: ${total}\nPaid: ${paid}\n*Balance due: ${balance}*`,
-    fullyPaid: sw ? 'Booking hii imeshalipwa yote. Asante!' : 'This booking is fully paid. Thank you!',
-    askAmount: (balance: string) => (sw ? `Ungependa kulipa kiasi gani? Tuma kiasi hadi ${balance} (mfano 50 au 50.00).` : `How much would you like to pay? Send an amount up to ${balance} (for example 50 or 50.00).`),
-    badAmount: (balance: string) => (sw ? `Tuma kiasi kati ya 0.01 na ${balance}, mfano 50 au 50.00.` : `Please send an amount above zero and at most ${balance}, like 50 or 50.00.`),
-    paying: (amount: string, ref: string) => (sw ? `Unalipa ${amount} kwa booking ${ref}.` : `Paying ${amount} towards booking ${ref}.`),
-    askPhone: (method: string, ex: string) =>
-      sw ? `Tutoze namba gani ya ${method}? Tuma namba kama ${ex}, au *hii* kwa namba hii ya WhatsApp.` : `Which ${method} number should we charge? Send it like ${ex}, or *me* for this WhatsApp number.`,
-    badPhone: (method: string, ex: string) => (sw ? `Hiyo si namba sahihi ya ${method}. Tuma kama ${ex}.` : `That is not a valid ${method} number. Send it like ${ex}.`),
-    notPlaced: (why: string) => (sw ? `Samahani, malipo hayakuanza: ${why}` : `Sorry, the payment could not start: ${why}`),
-  };
-}

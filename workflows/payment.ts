@@ -123,7 +123,7 @@ export class PaymentStep {
     c.otpTries += 1;
     const result = await this.d.acts.submitPaymentOtp({ reference: c.reference, otp: otp.trim() });
     if (result.status === 'failed' && result.failureReason === 'wrong_otp' && c.otpTries < MAX_OTP_TRIES) {
-      await this.d.say({ kind: 'text', body: wrongOtp(this.d.input.language, MAX_OTP_TRIES - c.otpTries) });
+      await this.d.say({ kind: 'text', body: this.t.payment.wrongOtp(MAX_OTP_TRIES - c.otpTries) });
       return { accepted: false, triesLeft: MAX_OTP_TRIES - c.otpTries };
     }
     c.awaitingOtp = false;
@@ -239,19 +239,19 @@ export class PaymentStep {
 
     const methodName = t.methodName[choice.method] ?? choice.method;
     if (action.type === 'approve_on_phone') {
-      await this.d.say({ kind: 'text', body: approvePrompt(input.language, methodName, price(order.total, order.currency)) });
+      await this.d.say({ kind: 'text', body: t.payment.approvePrompt(methodName, price(order.total, order.currency)) });
     } else if (action.type === 'open_url' && /^https?:\/\//i.test(action.url)) {
-      await this.d.say({ kind: 'cta_url', body: payLinkBody(input.language, order.orderNumber, price(order.total, order.currency)), displayText: payNow(input.language), url: action.url });
+      await this.d.say({ kind: 'cta_url', body: t.payment.payLinkBody(order.orderNumber, price(order.total, order.currency)), displayText: t.payment.payNow, url: action.url });
     } else if (action.type === 'open_url') {
       // An app deep link (InnBucks) is no http(s) URL, which a WhatsApp button cannot carry: give the code to type.
       const code = /[?&]pymInnCode=([^&]+)/.exec(action.url)?.[1];
-      await this.d.say({ kind: 'text', body: appCodePrompt(input.language, methodName, price(order.total, order.currency), code ? decodeURIComponent(code) : action.url) });
+      await this.d.say({ kind: 'text', body: t.payment.appCodePrompt(methodName, price(order.total, order.currency), code ? decodeURIComponent(code) : action.url) });
     } else if (action.type === 'enter_otp') {
       this.current.awaitingOtp = true;
       // The conversation learns from this persist that the next digits the customer types are the OTP.
       this.d.touch();
       await this.d.persist();
-      await this.d.say({ kind: 'text', body: otpPrompt(input.language) });
+      await this.d.say({ kind: 'text', body: t.payment.otpPrompt });
     }
 
     const isLink = choice.method === 'razorpay_link' || choice.method === 'paynow_web';
@@ -354,7 +354,7 @@ export class PaymentStep {
         await this.d.acts.recordPaymentResult({ reference: view.reference, status: 'flagged', transactionReference: confirmed.transactionReference ?? e.transactionReference ?? null, failureReason: 'amount_mismatch' });
         this.d.touch();
         await this.d.persist();
-        await this.d.say({ kind: 'text', body: flaggedText(input.language, order.orderNumber, received, price(view.amount, view.currency)) });
+        await this.d.say({ kind: 'text', body: t.payment.flaggedText(order.orderNumber, received, price(view.amount, view.currency)) });
         return;
       }
       view.status = 'succeeded';
@@ -371,8 +371,8 @@ export class PaymentStep {
       this.d.touch();
       await this.d.persist();
       const lines = order.items.map((l) => `${l.quantity} × ${l.name} — ${price(l.lineTotal, order.currency)}`);
-      const bookingNote = booking ? `\n${bookingBalance(input.language, booking.reference, price(booking.total, booking.currency), price(booking.paid, booking.currency), price(Math.max(0, booking.total - booking.paid), booking.currency))}` : '';
-      const body = receipt(input.language, order.orderNumber, lines, price(order.total, order.currency), receiptRef ?? view.reference, methodName, !open) + bookingNote;
+      const bookingNote = booking ? `\n${t.payment.bookingBalance(booking.reference, price(booking.total, booking.currency), price(booking.paid, booking.currency), price(Math.max(0, booking.total - booking.paid), booking.currency))}` : '';
+      const body = t.payment.receipt(order.orderNumber, lines, price(order.total, order.currency), receiptRef ?? view.reference, methodName, !open) + bookingNote;
       await this.d.say({ kind: 'text', body }, { key: 'paymentReceived', params: [order.orderNumber, price(order.total, order.currency), receiptRef ?? view.reference] });
       return;
     }
@@ -396,10 +396,10 @@ export class PaymentStep {
     await this.d.persist();
     await this.d.say({
       kind: 'buttons',
-      body: failureText(input.language, (e.failureReason as FailureReason | undefined) ?? (e.status === 'expired' ? 'timeout' : 'declined')),
+      body: t.payment.failureText((e.failureReason as FailureReason | undefined) ?? (e.status === 'expired' ? 'timeout' : 'declined')),
       buttons: [
-        { id: 'pay:retry', title: tryAgain(input.language) },
-        { id: 'pay:other', title: otherMethod(input.language) },
+        { id: 'pay:retry', title: t.payment.tryAgain },
+        { id: 'pay:other', title: t.payment.otherMethod },
         { id: 'order:cancel', title: t.cancel },
       ],
     });
@@ -415,42 +415,3 @@ function declineReason(err: unknown): FailureReason | null {
   if (cause instanceof ApplicationFailure && cause.type === 'ProviderRejected') return 'declined';
   return null;
 }
-
-// Payment texts live here beside their only user; they follow the same en/sw split as domain/i18n.ts.
-const sw = (lang: string) => lang === 'sw';
-const approvePrompt = (lang: string, method: string, amount: string) =>
-  sw(lang) ? `📲 Angalia simu yako: thibitisha malipo ya ${amount} kwa ${method} kwa PIN yako.` : `📲 Check your phone: approve the ${method} payment of ${amount} with your PIN.`;
-const payLinkBody = (lang: string, orderNumber: string, amount: string) => (sw(lang) ? `Lipa ${amount} kwa oda ${orderNumber}.` : `Pay ${amount} for order ${orderNumber}.`);
-const payNow = (lang: string) => (sw(lang) ? 'Lipa sasa' : 'Pay now');
-const otpPrompt = (lang: string) =>
-  sw(lang) ? "Tumekutumia OTP kwa SMS kutoka O'mari. Tafadhali iandike hapa (au *ghairi*)." : "We sent you an OTP by SMS from O'mari. Please type it here (or *cancel*).";
-const wrongOtp = (lang: string, left: number) => (sw(lang) ? `OTP si sahihi. Umebakiwa na majaribio ${left}.` : `That OTP is not right. ${left} ${left === 1 ? 'try' : 'tries'} left.`);
-const appCodePrompt = (lang: string, method: string, amount: string, code: string) =>
-  sw(lang) ? `📲 Fungua ${method} ulipe ${amount} kwa msimbo huu: *${code}*` : `📲 Open ${method} and pay ${amount} with this code: *${code}*`;
-const flaggedText = (lang: string, orderNumber: string, received: string, expected: string) =>
-  sw(lang)
-    ? `⚠️ Tumepokea malipo ya ${received} kwa oda ${orderNumber}, lakini jumla ni ${expected}. Duka litayakagua na kuwasiliana nawe.`
-    : `⚠️ We received a payment of ${received} for order ${orderNumber}, but the total is ${expected}. The shop will check it and contact you.`;
-const bookingBalance = (lang: string, reference: string, total: string, paid: string, balance: string) =>
-  sw(lang) ? `Booking ${reference}: jumla ${total}, imelipwa ${paid}, salio ${balance}.` : `Booking ${reference}: total ${total}, paid ${paid}, balance ${balance}.`;
-const tryAgain = (lang: string) => (sw(lang) ? 'Jaribu tena' : 'Try again');
-const otherMethod = (lang: string) => (sw(lang) ? 'Njia nyingine' : 'Other method');
-const receipt = (lang: string, orderNumber: string, lines: string[], total: string, ref: string, method: string, lateNote: boolean) =>
-  sw(lang)
-    ? `🧾 *Risiti — oda ${orderNumber}*\n${lines.join('\n')}\n*Jumla: ${total}*\nImelipwa kwa ${method}, kumbukumbu ${ref}.${lateNote ? '\nMalipo yako yamefika; duka litawasiliana nawe.' : '\nAsante!'}`
-    : `🧾 *Receipt — order ${orderNumber}*\n${lines.join('\n')}\n*Total: ${total}*\nPaid by ${method}, reference ${ref}.${lateNote ? '\nYour payment arrived after the order had closed; the shop will contact you.' : '\nThank you!'}`;
-const FAILURES: Record<FailureReason, [string, string]> = {
-  cancelled_by_customer: ['You cancelled the payment on your phone.', 'Umeghairi malipo kwenye simu yako.'],
-  wrong_pin: ['The PIN was wrong.', 'PIN haikuwa sahihi.'],
-  wrong_otp: ['The OTP was wrong too many times.', 'OTP imekosewa mara nyingi mno.'],
-  insufficient_funds: ['There is not enough money in the account.', 'Salio halitoshi.'],
-  invalid_number: ['That number cannot pay with this method.', 'Namba hiyo haiwezi kulipa kwa njia hii.'],
-  timeout: ["We didn't get a confirmation in time.", 'Hatukupata uthibitisho kwa wakati.'],
-  limit_exceeded: ['The payment is over your account limit.', 'Malipo yamezidi kikomo cha akaunti yako.'],
-  declined: ['The payment was declined.', 'Malipo yamekataliwa.'],
-  expired: ['The payment link expired.', 'Kiungo cha malipo kimeisha muda.'],
-};
-const failureText = (lang: string, reason: FailureReason) => {
-  const [en, s] = FAILURES[reason] ?? FAILURES.declined;
-  return sw(lang) ? `❌ ${s} Ungependa kufanya nini?` : `❌ ${en} What would you like to do?`;
-};
