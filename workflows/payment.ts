@@ -363,7 +363,7 @@ export class PaymentStep {
       order.paymentStatus = 'SUCCEEDED';
       const { booking } = await this.d.acts.recordPaymentResult({ reference: view.reference, status: 'succeeded', transactionReference: receiptRef ?? null, failureReason: null });
       const methodName = t.methodName[view.method] ?? view.method;
-      this.d.event('paid', `${methodName} ${receiptRef ?? view.reference} (${e.source === 'callback' ? 'callback' : 'provider'})`);
+      this.d.event('payment_received', `${methodName} ${receiptRef ?? view.reference} (${e.source === 'callback' ? 'callback' : 'provider'})`);
       const open = ['CHECKOUT', 'AWAITING_PAYMENT', 'CONFIRMED'].includes(order.status);
       if (open) this.d.setStatus('PAID', late ? 'late confirmation' : undefined);
       // A booking payment has nothing left to fulfil once the money is in.

@@ -59,7 +59,7 @@ describe('M-Pesa payments, Nairobi', () => {
     expect(order.paymentStatus).toBe('SUCCEEDED');
     expect(order.payments).toEqual([expect.objectContaining({ status: 'succeeded', transactionReference: 'TKE1CALLBK', method: 'mpesa' })]);
     // The callback paid it, not the poll (the poll's first look comes later than this callback).
-    expect(order.timeline.find((e) => e.type === 'paid')?.detail).toContain('(callback)');
+    expect(order.timeline.find((e) => e.type === 'payment_received')?.detail).toContain('(callback)');
     const row = await eventually(() => orderRow(w.duka, orderNumber), (r) => r.status === 'PAID', 'order row PAID');
     expect(row.payment_status).toBe('SUCCEEDED');
     const [payment] = await paymentRows(w.duka, orderNumber);
@@ -81,7 +81,7 @@ describe('M-Pesa payments, Nairobi', () => {
     }
     const order = await orderOf(w.duka, orderNumber);
     expect(order.status).toBe('PAID');
-    expect(order.timeline.find((e) => e.type === 'paid')?.detail).toContain('(provider)');
+    expect(order.timeline.find((e) => e.type === 'payment_received')?.detail).toContain('(provider)');
     const [payment] = await paymentRows(w.duka, orderNumber);
     expect(payment!.status).toBe('succeeded');
     expect(await paymentEvents(w.duka, { paymentId: payment!.id })).toEqual([]);

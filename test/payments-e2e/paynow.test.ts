@@ -57,7 +57,7 @@ describe('Paynow payments (EcoCash, OneMoney, InnBucks), Harare', () => {
     expect(receipt!.text).toContain(txn.paynowReference);
     const order = await orderOf(w.duka, orderNumber);
     expect(order).toMatchObject({ status: 'PAID', paymentStatus: 'SUCCEEDED' });
-    expect(order.timeline.find((e) => e.type === 'paid')?.detail).toContain('(callback)');
+    expect(order.timeline.find((e) => e.type === 'payment_received')?.detail).toContain('(callback)');
     expect((await eventually(() => orderRow(w.duka, orderNumber), (r) => r.status === 'PAID', 'row PAID')).payment_status).toBe('SUCCEEDED');
     const [payment] = await paymentRows(w.duka, orderNumber);
     expect(payment).toMatchObject({ status: 'succeeded', provider: 'paynow', method: 'ecocash', amount: 799, currency: 'USD', transaction_reference: txn.paynowReference, provider_reference: txn.pollUrl });
@@ -96,7 +96,7 @@ describe('Paynow payments (EcoCash, OneMoney, InnBucks), Harare', () => {
     }
     const order = await orderOf(w.duka, orderNumber);
     expect(order.status).toBe('PAID');
-    expect(order.timeline.find((e) => e.type === 'paid')?.detail).toContain('(provider)');
+    expect(order.timeline.find((e) => e.type === 'payment_received')?.detail).toContain('(provider)');
     const [payment] = await paymentRows(w.duka, orderNumber);
     expect(await paymentEvents(w.duka, { paymentId: payment!.id })).toEqual([]);
   });

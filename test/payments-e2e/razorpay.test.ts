@@ -73,7 +73,7 @@ describe('Razorpay payment links, Pune', () => {
     expect(receipt!.text).toContain(paymentId);
     const order = await orderOf(w.duka, orderNumber);
     expect(order).toMatchObject({ status: 'PAID', paymentStatus: 'SUCCEEDED' });
-    expect(order.timeline.find((e) => e.type === 'paid')?.detail).toContain('(callback)');
+    expect(order.timeline.find((e) => e.type === 'payment_received')?.detail).toContain('(callback)');
     expect((await eventually(() => orderRow(w.duka, orderNumber), (r) => r.status === 'PAID', 'row PAID')).payment_status).toBe('SUCCEEDED');
     const [payment] = await paymentRows(w.duka, orderNumber);
     expect(payment).toMatchObject({ provider: 'razorpay', status: 'succeeded', amount: 4200, currency: 'INR', provider_reference: link.id, transaction_reference: paymentId });
@@ -94,7 +94,7 @@ describe('Razorpay payment links, Pune', () => {
     }
     const order = await orderOf(w.duka, orderNumber);
     expect(order.status).toBe('PAID');
-    expect(order.timeline.find((e) => e.type === 'paid')?.detail).toContain('(provider)');
+    expect(order.timeline.find((e) => e.type === 'payment_received')?.detail).toContain('(provider)');
   });
 
   it('names a cancelled, an underfunded and an expired link in plain words with [Try again] [Other method] [Cancel]; each retry is a new link, the last one pays', async () => {
