@@ -2,7 +2,8 @@ import type { Client } from '@temporalio/client';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Config } from './config.ts';
-import { Customer, Product, Shop } from '../db/entities.ts';
+import { createHash } from 'node:crypto';
+import { Customer, Order, OrderEvent, Product, Shop } from '../db/entities.ts';
 import { createActivities } from '../activities/index.ts';
 import type { ActivityDeps } from '../activities/deps.ts';
 import { orderWorkflowId } from '../domain/ids.ts';
@@ -19,6 +20,15 @@ export function createOrderFromApi(deps: { config: Config; orm: MikroORM; tempor
   const acts = createActivities({ ...deps, ...deps.activities });
   return async (input) => {
     const em = deps.orm.em.fork();
+    // The same Idempotency-Key from the same shop answers with the order it created the first time.
+    const requestKey = input.idempotencyKey ? `api-request:${input.shopId}:${createHash('sha256').update(input.idempotencyKey).digest('hex')}` : null;
+    if (requestKey) {
+      const earlier = await em.findOne(OrderEvent, { key: requestKey }, { populate: ['order'] });
+      if (earlier) {
+        const live = await acts.queryOrder({ orderNumber: earlier.order.number });
+        if (live) return live;
+      }
+    }
     const shopRow = await em.findOneOrFail(Shop, { id: input.shopId });
     const customer = await em.findOneOrFail(Customer, { id: input.customer.id });
     const shop = await acts.getShop(input.shopId);
@@ -40,7 +50,12 @@ export function createOrderFromApi(deps: { config: Config; orm: MikroORM; tempor
       const fulfilment = input.fulfilment ?? (shop.pickupAvailable ? { fulfilment: 'pickup' as const } : undefined);
       if (!fulfilment) return await refuse('this shop only delivers: give a fulfilment with an address', 'fulfilment_required');
       await handle.executeUpdate('setFulfilment', { args: [fulfilment] });
-      return await handle.executeUpdate<OrderView, []>('offerPayment');
+      const offered = await handle.executeUpdate<OrderView, []>('offerPayment');
+      if (requestKey) {
+        const order = await em.findOneOrFail(Order, { number: orderNumber });
+        await em.upsert(OrderEvent, { order, key: requestKey, type: 'api_request', detail: { requestId: input.requestId } }, { onConflictFields: ['key'], onConflictAction: 'ignore' });
+      }
+      return offered;
     } catch (err) {
       if (err instanceof WorkflowUpdateFailedError) return refuse(err.cause?.message ?? err.message);
       throw err;

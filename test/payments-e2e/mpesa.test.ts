@@ -307,9 +307,14 @@ describe('M-Pesa payments, Nairobi', () => {
 
   it('POST /api/orders (seed 001): creates the order for a phone number; the customer gets the summary and payment options and pays with M-Pesa', async () => {
     const c = new Customer(w.duka, NAIROBI, '254711000011', 'Achieng');
-    const res = await admin(w.duka, 'POST', '/api/orders', { shopId: 'nairobi', customer: { phone: '0711 000 011', name: 'Achieng' }, items: [{ productId: 'nairobi-honey', quantity: 2 }] });
+    const request = { shopId: 'nairobi', customer: { phone: '0711 000 011', name: 'Achieng' }, items: [{ productId: 'nairobi-honey', quantity: 2 }] };
+    const res = await admin(w.duka, 'POST', '/api/orders', request, { 'idempotency-key': 'shop-pos-4711' });
     expect(res.status).toBe(201);
     const orderNumber = res.body.orderNumber as string;
+    // The shop's system retries with the same key: the same order, no second one.
+    const again = await admin(w.duka, 'POST', '/api/orders', request, { 'idempotency-key': 'shop-pos-4711' });
+    expect(again.status).toBe(201);
+    expect(again.body.orderNumber).toBe(orderNumber);
     expect(orderNumber).toMatch(/^NBO-\d+$/);
     expect(res.body).toMatchObject({ status: 'CHECKOUT', total: 160000, source: 'api' });
 

@@ -284,10 +284,10 @@ export function sentTo(duka: Duka, waId: string): Seen[] {
 
 export const receiptsTo = (duka: Duka, waId: string) => sentTo(duka, waId).filter((s) => s.text.includes('Receipt'));
 
-export async function admin(duka: Duka, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+export async function admin(duka: Duka, method: 'GET' | 'POST', path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(`${duka.baseUrl}${path}`, {
     method,
-    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
