@@ -175,6 +175,24 @@ export async function conversationWorkflow(input: ConversationInput & { handover
     state.step = { name: 'idle' };
     await send(mainMenu(t(), await getShop(), name));
   }
+  async function showHelp() {
+    const x = t();
+    return send({
+      kind: 'buttons',
+      body: x.help((await getShop()).name),
+      buttons: [
+        { id: 'menu:shop', title: x.menuShop },
+        { id: 'menu:cart', title: x.menuCart },
+        { id: 'menu:lang', title: x.menuLanguage },
+      ],
+    });
+  }
+  async function switchLanguage() {
+    state.language = state.language === 'en' ? 'sw' : 'en';
+    await db.setCustomerLanguage({ shopId: input.shopId, customerRef: input.customerRef, language: state.language });
+    await send({ kind: 'text', body: t().languageSet });
+    return showMenu(state.name);
+  }
   async function showCategories(page = 0) {
     state.step = { name: 'categories', page };
     await send(categoryList(t(), await getShop(), await db.listCategories(input.shopId), page));
@@ -327,7 +345,8 @@ export async function conversationWorkflow(input: ConversationInput & { handover
       case 'menu':
         if (value === 'shop') return showCategories();
         if (value === 'cart') return showCartView(await currentOrder());
-        if (value === 'help') return send({ kind: 'text', body: t().help((await getShop()).name) });
+        if (value === 'help') return showHelp();
+        if (value === 'lang') return switchLanguage();
         if (value === 'booking') return booking.start();
         return showMenu();
       case 'cat':
@@ -414,16 +433,12 @@ export async function conversationWorkflow(input: ConversationInput & { handover
           return onId('order:confirm');
         }
         if ((await getShop()).hasBookings) return booking.start();
-        return send({ kind: 'text', body: t().help((await getShop()).name) });
+        return showHelp();
       }
       case 'help':
-        return send({ kind: 'text', body: t().help((await getShop()).name) });
-      case 'language': {
-        state.language = state.language === 'en' ? 'sw' : 'en';
-        await db.setCustomerLanguage({ shopId: input.shopId, customerRef: input.customerRef, language: state.language });
-        await send({ kind: 'text', body: t().languageSet });
-        return showMenu();
-      }
+        return showHelp();
+      case 'language':
+        return switchLanguage();
       default:
         return send({ kind: 'text', body: t().notUnderstood });
     }

@@ -168,4 +168,16 @@ describe('shopping over WhatsApp, through the webhook, on real Temporal and Post
     const [, cart] = await c.say('2', 2);
     expect(cart!.text).toContain('KES 2,600');
   });
+
+  it('lets the customer switch language from the help menu, and remembers it', async () => {
+    const c = new Customer(duka, NAIROBI, '254712345008');
+    await c.say('hello');
+    const [help] = await c.tap('menu:help');
+    expect(help!.ids).toEqual(['menu:shop', 'menu:cart', 'menu:lang']);
+    const [set, menu] = await c.tap('menu:lang', 'Kiswahili', 2);
+    expect(set!.text).toBe('Lugha imewekwa Kiswahili.');
+    expect(menu!.text).toContain('Karibu');
+    const [categories] = await c.tap('menu:shop');
+    expect(categories!.text).toBe('Chagua aina:');
+  });
 });
