@@ -6,8 +6,7 @@ import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/wo
 import { loadConfig } from '../lib/config.ts';
 import { openOrm } from '../db/orm.ts';
 import { createActivityDeps } from '../lib/runtime.ts';
-import { createOrderFromApi } from '../lib/create-order.ts';
-import { createApp } from '../api/app.ts';
+import { buildApp } from '../lib/processes.ts';
 import { createWorker } from '../workers/worker.ts';
 import { CHILD_ENV, type ChildRole, type FromChild, type ToChild } from './ipc.ts';
 
@@ -37,14 +36,7 @@ async function startApi(): Promise<() => Promise<void>> {
   const orm = await openOrm(databaseUrl);
   const connection = await Connection.connect({ address: required('TEMPORAL_ADDRESS') });
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
-  const deps = await createActivityDeps(config, databaseUrl, temporal, orm);
-  const app = createApp({
-    config,
-    orm,
-    temporal,
-    payments: deps.payments,
-    createOrder: createOrderFromApi({ config, orm, temporal, activities: deps }),
-  });
+  const app = buildApp(await createActivityDeps(config, databaseUrl, temporal, orm));
   const server: Server = await new Promise((resolve, reject) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
     s.once('error', reject);

@@ -1,4 +1,6 @@
 import type { Server } from 'node:http';
+import type { Express, Router } from 'express';
+import type { ActivityDeps } from '../activities/deps.ts';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import type { Config } from './config.ts';
@@ -18,6 +20,19 @@ export interface Running {
   stop(): Promise<void>;
 }
 
+/** duka's HTTP app wired as production runs it (POST /api/orders included); tests and the bench use the same. */
+export function buildApp(deps: ActivityDeps, sandboxRouter?: Router): Express {
+  const { config, orm, temporal, payments } = deps;
+  return createApp({
+    config,
+    orm,
+    temporal,
+    payments,
+    createOrder: createOrderFromApi({ config, orm, temporal, activities: deps }),
+    ...(sandboxRouter ? { sandboxRouter } : {}),
+  });
+}
+
 /** The API: listens, and on stop finishes in-flight requests before closing its connections. */
 export async function runApi(config: Config, options: { databaseUrl: string; temporalAddress: string; orm?: MikroORM }): Promise<Running & { url: string }> {
   const orm = options.orm ?? (await openOrm(options.databaseUrl));
@@ -25,14 +40,7 @@ export async function runApi(config: Config, options: { databaseUrl: string; tem
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
   const deps = await createActivityDeps(config, options.databaseUrl, temporal, orm);
   const sandboxRouter = config.sandbox ? (await import('../sandbox/index.ts')).createSandbox({ config, orm, temporal }) : undefined;
-  const app = createApp({
-    config,
-    orm,
-    temporal,
-    payments: deps.payments,
-    createOrder: createOrderFromApi({ config, orm, temporal, activities: deps }),
-    ...(sandboxRouter ? { sandboxRouter: sandboxRouter.router } : {}),
-  });
+  const app = buildApp(deps, sandboxRouter?.router);
   const server: Server = await new Promise((resolve, reject) => {
     const s = app.listen(config.port, () => resolve(s));
     s.once('error', (err: NodeJS.ErrnoException) =>

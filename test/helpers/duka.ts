@@ -7,8 +7,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { loadConfig, type Config } from '../../lib/config.ts';
 import { createActivityDeps } from '../../lib/runtime.ts';
 import { createWorker } from '../../workers/worker.ts';
-import { createApp } from '../../api/app.ts';
-import { createOrderFromApi } from '../../lib/create-order.ts';
+import { buildApp } from '../../lib/processes.ts';
 import { PaymentProviders } from '../../providers/payments/registry.ts';
 import { customerRefFor } from '../../lib/customer-ref.ts';
 import { conversationWorkflowId } from '../../domain/ids.ts';
@@ -76,9 +75,7 @@ export async function startDuka(options: { env?: Record<string, string>; label?:
   const payments = new PaymentProviders(config, options.providerFetch);
   const deps = { ...(await createActivityDeps(config, db.url, client, db.orm)), payments };
 
-  // POST /api/orders as production wires it (lib/processes.ts).
-  const createOrder = createOrderFromApi({ config, orm: db.orm, temporal: client, activities: deps });
-  const app = createApp({ config, orm: db.orm, temporal: client, payments, createOrder });
+  const app = buildApp(deps);
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
