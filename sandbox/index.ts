@@ -15,6 +15,7 @@ import { createSimulators, type Simulators } from './simulators.ts';
 import { productSvg } from './images.ts';
 import { pageRouter } from './static.ts';
 import { buildInboundWebhook, buttonReply, listReply, locationMessage, orderMessage, textMessage, type RawInboundMessage } from './meta.ts';
+import { HttpError } from '../api/errors.ts';
 
 export { adminPageRouter } from './admin.ts';
 
@@ -94,21 +95,11 @@ const SendBody = z.strictObject({ phoneNumberId: PhoneNumberId, from: Customer, 
 const ChatQuery = z.object({ phoneNumberId: PhoneNumberId, from: Customer });
 const OptionalChatQuery = z.object({ phoneNumberId: PhoneNumberId.optional(), from: Customer.optional() });
 
-class SandboxError extends Error {
-  readonly status: number;
-  readonly code: string;
-  constructor(status: number, code: string, message: string) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-}
-
 function parse<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.slice(0, 5).map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message));
-  throw new SandboxError(400, 'invalid_request', `invalid ${where}: ${problems.join('; ')}`);
+  throw new HttpError(400, 'invalid_request', `invalid ${where}: ${problems.join('; ')}`);
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
@@ -311,7 +302,7 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
   api.post('/send', async (req, res) => {
     const body = parse(SendBody, req.body, 'body');
     const shop = await shopByNumber(body.phoneNumberId);
-    if (!shop) throw new SandboxError(400, 'unknown_shop', `no shop has phone_number_id ${body.phoneNumberId}`);
+    if (!shop) throw new HttpError(400, 'unknown_shop', `no shop has phone_number_id ${body.phoneNumberId}`);
     const raw = rawMessageFor(body.from, body.message);
     res.json(await deliverInbound(shop, { phoneNumberId: shop.phoneNumberId, customer: body.from }, body.name, raw));
   });
@@ -319,7 +310,7 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
   api.get('/conversation', async (req, res) => {
     const q = parse(ChatQuery, req.query, 'query');
     const shop = await shopByNumber(q.phoneNumberId);
-    if (!shop) throw new SandboxError(404, 'unknown_shop', `no shop has phone_number_id ${q.phoneNumberId}`);
+    if (!shop) throw new HttpError(404, 'unknown_shop', `no shop has phone_number_id ${q.phoneNumberId}`);
     res.json(await orderPanel(shop, q.from));
   });
 
@@ -331,20 +322,20 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
   api.use('/simulators', simulators.api);
 
   api.use((req: Request, _res: Response) => {
-    throw new SandboxError(404, 'not_found', `no sandbox route for ${req.method} ${req.baseUrl}${req.path}`);
+    throw new HttpError(404, 'not_found', `no sandbox route for ${req.method} ${req.baseUrl}${req.path}`);
   });
   api.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
     const type = (err as { type?: unknown } | null)?.type;
     if (type === 'entity.parse.failed') return void res.status(400).json({ error: { code: 'invalid_json', message: 'the body is not valid JSON' } });
     if (type === 'entity.too.large') return void res.status(413).json({ error: { code: 'payload_too_large', message: 'the body is too large' } });
-    if (!(err instanceof SandboxError)) return next(err);
+    if (!(err instanceof HttpError)) return next(err);
     res.status(err.status).json({ error: { code: err.code, message: err.message } });
   });
 
   router.get('/images/:file', async (req, res) => {
     const match = /^([A-Za-z0-9_-]{1,100})\.svg$/.exec(req.params.file);
     const product = match ? (await loadShops()).flatMap((s) => s.products).find((p) => p.id === match[1]) : undefined;
-    if (!match || !product) throw new SandboxError(404, 'not_found', 'no such product image');
+    if (!match || !product) throw new HttpError(404, 'not_found', 'no such product image');
     res.set('cache-control', 'public, max-age=3600').type('image/svg+xml').send(productSvg(product.id, product.name));
   });
   router.use('/api', api);
@@ -352,7 +343,7 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
   router.use(simulators.providers);
   router.use(pageRouter({ page: 'index.html', title: 'sandbox', ...(deps.dist ? { dist: deps.dist } : {}) }));
   router.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
-    if (!(err instanceof SandboxError)) return next(err);
+    if (!(err instanceof HttpError)) return next(err);
     res.status(err.status).json({ error: { code: err.code, message: err.message } });
   });
 

@@ -6,6 +6,7 @@ import { createMpesaSimulator, type MpesaSimulator } from './providers/mpesa.ts'
 import { createPaynowSimulator, type PaynowSimulator } from './providers/paynow.ts';
 import { createOmariSimulator, type OmariSimulator } from './providers/omari.ts';
 import { createRazorpaySimulator, type RazorpaySimulator } from './providers/razorpay.ts';
+import { HttpError } from '../api/errors.ts';
 
 /**
  * The four payment simulators, mounted where duka's default sandbox base URLs point, with the configured credentials.
@@ -73,16 +74,6 @@ export interface Simulators {
   prompts(): Prompt[];
   toggles(): Record<ProviderName, Toggles>;
   close(): void;
-}
-
-class ApiError extends Error {
-  readonly status: number;
-  readonly code: string;
-  constructor(status: number, code: string, message: string) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
 }
 
 export function createSimulators(opts: { config: Config; hub: EventHub; fetch: typeof fetch; log(message: string, detail?: Record<string, unknown>): void }): Simulators {
@@ -194,10 +185,10 @@ export function createSimulators(opts: { config: Config; hub: EventHub; fetch: t
   api.post('/:provider/behaviour', (req: Request, res: Response) => {
     const provider = providerOf(req.params.provider);
     const patch = TogglePatch.safeParse(req.body ?? {});
-    if (!patch.success) throw new ApiError(400, 'invalid_request', `invalid toggles: ${patch.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    if (!patch.success) throw new HttpError(400, 'invalid_request', `invalid toggles: ${patch.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
     for (const [name, value] of Object.entries(patch.data) as [keyof Toggles, boolean | undefined][]) {
       if (value === undefined) continue;
-      if (!SUPPORTED[provider].includes(name)) throw new ApiError(400, 'unsupported', `${provider} has no "${name}" toggle`);
+      if (!SUPPORTED[provider].includes(name)) throw new HttpError(400, 'unsupported', `${provider} has no "${name}" toggle`);
       toggles[provider][name] = value;
     }
     apply(provider);
@@ -208,10 +199,10 @@ export function createSimulators(opts: { config: Config; hub: EventHub; fetch: t
   api.post('/mpesa/:id/:action', (req: Request, res: Response) => {
     const id = String(req.params.id);
     const parsed = MpesaAction.safeParse({ ...(req.body ?? {}), action: req.params.action });
-    if (!parsed.success) throw new ApiError(400, 'invalid_request', parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
-    if (!mpesa.control.pending().some((p) => p.checkoutRequestId === id)) throw new ApiError(404, 'not_found', `no open M-Pesa prompt ${id}`);
+    if (!parsed.success) throw new HttpError(400, 'invalid_request', parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
+    if (!mpesa.control.pending().some((p) => p.checkoutRequestId === id)) throw new HttpError(404, 'not_found', `no open M-Pesa prompt ${id}`);
     const { action, pin } = parsed.data;
-    if (action === 'pin' && !pin) throw new ApiError(400, 'invalid_request', 'pin: a 4-digit PIN is required');
+    if (action === 'pin' && !pin) throw new HttpError(400, 'invalid_request', 'pin: a 4-digit PIN is required');
     // Daraja's codes: 0 paid, 2001 wrong PIN, 1032 cancelled by the customer, 1037 the phone did not answer.
     const resultCode = action === 'cancel' ? 1032 : action === 'timeout' ? 1037 : pin === WRONG_PIN ? 2001 : 0;
     background('M-Pesa completion', () => mpesa.control.complete(id, { resultCode }));
@@ -222,9 +213,9 @@ export function createSimulators(opts: { config: Config; hub: EventHub; fetch: t
   api.post('/paynow/:id/:action', (req: Request, res: Response) => {
     const id = String(req.params.id);
     const status = ({ pay: 'Paid', cancel: 'Cancelled', fail: 'Failed' } as const)[String(req.params.action) as 'pay' | 'cancel' | 'fail'];
-    if (!status) throw new ApiError(400, 'invalid_request', 'action must be pay, cancel or fail');
+    if (!status) throw new HttpError(400, 'invalid_request', 'action must be pay, cancel or fail');
     const t = paynow.control.get(id);
-    if (!t || (t.status !== 'Created' && t.status !== 'Sent')) throw new ApiError(404, 'not_found', `no open Paynow payment ${id}`);
+    if (!t || (t.status !== 'Created' && t.status !== 'Sent')) throw new HttpError(404, 'not_found', `no open Paynow payment ${id}`);
     background('Paynow completion', () => paynow.control.complete(id, { status }));
     closed('paynow', id, status);
     res.json({ provider: 'paynow', id, status });
@@ -233,9 +224,9 @@ export function createSimulators(opts: { config: Config; hub: EventHub; fetch: t
   api.post('/razorpay/:id/:action', (req: Request, res: Response) => {
     const id = String(req.params.id);
     const action = String(req.params.action);
-    if (action !== 'pay' && action !== 'fail') throw new ApiError(400, 'invalid_request', 'action must be pay or fail');
+    if (action !== 'pay' && action !== 'fail') throw new HttpError(400, 'invalid_request', 'action must be pay or fail');
     const link = razorpay.control.link(id);
-    if (!link || (link.status !== 'created' && link.status !== 'partially_paid')) throw new ApiError(404, 'not_found', `no payable link ${id}`);
+    if (!link || (link.status !== 'created' && link.status !== 'partially_paid')) throw new HttpError(404, 'not_found', `no payable link ${id}`);
     background('Razorpay completion', () => (action === 'pay' ? razorpay.control.pay(id) : razorpay.control.fail(id)));
     if (action === 'pay') closed('razorpay', id, 'paid');
     res.json({ provider: 'razorpay', id, action });
@@ -243,13 +234,13 @@ export function createSimulators(opts: { config: Config; hub: EventHub; fetch: t
 
   api.post('/omari/:id/dismiss', (req: Request, res: Response) => {
     const id = String(req.params.id);
-    if (!open.has(promptKey('omari', id))) throw new ApiError(404, 'not_found', `no O'mari SMS ${id}`);
+    if (!open.has(promptKey('omari', id))) throw new HttpError(404, 'not_found', `no O'mari SMS ${id}`);
     closed('omari', id, 'dismissed');
     res.json({ provider: 'omari', id });
   });
 
   api.use((err: unknown, _req: Request, res: Response, next: (err?: unknown) => void) => {
-    if (!(err instanceof ApiError)) return next(err);
+    if (!(err instanceof HttpError)) return next(err);
     res.status(err.status).json({ error: { code: err.code, message: err.message } });
   });
 
@@ -273,5 +264,5 @@ export function createSimulators(opts: { config: Config; hub: EventHub; fetch: t
 
 function providerOf(value: unknown): ProviderName {
   if (typeof value === 'string' && (PROVIDERS as readonly string[]).includes(value)) return value as ProviderName;
-  throw new ApiError(404, 'not_found', `no simulator ${String(value)}`);
+  throw new HttpError(404, 'not_found', `no simulator ${String(value)}`);
 }
