@@ -10,10 +10,15 @@ import { PaymentProviders } from '../../providers/payments/registry.ts';
 import { createApp, type AppDeps } from '../../api/app.ts';
 
 /**
- * Shared by the API tests: a fresh PostgreSQL database per test file (migrated and seeded with the demo shops), a
- * fake Temporal client that records what the HTTP layer asked of it, and a real server on port 0.
+ * Shared by the API tests: a fresh PostgreSQL database per test file (migrated and seeded with the demo shops) on the
+ * run's server (jest's global setup: DATABASE_URL if set, else an embedded PostgreSQL), a fake Temporal client that
+ * records what the HTTP layer asked of it, and a real server on port 0.
  */
-export const BASE_DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+function baseDatabaseUrl(): string {
+  const url = process.env.DUKA_TEST_DATABASE_URL ?? process.env.DATABASE_URL;
+  if (!url) throw new Error('no test database: run through `npm test` (global setup starts one) or set DATABASE_URL');
+  return url;
+}
 
 export const ADMIN_TOKEN = 'admin-token-for-api-tests-0001';
 export const APP_SECRET = 'whatsapp-app-secret-for-tests';
@@ -47,13 +52,14 @@ function withDatabase(url: string, name: string): string {
 
 export async function createTestDatabase(): Promise<TestDatabase> {
   const name = `duka_api_${randomBytes(6).toString('hex')}`;
-  const admin = await openOrm(BASE_DATABASE_URL, { poolMax: 1 });
+  const base = baseDatabaseUrl();
+  const admin = await openOrm(base, { poolMax: 1 });
   try {
     await admin.em.getConnection().execute(`create database ${name}`);
   } finally {
     await admin.close(true);
   }
-  const url = withDatabase(BASE_DATABASE_URL, name);
+  const url = withDatabase(base, name);
   const orm = await openOrm(url, { poolMax: 5 });
   await migrate(orm);
   await seedDemoShops(orm.em.fork());
@@ -62,7 +68,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     orm,
     async drop() {
       await orm.close(true);
-      const again = await openOrm(BASE_DATABASE_URL, { poolMax: 1 });
+      const again = await openOrm(base, { poolMax: 1 });
       try {
         await again.em.getConnection().execute(`drop database if exists ${name} with (force)`);
       } finally {

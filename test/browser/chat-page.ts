@@ -2,12 +2,13 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import { findChromium } from './chromium.ts';
 
 /**
- * Drives the sandbox page as a person would: Debian's chromium, headless, kept off the network, with a fresh profile.
+ * Drives the sandbox page as a person would: a real Chromium (CHROMIUM_PATH, else Debian's, else the one packaged in
+ * @sparticuz/chromium: see chromium.ts), headless, kept off the network, with a fresh profile.
  * Screenshots go to test-artifacts/ (git-ignored).
  */
-export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const ARTIFACTS = join(process.cwd(), 'test-artifacts');
 const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
@@ -18,8 +19,15 @@ export interface Browser {
 }
 
 export async function launchBrowser(): Promise<Browser> {
+  const browser = await findChromium();
   const profile = mkdtempSync(join(tmpdir(), 'duka-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1280, height: 900 } });
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: browser.path,
+    env: browser.env ? { ...process.env, ...browser.env } : undefined,
+    headless: true,
+    args: ARGS,
+    viewport: { width: 1280, height: 900 },
+  });
   return {
     context,
     async newPage() {
