@@ -1,8 +1,9 @@
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, type UpdateDefinition } from '@temporalio/common';
+import { Context } from '@temporalio/activity';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { Customer, Order, OrderEvent, OrderItem, Shop, type IOrder } from '../db/entities.ts';
 import { orderWorkflowId } from '../domain/ids.ts';
-import type { OrderInput, OrderView } from '../workflows/definitions.ts';
+import { ORDER_UPDATES, orderQuery, type OrderInput, type OrderUpdateCall, type OrderUpdateOutcome, type OrderView } from '../workflows/definitions.ts';
 import { SA } from '../workflows/search-attributes.ts';
 import type { ActivityDeps } from './deps.ts';
 import { orderTiming } from '../lib/timing.ts';
@@ -58,14 +59,22 @@ export function createOrderActivities({ orm, temporal, config }: ActivityDeps) {
 
     /**
      * Runs an update on an order workflow and returns its result. A validator's refusal is a business answer
-     * (returned, not thrown), so the conversation can tell the customer.
+     * (returned, not thrown), so the conversation can tell the customer; so is an order that has closed.
+     *
+     * The update id is this activity's own identity (workflow run + activity id), the same on every retry of this
+     * call and different for every other call: a retry after a timeout or a worker restart gets the first outcome
+     * back from Temporal instead of adding the line again.
      */
-    async updateOrder(input: { orderNumber: string; update: string; args: unknown[] }): Promise<{ ok: true; result: unknown } | { ok: false; error: string }> {
+    async updateOrder(input: OrderUpdateCall): Promise<OrderUpdateOutcome> {
       const handle: WorkflowHandle = temporal.workflow.getHandle(orderWorkflowId(input.orderNumber));
+      const info = Context.current().info;
+      const updateId = `${info.workflowExecution?.runId ?? info.workflowExecution?.workflowId}/${info.activityId}`;
       try {
-        return { ok: true, result: await handle.executeUpdate(input.update, { args: input.args as [unknown] }) };
+        const definition = ORDER_UPDATES[input.update] as UpdateDefinition<unknown, [unknown]>;
+        return { ok: true, result: await handle.executeUpdate(definition, { args: input.args as [unknown], updateId }) };
       } catch (err) {
         if (err instanceof WorkflowUpdateFailedError) return { ok: false, error: err.cause?.message ?? err.message };
+        if (err instanceof WorkflowNotFoundError) return { ok: false, error: `order ${input.orderNumber} is closed`, closed: true };
         throw err;
       }
     },
@@ -73,7 +82,7 @@ export function createOrderActivities({ orm, temporal, config }: ActivityDeps) {
     /** The live order as its workflow holds it (null when the workflow is gone). */
     async queryOrder(input: { orderNumber: string }): Promise<OrderView | null> {
       try {
-        return await temporal.workflow.getHandle(orderWorkflowId(input.orderNumber)).query<OrderView>('order');
+        return await temporal.workflow.getHandle(orderWorkflowId(input.orderNumber)).query(orderQuery);
       } catch (err) {
         if (err instanceof WorkflowNotFoundError) return null;
         throw err;

@@ -223,15 +223,24 @@ export function createPaymentActivities({ orm, payments, config }: ActivityDeps)
       await em.flush();
     },
 
-    /** True when the provider took the refund; false when it cannot refund (an operator refunds by hand). */
-    async refundPayment(input: { reference: string; reason: string }): Promise<boolean> {
+    /**
+     * True when the provider took the refund; false when it cannot refund (an operator refunds by hand). `amount`
+     * (minor units) refunds part; `alreadyRefunded` names which refund of this payment this is, so a retried call
+     * finds the refund it made instead of making another.
+     */
+    async refundPayment(input: { reference: string; reason: string; amount?: number; alreadyRefunded?: number }): Promise<boolean> {
       const { payment, provider, em } = await load(input.reference);
       if (payment.status === 'refunded') return true;
+      const amount = input.amount ?? payment.amount - (input.alreadyRefunded ?? 0);
+      const key = `${input.alreadyRefunded ?? 0}+${amount}`;
+      const refunds = (payment.data.refunds ?? {}) as Record<string, unknown>;
+      if (refunds[key]) return true;
       if (!provider.refund) return false;
-      const result = await provider.refund(payment.data, money(payment)).catch(classify);
+      const result = await provider.refund(payment.data, { ...money(payment), amount }).catch(classify);
       if (result.status === 'failed') return false;
-      payment.status = 'refunded';
-      payment.data = { ...payment.data, refund: result.data };
+      const whole = (input.alreadyRefunded ?? 0) + amount >= payment.amount;
+      if (whole) payment.status = 'refunded';
+      payment.data = { ...payment.data, refund: result.data, refunds: { ...refunds, [key]: result.data ?? true } };
       await em.flush();
       return true;
     },

@@ -1,4 +1,4 @@
-import type { FailureReason } from '../providers/payments/types.ts';
+import type { FailureReason } from './payment-methods.ts';
 import { formatMoney, type Money } from './money.ts';
 
 /** Every word a customer reads, per language, in one place. */
@@ -20,6 +20,7 @@ const EN_FAILURES: Record<FailureReason, string> = {
   limit_exceeded: 'The payment is over your account limit.',
   declined: 'The payment was declined.',
   expired: 'The payment link expired.',
+  provider_error: 'The payment service is having trouble right now. No money was taken for this try.',
 };
 
 const SW_FAILURES: Record<FailureReason, string> = {
@@ -32,6 +33,7 @@ const SW_FAILURES: Record<FailureReason, string> = {
   limit_exceeded: 'Malipo yamezidi kikomo cha akaunti yako.',
   declined: 'Malipo yamekataliwa.',
   expired: 'Kiungo cha malipo kimeisha muda.',
+  provider_error: 'Huduma ya malipo ina tatizo kwa sasa. Hakuna pesa iliyochukuliwa kwa jaribio hili.',
 };
 
 const en = {
@@ -147,6 +149,11 @@ const en = {
     otherMethod: 'Other method',
     receipt: (orderNumber: string, lines: string[], total: string, ref: string, method: string, lateNote: boolean) =>
       `🧾 *Receipt — order ${orderNumber}*\n${lines.join('\n')}\n*Total: ${total}*\nPaid by ${method}, reference ${ref}.${lateNote ? '\nYour payment arrived after the order had closed; the shop will contact you.' : '\nThank you!'}`,
+    doublePaid: (orderNumber: string, amount: string, refunded: boolean) =>
+      refunded
+        ? `↩️ Order ${orderNumber} was already paid, so your second payment of ${amount} has been refunded to you.`
+        : `⚠️ Order ${orderNumber} was already paid, and we received a second payment of ${amount}. The shop will refund it to you.`,
+    refunded: (orderNumber: string, amount: string) => `↩️ ${amount} has been refunded for order ${orderNumber}.`,
     failures: EN_FAILURES,
     failureText: (reason: FailureReason) => `❌ ${EN_FAILURES[reason] ?? EN_FAILURES.declined} What would you like to do?`,
   },
@@ -270,6 +277,11 @@ const sw: Texts = {
     otherMethod: 'Njia nyingine',
     receipt: (orderNumber, lines, total, ref, method, lateNote) =>
       `🧾 *Risiti — oda ${orderNumber}*\n${lines.join('\n')}\n*Jumla: ${total}*\nImelipwa kwa ${method}, kumbukumbu ${ref}.${lateNote ? '\nMalipo yako yamefika; duka litawasiliana nawe.' : '\nAsante!'}`,
+    doublePaid: (orderNumber, amount, refunded) =>
+      refunded
+        ? `↩️ Oda ${orderNumber} ilikuwa imeshalipwa, kwa hivyo malipo yako ya pili ya ${amount} yamerudishwa kwako.`
+        : `⚠️ Oda ${orderNumber} ilikuwa imeshalipwa, na tumepokea malipo ya pili ya ${amount}. Duka litakurudishia.`,
+    refunded: (orderNumber, amount) => `↩️ ${amount} zimerudishwa kwa oda ${orderNumber}.`,
     failures: SW_FAILURES,
     failureText: (reason) => `❌ ${SW_FAILURES[reason] ?? SW_FAILURES.declined} Ungependa kufanya nini?`,
   },

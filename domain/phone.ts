@@ -1,5 +1,5 @@
 import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js';
-import type { PaymentMethod } from '../providers/payments/types.ts';
+import type { PaymentMethod } from './payment-methods.ts';
 
 /** Which country's mobile numbers each mobile-money method can charge. */
 export const METHOD_COUNTRY: Partial<Record<PaymentMethod, CountryCode>> = {

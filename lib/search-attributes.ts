@@ -12,6 +12,7 @@ export const SEARCH_ATTRIBUTES = {
   PaymentStatus: 'Keyword',
   PaymentProvider: 'Keyword',
   CustomerRef: 'Keyword',
+  Attention: 'Keyword',
   OrderTotal: 'Double',
   LastCustomerMessageAt: 'Datetime',
 } as const satisfies Record<string, SearchAttributeKind>;

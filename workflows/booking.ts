@@ -5,7 +5,7 @@ import { parseDecimal, type CurrencyCode } from '../domain/money.ts';
 import type { OutboundMessage } from '../domain/outbound.ts';
 import { METHOD_COUNTRY, phoneForMethod } from '../domain/phone.ts';
 import { paymentMethods } from '../domain/screens.ts';
-import type { PaymentMethod } from '../providers/payments/types.ts';
+import type { PaymentMethod } from '../domain/payment-methods.ts';
 import type { OrderView, PlaceOrderInput } from './definitions.ts';
 
 /**

@@ -7,14 +7,17 @@ import { detectIntent, detectLanguage, parseQuantity } from '../domain/intents.t
 import { morePageOf, type OutboundMessage } from '../domain/outbound.ts';
 import { breakdown, cartView, categoryList, fulfilmentChoice, mainMenu, optionPicker, orderSummary, paymentMethods, productCard, productList, sizeList } from '../domain/screens.ts';
 import type { OrderStatus } from '../domain/status.ts';
-import type { PaymentMethod } from '../providers/payments/types.ts';
+import type { PaymentMethod } from '../domain/payment-methods.ts';
 import {
   conversationQuery,
   handoverSignal,
   inboundSignal,
   orderChangedSignal,
-  type CartResult,
   type ConversationInput,
+  type OrderUpdateCall,
+  type OrderUpdateName,
+  type OrderUpdateOutcome,
+  type OrderUpdateResult,
   type OrderView,
 } from './definitions.ts';
 import { SA } from './search-attributes.ts';
@@ -125,11 +128,13 @@ export async function conversationWorkflow(input: ConversationInput & { handover
     showMenu: () => showMenu(),
   });
 
-  async function updateOrder<T>(update: string, args: unknown[]): Promise<{ ok: true; result: T } | { ok: false; error: string }> {
+  async function updateOrder<K extends OrderUpdateName>(update: K, args: Extract<OrderUpdateCall, { update: K }>['args']): Promise<OrderUpdateOutcome<OrderUpdateResult<K>>> {
     const orderNumber = state.activeOrder?.orderNumber;
     if (!orderNumber) return { ok: false, error: 'no order' };
-    const r = await acts.updateOrder.executeWithOptions(labelled(`order ${orderNumber}: ${update}`), [{ orderNumber, update, args }]);
-    return r.ok ? { ok: true, result: r.result as T } : r;
+    const r = await acts.updateOrder.executeWithOptions(labelled(`order ${orderNumber}: ${update}`), [{ orderNumber, update, args } as OrderUpdateCall]);
+    // An order that closed meanwhile (expired, cancelled by the shop) is no longer this conversation's.
+    if (!r.ok && r.closed && state.activeOrder?.orderNumber === orderNumber) state.activeOrder = null;
+    return r.ok ? { ok: true, result: r.result as OrderUpdateResult<K> } : r;
   }
   const track = (o: OrderView) => {
     state.activeOrder = { orderNumber: o.orderNumber, status: o.status };
@@ -281,7 +286,7 @@ export async function conversationWorkflow(input: ConversationInput & { handover
       return send({ kind: 'text', body: p && quantity !== null && quantity > max && p.stock !== null ? t().outOfStock(p.name, p.stock) : t().badQuantity(max) });
     }
     await ensureOrder();
-    const r = await updateOrder<CartResult>('addLine', [{ productId: step.productId, ...(step.presentationId ? { presentationId: step.presentationId } : {}), optionIds: step.optionIds, quantity }]);
+    const r = await updateOrder('addLine', [{ productId: step.productId, ...(step.presentationId ? { presentationId: step.presentationId } : {}), optionIds: step.optionIds, quantity }]);
     state.step = { name: 'idle' };
     if (!r.ok) return send({ kind: 'text', body: t().notUnderstood });
     if (!r.result.ok) {
@@ -302,7 +307,7 @@ export async function conversationWorkflow(input: ConversationInput & { handover
   }
 
   async function setFulfilment(choice: { fulfilment: 'delivery' | 'pickup'; address?: { text?: string; latitude?: number; longitude?: number; name?: string } }) {
-    const r = await updateOrder<OrderView>('setFulfilment', [choice]);
+    const r = await updateOrder('setFulfilment', [choice]);
     if (!r.ok) {
       if (choice.fulfilment === 'delivery') return send({ kind: 'text', body: t().badAddress });
       return send({ kind: 'text', body: t().notUnderstood });
@@ -314,7 +319,7 @@ export async function conversationWorkflow(input: ConversationInput & { handover
 
   async function pay(method: PaymentMethod) {
     state.lastMethod = method;
-    const r = await updateOrder<OrderView>('placeOrder', [{ method }]);
+    const r = await updateOrder('placeOrder', [{ method }]);
     if (!r.ok) return send({ kind: 'text', body: `${t().notUnderstood}` });
     track(r.result);
   }
@@ -324,7 +329,7 @@ export async function conversationWorkflow(input: ConversationInput & { handover
     const checkingOut = state.step.name === 'checkout' || state.step.name === 'address' || state.step.name === 'otp';
     state.step = { name: 'idle' };
     if (a && (CANCEL_DURING.includes(a.status) || (checkingOut && a.status === 'CART'))) {
-      const r = await updateOrder<OrderView>('customerCancel', []);
+      const r = await updateOrder('customerCancel', []);
       if (r.ok) {
         state.activeOrder = null;
         return send({ kind: 'text', body: `${t().orderCancelled(a.orderNumber)} ${t().cancelled}` });
@@ -369,7 +374,7 @@ export async function conversationWorkflow(input: ConversationInput & { handover
         if (value === 'checkout') return checkout();
         if (value === 'more') return showCategories();
         if (value === 'clear') {
-          const r = await updateOrder<CartResult>('clearCart', []);
+          const r = await updateOrder('clearCart', []);
           return send({ kind: 'text', body: r.ok ? t().cleared : t().cartEmpty });
         }
         return showMenu();
@@ -410,7 +415,7 @@ export async function conversationWorkflow(input: ConversationInput & { handover
     const step = state.step;
     if (step.name === 'quantity' && intent !== 'menu' && intent !== 'greeting') return onQuantity(text);
     if (step.name === 'otp' && /^\s*\d{4,8}\s*$/.test(text)) {
-      const r = await updateOrder<{ accepted: boolean; triesLeft: number }>('submitOtp', [text.trim()]);
+      const r = await updateOrder('submitOtp', [text.trim()]);
       if (!r.ok) state.step = { name: 'idle' };
       return;
     }
@@ -472,7 +477,7 @@ export async function conversationWorkflow(input: ConversationInput & { handover
         return onId(c.payload);
       case 'order': {
         await ensureOrder();
-        const r = await updateOrder<CartResult>('replaceCart', [c.items.map((i) => ({ retailerId: i.retailerId, quantity: i.quantity }))]);
+        const r = await updateOrder('replaceCart', [c.items.map((i) => ({ retailerId: i.retailerId, quantity: i.quantity }))]);
         if (!r.ok || !r.result.ok) return send({ kind: 'text', body: t().catalogCartEmpty });
         track(r.result.order);
         if (r.result.left?.length) await send({ kind: 'text', body: t().unknownItems(r.result.left) });

@@ -1,10 +1,11 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { UpdateDefinition } from '@temporalio/common';
 import type { CartLine, LineChoice, LineRefusal, ShopView } from '../domain/catalog.ts';
 import type { InboundMessage } from '../domain/inbound.ts';
 import type { Language } from '../domain/i18n.ts';
-import type { OrderStatus, PaymentStatusValue } from '../domain/status.ts';
+import type { Attention, OrderStatus, PaymentStatusValue } from '../domain/status.ts';
 import type { CurrencyCode } from '../domain/money.ts';
-import type { PaymentMethod } from '../providers/payments/types.ts';
+import type { PaymentMethod } from '../domain/payment-methods.ts';
 
 /** Everything a signal, update or query carries, so callers (API, activities, tests) and workflows agree on one shape. */
 
@@ -27,6 +28,10 @@ export interface PaymentAttemptView {
   failureReason?: string;
   startedAt: string;
   finishedAt?: string;
+  /** Minor units given back so far (the whole amount once status is 'refunded'). */
+  refundedAmount?: number;
+  /** A success on an order that was already paid. */
+  duplicate?: boolean;
 }
 
 export interface TimelineEntry {
@@ -54,6 +59,11 @@ export interface OrderView {
   total: number;
   currency: CurrencyCode;
   payments: PaymentAttemptView[];
+  /** Confirmed successes minus refunds, in minor units (domain/order-machine.ts `ledger`). */
+  paid: number;
+  refunded: number;
+  /** Why an operator must act, or null. */
+  attention: Attention | null;
   timeline: TimelineEntry[];
   source: OrderSource;
   createdAt: string;
@@ -68,6 +78,10 @@ export interface OrderTiming {
   /** Payment links live longer. */
   paymentLinkTimeout: string;
   pollInterval: string;
+  /** How long after COMPLETED or CANCELLED an operator can still refund (REFUND_WINDOW); older inputs: 30d. */
+  refundWindow?: string;
+  /** An order left in a fulfilment status closes itself after this long without a change (ORDER_AUTO_CLOSE); older inputs: 14d. */
+  autoCloseAfter?: string;
 }
 
 /** Where an order came from: the customer's chat, a shop system (`POST /api/orders`), or a payment against a booking. */
@@ -129,8 +143,35 @@ export const customerCancelUpdate = defineUpdate<OrderView, []>('customerCancel'
 /** Operator actions (README has a `temporal` CLI line for each). */
 export const advanceStatusUpdate = defineUpdate<OrderView, [{ status: OrderStatus; note?: string }]>('advanceStatus');
 export const cancelOrderUpdate = defineUpdate<OrderView, [{ reason?: string }]>('cancelOrder');
-export const refundOrderUpdate = defineUpdate<OrderView, [{ reason?: string }]>('refundOrder');
+/** Whole (no amount) or part of what was paid, in minor units; still possible for REFUND_WINDOW after the order closed. */
+export const refundOrderUpdate = defineUpdate<OrderView, [{ reason?: string; amount?: number }]>('refundOrder');
 export const retryPaymentUpdate = defineUpdate<OrderView, [{ method?: PaymentMethod }]>('retryPayment');
+/** An operator refunded by hand what the provider could not (Attention=REFUND_OWED or DOUBLE_PAYMENT). */
+export const markRefundedUpdate = defineUpdate<OrderView, [{ note: string; amount?: number }]>('markRefunded');
+
+/**
+ * The order updates another workflow drives through the `updateOrder` activity, by name: a workflow cannot hold a
+ * client, so the name travels as data, typed against these definitions on both sides.
+ */
+export const ORDER_UPDATES = {
+  addLine: addLineUpdate,
+  replaceCart: replaceCartUpdate,
+  removeLine: removeLineUpdate,
+  clearCart: clearCartUpdate,
+  setFulfilment: setFulfilmentUpdate,
+  placeOrder: placeOrderUpdate,
+  submitOtp: submitOtpUpdate,
+  offerPayment: offerPaymentUpdate,
+  customerCancel: customerCancelUpdate,
+} as const;
+export type OrderUpdateName = keyof typeof ORDER_UPDATES;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- inference over any argument list
+type UpdateArgs<D> = D extends UpdateDefinition<any, infer A> ? A : never;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type UpdateResult<D> = D extends UpdateDefinition<infer R, any> ? R : never;
+export type OrderUpdateCall = { [K in OrderUpdateName]: { orderNumber: string; update: K; args: UpdateArgs<(typeof ORDER_UPDATES)[K]> } }[OrderUpdateName];
+export type OrderUpdateResult<K extends OrderUpdateName> = UpdateResult<(typeof ORDER_UPDATES)[K]>;
+export type OrderUpdateOutcome<T = unknown> = { ok: true; result: T } | { ok: false; error: string; closed?: boolean };
 
 /** A verified provider callback, normalised (providers/payments/types.ts) and matched to a payment attempt. */
 export interface PaymentSignal {

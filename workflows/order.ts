@@ -11,12 +11,13 @@ import {
   setCurrentDetails,
   workflowInfo,
   allHandlersFinished,
+  patched,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.ts';
 import { computeTotals, isRefusal, MAX_QUANTITY, type LineChoice } from '../domain/catalog.ts';
 import { conversationWorkflowId, orderWorkflowId } from '../domain/ids.ts';
 import { texts, price, type TemplateKey } from '../domain/i18n.ts';
-import { OPERATOR_STATUSES, SHOPPING_STATUSES, transitionRefusal } from '../domain/order-machine.ts';
+import { FULFILMENT_STATUSES, OPERATOR_STATUSES, SHOPPING_STATUSES, ledger, transitionRefusal } from '../domain/order-machine.ts';
 import { FINAL_STATUSES, type OrderStatus } from '../domain/status.ts';
 import type { OutboundMessage } from '../domain/outbound.ts';
 import { durationMs } from '../domain/duration.ts';
@@ -31,6 +32,7 @@ import {
   orderQuery,
   placeOrderUpdate,
   refundOrderUpdate,
+  markRefundedUpdate,
   removeLineUpdate,
   replaceCartUpdate,
   retryPaymentUpdate,
@@ -43,7 +45,7 @@ import {
   type PlaceOrderInput,
 } from './definitions.ts';
 import { SA } from './search-attributes.ts';
-import { PROVIDER_OF } from '../providers/payments/types.ts';
+import { PROVIDER_OF } from '../domain/payment-methods.ts';
 import { orderSummary, paymentMethods } from '../domain/screens.ts';
 import { PaymentStep } from './payment.ts';
 
@@ -66,6 +68,8 @@ interface OrderState {
   lastActivityAt: number;
   reminded: boolean;
   payment: unknown;
+  /** When the order reached a final status: the refund window counts from here. */
+  closedAt?: number;
 }
 
 /**
@@ -99,6 +103,9 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
       total: bookingLine?.lineTotal ?? 0,
       currency: input.shop.currency,
       payments: [],
+      paid: 0,
+      refunded: 0,
+      attention: null,
       timeline: [{ at: now(), type: 'created', detail: booking ? `payment for booking ${booking.reference}` : input.source === 'api' ? 'created by the shop' : 'first item added' }],
       source: input.source,
       createdAt: now(),
@@ -110,6 +117,10 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     payment: null,
   };
   const order = state.view;
+  // Runs started before the ledger fields existed carry views without them.
+  order.paid ??= 0;
+  order.refunded ??= 0;
+  order.attention ??= null;
   let dirty = true;
 
   const event = (type: string, detail?: string) => {
@@ -125,13 +136,22 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
   const retotal = () => {
     Object.assign(order, computeTotals(order.items, input.shop, order.fulfilment));
   };
-  const setStatus = (to: OrderStatus, detail?: string) => {
-    if (order.status === to) return;
+  const facts = () => ({ itemCount: order.items.length, fulfilment: order.fulfilment, paid: ledger(order.payments).successes > 0 });
+  /** Every status change goes through the transition table (domain/order-machine.ts); a refused one changes nothing. */
+  const setStatus = (to: OrderStatus, detail?: string): boolean => {
+    if (order.status === to) return true;
+    const refusal = transitionRefusal(order.status, to, facts());
+    if (refusal) {
+      log.warn('status change refused', { orderNumber: order.orderNumber, from: order.status, to, refusal });
+      event('status_refused', `${to}: ${refusal}`);
+      dirty = true;
+      return false;
+    }
     event(to.toLowerCase(), detail);
     order.status = to;
     touch();
+    return true;
   };
-  const facts = () => ({ itemCount: order.items.length, fulfilment: order.fulfilment, paid: order.paymentStatus === 'SUCCEEDED' });
   const shopping = () => SHOPPING_STATUSES.includes(order.status);
 
   async function say(message: OutboundMessage, template?: { key: TemplateKey; params: string[] }): Promise<void> {
@@ -151,15 +171,20 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
   }
 
   let lastTold: string | null = null;
+  let attentionShown: string | null = null;
   async function persist(): Promise<void> {
     if (!dirty) return;
     dirty = false;
     await db.saveOrder(order);
+    // Attention is written only when it changes: an operator searches by it, and most orders never have one.
+    const attention = order.attention !== attentionShown ? [{ key: SA.attention, value: order.attention ?? '' }] : [];
+    attentionShown = order.attention;
     upsertSearchAttributes([
       { key: SA.orderStatus, value: order.status },
       { key: SA.paymentStatus, value: order.paymentStatus },
       { key: SA.orderTotal, value: order.total / 100 },
       ...(order.paymentMethod ? [{ key: SA.paymentProvider, value: PROVIDER_OF[order.paymentMethod] }] : []),
+      ...attention,
     ]);
     setCurrentDetails(`**${order.status}** · ${price(order.total, order.currency)} · ${order.items.length} line(s) · payment ${order.paymentStatus}`);
     // The conversation follows the status, and whether the payment waits for the customer (an OTP, a choice).
@@ -178,6 +203,16 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
       }
     }
   }
+
+  // Handlers that move money or close the order run one at a time: two cancels (or a cancel and a refund) arriving
+  // together would otherwise both pass their validators and both refund.
+  let serial: Promise<unknown> = Promise.resolve();
+  function oneAtATime<T>(body: () => Promise<T>): Promise<T> {
+    const run = serial.then(body, body);
+    serial = run.catch(() => undefined);
+    return run;
+  }
+  const refused = (message: string) => ApplicationFailure.create({ message, type: 'Refused', nonRetryable: true });
 
   const payment = new PaymentStep({
     order,
@@ -209,10 +244,13 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
   setHandler(
     addLineUpdate,
     async (choice) => {
-      const [priced] = await db.priceLines({ shopId: order.shopId, lines: [{ lineId: `L${state.lineSeq + 1}`, choice }] });
+      // Two adds in flight at once must not share a line id: the id is taken before the price is looked up.
+      const reserved = patched('line-id-reserved');
+      const lineId = reserved ? `L${(state.lineSeq += 1)}` : `L${state.lineSeq + 1}`;
+      const [priced] = await db.priceLines({ shopId: order.shopId, lines: [{ lineId, choice }] });
       if (!priced || isRefusal(priced)) return { ok: false as const, refusal: priced ?? { reason: 'unknown_product' as const } };
       if (order.status !== 'CART' && order.status !== 'CHECKOUT') return notShopping();
-      state.lineSeq += 1;
+      if (!reserved) state.lineSeq += 1;
       const same = order.items.find((l) => l.productId === priced.productId && l.name === priced.name && JSON.stringify(l.options) === JSON.stringify(priced.options));
       if (same) {
         same.quantity += priced.quantity;
@@ -381,12 +419,14 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
 
   setHandler(
     customerCancelUpdate,
-    async () => {
-      await payment.abandon();
-      setStatus('CANCELLED', 'by the customer');
-      await persist();
-      return order;
-    },
+    () =>
+      oneAtATime(async () => {
+        if (!shopping()) return order;
+        await payment.abandon();
+        setStatus('CANCELLED', 'by the customer');
+        await persist();
+        return order;
+      }),
     {
       validator: () => {
         if (!shopping()) fail(`order ${order.orderNumber} is ${order.status}: ask the shop to cancel`);
@@ -397,13 +437,15 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
   // ---- operators ------------------------------------------------------------------------------------------------
   setHandler(
     advanceStatusUpdate,
-    async ({ status, note }) => {
-      setStatus(status, note ?? 'by an operator');
-      await persist();
-      const text = t.statusText[status];
-      if (text) await say({ kind: 'text', body: t.statusUpdate(order.orderNumber, text) }, { key: 'orderUpdate', params: [order.orderNumber, text] });
-      return order;
-    },
+    ({ status, note }) =>
+      oneAtATime(async () => {
+        if (order.status === status) return order;
+        if (!setStatus(status, note ?? 'by an operator')) throw refused(transitionRefusal(order.status, status, facts()) ?? `order ${order.orderNumber} is ${order.status}`);
+        await persist();
+        const text = t.statusText[status];
+        if (text) await say({ kind: 'text', body: t.statusUpdate(order.orderNumber, text) }, { key: 'orderUpdate', params: [order.orderNumber, text] });
+        return order;
+      }),
     {
       validator: ({ status }) => {
         if (!OPERATOR_STATUSES.includes(status)) throw new Error(`advance to one of ${OPERATOR_STATUSES.join(', ')}`);
@@ -415,19 +457,23 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
 
   setHandler(
     cancelOrderUpdate,
-    async ({ reason }) => {
-      await payment.abandon();
-      const refunded = order.paymentStatus === 'SUCCEEDED' ? await payment.refund(reason ?? 'order cancelled') : false;
-      setStatus('CANCELLED', reason ?? 'by an operator');
-      if (refunded) setStatus('REFUNDED', 'refund issued on cancel');
-      await persist();
-      await say({ kind: 'text', body: t.orderCancelled(order.orderNumber) }, { key: 'orderUpdate', params: [order.orderNumber, 'cancelled'] });
-      if (refunded) {
-        const text = t.statusText.REFUNDED ?? 'refunded';
-        await say({ kind: 'text', body: t.statusUpdate(order.orderNumber, text) }, { key: 'orderUpdate', params: [order.orderNumber, text] });
-      }
-      return order;
-    },
+    ({ reason }) =>
+      oneAtATime(async () => {
+        // A second cancel that waited for the first finds the order closed: it answers the order, refunds nothing.
+        if (FINAL_STATUSES.includes(order.status)) return order;
+        await payment.abandon();
+        const money = ledger(order.payments).paid > 0 ? await payment.refund(reason ?? 'order cancelled') : null;
+        setStatus('CANCELLED', reason ?? 'by an operator');
+        if (money && money.owed > 0) payment.flag('REFUND_OWED', `${price(money.owed, order.currency)} to give back by hand`);
+        else if (money && money.refunded > 0) setStatus('REFUNDED', 'refund issued on cancel');
+        await persist();
+        await say({ kind: 'text', body: t.orderCancelled(order.orderNumber) }, { key: 'orderUpdate', params: [order.orderNumber, 'cancelled'] });
+        if (money && money.refunded > 0) {
+          const text = t.statusText.REFUNDED ?? 'refunded';
+          await say({ kind: 'text', body: t.statusUpdate(order.orderNumber, text) }, { key: 'orderUpdate', params: [order.orderNumber, text] });
+        }
+        return order;
+      }),
     {
       validator: (_input) => {
         if (FINAL_STATUSES.includes(order.status)) fail(`order ${order.orderNumber} is already ${order.status}`);
@@ -435,33 +481,71 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     },
   );
 
+  const refundRefusal = (amount: number | undefined): string | null => {
+    const { paid } = ledger(order.payments);
+    if (paid <= 0) return 'nothing was paid, or it has all been refunded';
+    if (SHOPPING_STATUSES.includes(order.status)) return `order ${order.orderNumber} is ${order.status}: nothing to refund yet`;
+    if (amount !== undefined && (!Number.isInteger(amount) || amount <= 0 || amount > paid)) return `a refund is a whole number of minor units from 1 to ${paid}`;
+    // Refunding everything moves the order to REFUNDED, which the table allows only from some statuses.
+    if ((amount === undefined || amount === paid) && !FINAL_STATUSES.includes(order.status)) return transitionRefusal(order.status, 'REFUNDED', facts());
+    return null;
+  };
+
   setHandler(
     refundOrderUpdate,
-    async ({ reason }) => {
-      const ok = await payment.refund(reason ?? 'refund by an operator');
-      if (!ok) throw ApplicationFailure.nonRetryable('the provider could not refund this payment: refund it by hand', 'RefundNotPossible');
-      setStatus('REFUNDED', reason);
-      await persist();
-      const text = t.statusText.REFUNDED ?? 'refunded';
-      await say({ kind: 'text', body: t.statusUpdate(order.orderNumber, text) }, { key: 'orderUpdate', params: [order.orderNumber, text] });
-      return order;
-    },
+    ({ reason, amount }) =>
+      oneAtATime(async () => {
+        const refusal = refundRefusal(amount);
+        if (refusal) throw refused(refusal);
+        const money = await payment.refund(reason ?? 'refund by an operator', amount);
+        if (money.refunded === 0) throw ApplicationFailure.nonRetryable('the provider could not refund this payment: refund it by hand', 'RefundNotPossible');
+        if (money.owed > 0) payment.flag('REFUND_OWED', `${price(money.owed, order.currency)} to give back by hand`);
+        if (ledger(order.payments).paid === 0) setStatus('REFUNDED', reason);
+        else event('partly_refunded', `${price(money.refunded, order.currency)}${reason ? `: ${reason}` : ''}`);
+        touch();
+        await persist();
+        await say({ kind: 'text', body: t.payment.refunded(order.orderNumber, price(money.refunded, order.currency)) }, { key: 'orderUpdate', params: [order.orderNumber, t.statusText.REFUNDED ?? 'refunded'] });
+        return order;
+      }),
     {
-      validator: (_input) => {
-        const refusal = transitionRefusal(order.status, 'REFUNDED', facts());
+      validator: ({ amount }) => {
+        const refusal = refundRefusal(amount);
         if (refusal) fail(refusal);
       },
     },
   );
 
   setHandler(
-    retryPaymentUpdate,
-    async ({ method }) => {
-      payment.retry(method);
-      setStatus('AWAITING_PAYMENT', 'payment retried by an operator');
-      await persist();
-      return order;
+    markRefundedUpdate,
+    ({ note, amount }) =>
+      oneAtATime(async () => {
+        const done = payment.markRefundedByHand(note, amount);
+        if (done === 0) throw refused('nothing left to mark as refunded');
+        if (ledger(order.payments).paid === 0 && FINAL_STATUSES.includes(order.status)) setStatus('REFUNDED', `by hand: ${note}`);
+        touch();
+        await persist();
+        return order;
+      }),
+    {
+      validator: ({ note, amount }) => {
+        if (typeof note !== 'string' || note.trim().length < 3 || note.length > 500) fail('say in a note (3 to 500 characters) how it was refunded');
+        const { paid } = ledger(order.payments);
+        if (paid <= 0) fail('nothing was paid, or it has all been refunded');
+        if (amount !== undefined && (!Number.isInteger(amount) || amount <= 0 || amount > paid)) fail(`an amount is a whole number of minor units from 1 to ${paid}`);
+      },
     },
+  );
+
+  setHandler(
+    retryPaymentUpdate,
+    ({ method }) =>
+      oneAtATime(async () => {
+        payment.validateRetry(method);
+        payment.retry(method);
+        setStatus('AWAITING_PAYMENT', 'payment retried by an operator');
+        await persist();
+        return order;
+      }),
     { validator: ({ method }) => payment.validateRetry(method) },
   );
 
@@ -470,6 +554,7 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
   // ---- the order's life -----------------------------------------------------------------------------------------
   const reminderMs = durationMs(input.timing.cartReminderAfter);
   const expiryMs = durationMs(input.timing.cartExpiresAfter);
+  const autoCloseMs = durationMs(input.timing.autoCloseAfter ?? '14d');
   await persist();
 
   while (!FINAL_STATUSES.includes(order.status)) {
@@ -502,6 +587,14 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
           );
         }
       }
+    } else if (FULFILMENT_STATUSES.includes(order.status) && patched('auto-close')) {
+      // Nobody completed it: after ORDER_AUTO_CLOSE without a change the order closes itself, so no workflow is open forever.
+      const closeIn = autoCloseMs - (Date.now() - state.lastActivityAt);
+      if (!(await condition(woken, Math.max(0, closeIn), { summary: 'auto close' })) && setStatus('COMPLETED', 'closed automatically')) {
+        await persist();
+        const text = t.statusText.COMPLETED;
+        if (text) await say({ kind: 'text', body: t.statusUpdate(order.orderNumber, text) }, { key: 'orderUpdate', params: [order.orderNumber, text] });
+      }
     } else {
       await condition(woken);
     }
@@ -512,9 +605,26 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
       await continueAsNew<typeof orderWorkflow>({ ...input, state });
     }
   }
-  // A payment started before the order closed may still succeed (an STK prompt approved after "cancel"): the order
-  // listens for the rest of that payment's window, so the money is recorded and the customer and the shop are told.
-  await payment.lingerForLatePayments();
+  if (patched('refund-window')) {
+    // Closed, but not gone: for REFUND_WINDOW an operator can still refund (the same update, CLI line and admin route),
+    // and a payment approved late (an STK prompt accepted after "cancel") is recorded, told, and flagged.
+    state.closedAt ??= Date.now();
+    const until = state.closedAt + durationMs(input.timing.refundWindow ?? '30d');
+    while (Date.now() < until) {
+      await condition(() => payment.hasWork() || dirty, until - Date.now(), { summary: 'refund window' });
+      if (payment.hasWork()) await payment.run();
+      await persist();
+      if (workflowInfo().continueAsNewSuggested) {
+        await condition(allHandlersFinished);
+        state.payment = payment.snapshot();
+        await continueAsNew<typeof orderWorkflow>({ ...input, state });
+      }
+    }
+  } else {
+    // A payment started before the order closed may still succeed (an STK prompt approved after "cancel"): the order
+    // listens for the rest of that payment's window, so the money is recorded and the customer and the shop are told.
+    await payment.lingerForLatePayments();
+  }
   await condition(allHandlersFinished);
   await persist();
   return order;

@@ -1,4 +1,4 @@
-import { ActivityFailure, ApplicationFailure, CancellationScope, condition, isCancellation, log, proxyActivities, uuid4 } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, CancellationScope, condition, isCancellation, log, patched, proxyActivities, uuid4 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.ts';
 import type { ActivityInterfaceFor } from '@temporalio/workflow';
 import { durationMs } from '../domain/duration.ts';
@@ -6,8 +6,9 @@ import { texts, price, type TemplateKey } from '../domain/i18n.ts';
 import { isCurrencyCode } from '../domain/money.ts';
 import type { OutboundMessage } from '../domain/outbound.ts';
 import { METHOD_COUNTRY, phoneForMethod } from '../domain/phone.ts';
-import type { OrderStatus } from '../domain/status.ts';
-import { PROVIDER_OF, type FailureReason, type PaymentMethod } from '../providers/payments/types.ts';
+import type { Attention, OrderStatus, PaymentStatusValue } from '../domain/status.ts';
+import { ledger, paymentTransitionRefusal } from '../domain/order-machine.ts';
+import { PROVIDER_OF, isLinkMethod, type FailureReason, type PaymentMethod } from '../domain/payment-methods.ts';
 import type { OrderInput, OrderView, PaymentAttemptView, PaymentSignal, PlaceOrderInput } from './definitions.ts';
 
 const MAX_OTP_TRIES = 3;
@@ -29,7 +30,13 @@ interface Snapshot {
   lastMethod: PaymentMethod | null;
   lastPhone: string | null;
   attempts: number;
+  /** Provider events not yet applied: a late success must survive continue-as-new. */
+  events?: PaymentSignal[];
 }
+
+/** Refunds go to the provider a bounded number of times: one it keeps refusing is owed by hand, never a stalled order. */
+const REFUND_OPTIONS = { startToCloseTimeout: '30s', retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 } } as const;
+
 
 /**
  * The payment step of an order: one attempt at a time, each with its own reference and idempotency key (a retry is a
@@ -54,6 +61,7 @@ export class PaymentStep {
     this.lastMethod = s?.lastMethod ?? null;
     this.lastPhone = s?.lastPhone ?? null;
     this.attempts = s?.attempts ?? deps.order.payments.length;
+    this.events.push(...(s?.events ?? []));
   }
 
   private get t() {
@@ -61,7 +69,32 @@ export class PaymentStep {
   }
 
   snapshot(): Snapshot {
-    return { requested: this.requested, lastMethod: this.lastMethod, lastPhone: this.lastPhone, attempts: this.attempts };
+    return { requested: this.requested, lastMethod: this.lastMethod, lastPhone: this.lastPhone, attempts: this.attempts, events: [...this.events] };
+  }
+
+  /** Payment status moves only as the table allows (domain/order-machine.ts): never back from SUCCEEDED or REFUNDED. */
+  private setPaymentStatus(to: PaymentStatusValue): void {
+    const o = this.d.order;
+    if (o.paymentStatus === to) return;
+    const refusal = paymentTransitionRefusal(o.paymentStatus, to);
+    if (refusal) {
+      log.info('payment status kept', { orderNumber: o.orderNumber, from: o.paymentStatus, to });
+      return;
+    }
+    o.paymentStatus = to;
+  }
+
+  /** Something an operator must act on: the search attribute `Attention` and a timeline entry say what. */
+  flag(attention: Attention, detail: string): void {
+    this.d.order.attention = attention;
+    this.d.event(`attention_${attention.toLowerCase()}`, detail);
+    this.d.touch();
+  }
+
+  private book(): void {
+    const { paid, refunded } = ledger(this.d.order.payments);
+    this.d.order.paid = paid;
+    this.d.order.refunded = refunded;
   }
 
   validateRequest(choice: PlaceOrderInput): void {
@@ -140,16 +173,67 @@ export class PaymentStep {
     }
   }
 
-  async refund(reason: string): Promise<boolean> {
-    const paid = [...this.d.order.payments].reverse().find((p) => p.status === 'succeeded');
-    if (!paid) return false;
-    const ok = await this.d.acts.refundPayment({ reference: paid.reference, reason });
-    if (ok) {
-      paid.status = 'refunded';
-      this.d.order.paymentStatus = 'REFUNDED';
-      this.d.event('refunded', `${paid.method} ${price(paid.amount, paid.currency)}`);
+  /**
+   * Gives back `amount` (everything still paid when absent), newest payment first. What the provider took is recorded
+   * per payment; what it could not take is returned as owed, for an operator to refund by hand.
+   */
+  async refund(reason: string, amount?: number): Promise<{ refunded: number; owed: number }> {
+    const o = this.d.order;
+    let want = amount ?? ledger(o.payments).paid;
+    let refunded = 0;
+    let owed = 0;
+    for (const p of [...o.payments].reverse()) {
+      if (want <= 0) break;
+      if (p.status !== 'succeeded') continue;
+      const take = Math.min(p.amount - (p.refundedAmount ?? 0), want);
+      if (take <= 0) continue;
+      want -= take;
+      if (await this.refundOne(p, take, reason)) refunded += take;
+      else owed += take;
     }
-    return ok;
+    if (refunded > 0) {
+      if (ledger(o.payments).paid === 0) this.setPaymentStatus('REFUNDED');
+      this.d.event('refunded', price(refunded, o.currency));
+    }
+    return { refunded, owed };
+  }
+
+  private async refundOne(p: PaymentAttemptView, amount: number, reason: string): Promise<boolean> {
+    let ok = false;
+    try {
+      ok = await proxyActivities<Activities>(REFUND_OPTIONS).refundPayment({ reference: p.reference, reason, amount, alreadyRefunded: p.refundedAmount ?? 0 });
+    } catch (err) {
+      log.warn('refund failed', { reference: p.reference, error: String(err) });
+    }
+    if (!ok) return false;
+    p.refundedAmount = (p.refundedAmount ?? 0) + amount;
+    if (p.refundedAmount >= p.amount) p.status = 'refunded';
+    this.book();
+    return true;
+  }
+
+  /** An operator gave money back outside duka: recorded in the ledger, the flag cleared. Returns the amount marked. */
+  markRefundedByHand(note: string, amount?: number): number {
+    const o = this.d.order;
+    // A double payment is what is owed first: the duplicate, not the sale.
+    const candidates = [...o.payments].reverse().filter((p) => p.status === 'succeeded').sort((a, b) => Number(b.duplicate ?? false) - Number(a.duplicate ?? false));
+    let want = amount ?? (o.attention === 'DOUBLE_PAYMENT' ? candidates.filter((p) => p.duplicate).reduce((n, p) => n + p.amount - (p.refundedAmount ?? 0), 0) : ledger(o.payments).paid);
+    let marked = 0;
+    for (const p of candidates) {
+      if (want <= 0) break;
+      const take = Math.min(p.amount - (p.refundedAmount ?? 0), want);
+      if (take <= 0) continue;
+      p.refundedAmount = (p.refundedAmount ?? 0) + take;
+      if (p.refundedAmount >= p.amount) p.status = 'refunded';
+      want -= take;
+      marked += take;
+    }
+    if (marked === 0) return 0;
+    this.book();
+    if (o.paid === 0) this.setPaymentStatus('REFUNDED');
+    o.attention = null;
+    this.d.event('refunded_by_hand', `${price(marked, o.currency)}: ${note.trim()}`);
+    return marked;
   }
 
   private isCurrent(reference: string): boolean {
@@ -164,7 +248,7 @@ export class PaymentStep {
   async lingerForLatePayments(): Promise<void> {
     const last = this.d.order.payments.at(-1);
     if (!last || !['pending', 'cancelled'].includes(last.status) || last.method === 'cash') return;
-    const isLink = last.method === 'razorpay_link' || last.method === 'paynow_web';
+    const isLink = isLinkMethod(last.method);
     const until = Date.parse(last.startedAt) + durationMs(isLink ? this.d.input.timing.paymentLinkTimeout : this.d.input.timing.paymentTimeout);
     while (Date.now() < until) {
       if (!(await condition(() => this.events.length > 0, until - Date.now()))) return;
@@ -206,7 +290,7 @@ export class PaymentStep {
       startedAt: new Date(Date.now()).toISOString(),
     };
     order.payments.push(view);
-    order.paymentStatus = 'PENDING';
+    this.setPaymentStatus('PENDING');
     order.paymentMethod = choice.method;
     this.current = { reference, method: choice.method, otpTries: 0, awaitingOtp: false };
     this.d.event('payment_started', `${t.methodName[choice.method] ?? choice.method} attempt ${this.attempts}`);
@@ -232,8 +316,10 @@ export class PaymentStep {
     } catch (err) {
       const reason = declineReason(err);
       this.current = null;
-      if (!reason) throw err;
-      await this.finish(view, { reference, status: 'failed', failureReason: reason, source: 'poll' });
+      if (!reason && !(err instanceof ActivityFailure)) throw err;
+      // A provider that refuses for good (bad credentials, a broken request) ends this attempt, not the order.
+      if (!reason) this.flag('PROVIDER_ERROR', `${choice.method}: ${failureMessage(err)}`);
+      await this.finish(view, { reference, status: 'failed', failureReason: reason ?? 'provider_error', source: 'poll' });
       return;
     }
 
@@ -254,7 +340,7 @@ export class PaymentStep {
       await this.d.say({ kind: 'text', body: t.payment.otpPrompt });
     }
 
-    const isLink = choice.method === 'razorpay_link' || choice.method === 'paynow_web';
+    const isLink = isLinkMethod(choice.method);
     const timeoutMs = durationMs(isLink ? input.timing.paymentLinkTimeout : input.timing.paymentTimeout);
     const outcome = () => this.events.find((e) => e.reference === reference && e.status !== 'pending');
 
@@ -284,13 +370,24 @@ export class PaymentStep {
       if (!arrived || this.abandoned) break;
       const e = outcome()!;
       if (e.status === 'succeeded' && e.source === 'callback') {
-        const checked = await acts.checkPayment({ reference });
+        const checked = await this.check(reference);
         if (!checked || checked.status === 'pending') {
           this.events.splice(this.events.indexOf(e), 1);
           this.d.event('payment_unconfirmed', 'callback said paid, the provider did not confirm it');
           continue;
         }
         confirmation = checked;
+      } else if (e.source === 'callback' && patched('confirm-failure-callbacks')) {
+        // A failure or expiry callback ends the attempt only when the provider says so too: a forged or early one
+        // must not end a payment the customer is still approving.
+        const checked = await this.check(reference);
+        if (checked && checked.status === 'pending') {
+          this.events.splice(this.events.indexOf(e), 1);
+          this.d.event('payment_unconfirmed', `callback said ${e.status}, the provider says it is still open`);
+          continue;
+        }
+        result = checked ?? e;
+        break;
       }
       result = e;
       break;
@@ -301,7 +398,7 @@ export class PaymentStep {
     if (this.abandoned) {
       view.status = 'cancelled';
       view.finishedAt = new Date(Date.now()).toISOString();
-      order.paymentStatus = 'CANCELLED';
+      this.setPaymentStatus('CANCELLED');
       this.current = null;
       return;
     }
@@ -323,6 +420,34 @@ export class PaymentStep {
     await this.finish(view, last && last.status !== 'pending' ? last : { reference, status: 'expired', failureReason: 'timeout', source: 'poll' });
   }
 
+  /**
+   * The provider's own word on an attempt. A provider that refuses to answer for good is an operator's problem
+   * (Attention=PROVIDER_ERROR), never a failed order: the attempt then waits for its callback or its timeout.
+   */
+  private async check(reference: string): Promise<PaymentSignal | null> {
+    try {
+      return await this.d.acts.checkPayment({ reference });
+    } catch (err) {
+      log.warn('the provider did not answer a status check', { reference, error: String(err) });
+      if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.nonRetryable) this.flag('PROVIDER_ERROR', `status check: ${failureMessage(err)}`);
+      return null;
+    }
+  }
+
+  /**
+   * A second confirmed success on an order already paid (two prompts approved, a late success after a retry): kept in
+   * the ledger, flagged, given back where the provider can, and the customer told either way.
+   */
+  private async doublePayment(view: PaymentAttemptView, methodName: string, receiptRef: string | undefined): Promise<void> {
+    const { order } = this.d;
+    view.duplicate = true;
+    this.flag('DOUBLE_PAYMENT', `${methodName} ${receiptRef ?? view.reference} ${price(view.amount, view.currency)}: the order was already paid`);
+    const refunded = await this.refundOne(view, view.amount, 'second payment for an order already paid');
+    if (refunded) this.d.event('refunded', `${price(view.amount, view.currency)} (double payment)`);
+    await this.d.persist();
+    await this.d.say({ kind: 'text', body: this.t.payment.doublePaid(order.orderNumber, price(view.amount, view.currency), refunded) });
+  }
+
   /** An event for an attempt that is no longer the current one: a late success still pays the order. */
   private async settle(e: PaymentSignal, late: boolean): Promise<void> {
     const view = this.d.order.payments.find((p) => p.reference === e.reference);
@@ -336,7 +461,7 @@ export class PaymentStep {
     view.finishedAt = new Date(Date.now()).toISOString();
     if (e.status === 'succeeded') {
       // Confirm with the provider (STK query, poll URL) unless the fact came from it already.
-      const confirmed = e.source === 'poll' ? e : checked !== undefined ? checked : await this.d.acts.checkPayment({ reference: view.reference });
+      const confirmed = e.source === 'poll' ? e : checked !== undefined ? checked : await this.check(view.reference);
       if (!confirmed || confirmed.status !== 'succeeded') {
         view.status = 'pending';
         this.d.event('payment_unconfirmed', 'callback said paid, provider did not confirm');
@@ -348,7 +473,8 @@ export class PaymentStep {
       // Daraja's STK query confirms the push it was asked about without repeating its amount: no amount is the amount pushed.
       if ((amount !== undefined && amount !== view.amount) || (currency !== undefined && currency !== view.currency)) {
         view.status = 'flagged';
-        order.paymentStatus = 'FLAGGED';
+        this.setPaymentStatus('FLAGGED');
+        order.attention = 'AMOUNT_MISMATCH';
         const received = amount !== undefined && currency !== undefined && isCurrencyCode(currency) ? price(amount, currency) : `${amount ?? '?'} ${currency ?? '?'}`;
         this.d.event('payment_flagged', `received ${received}, expected ${price(view.amount, view.currency)}: for an operator`);
         await this.d.acts.recordPaymentResult({ reference: view.reference, status: 'flagged', transactionReference: confirmed.transactionReference ?? e.transactionReference ?? null, failureReason: 'amount_mismatch' });
@@ -357,15 +483,20 @@ export class PaymentStep {
         await this.d.say({ kind: 'text', body: t.payment.flaggedText(order.orderNumber, received, price(view.amount, view.currency)) });
         return;
       }
+      const alreadyPaid = ledger(order.payments.filter((p) => p !== view)).paid >= order.total && order.total > 0;
       view.status = 'succeeded';
       const receiptRef = confirmed.transactionReference ?? e.transactionReference;
       if (receiptRef) view.transactionReference = receiptRef;
-      order.paymentStatus = 'SUCCEEDED';
+      this.book();
       const { booking } = await this.d.acts.recordPaymentResult({ reference: view.reference, status: 'succeeded', transactionReference: receiptRef ?? null, failureReason: null });
       const methodName = t.methodName[view.method] ?? view.method;
+      if (alreadyPaid) return this.doublePayment(view, methodName, receiptRef);
+      this.setPaymentStatus('SUCCEEDED');
       this.d.event('payment_received', `${methodName} ${receiptRef ?? view.reference} (${e.source === 'callback' ? 'callback' : 'provider'})`);
       const open = ['CHECKOUT', 'AWAITING_PAYMENT', 'CONFIRMED'].includes(order.status);
       if (open) this.d.setStatus('PAID', late ? 'late confirmation' : undefined);
+      // Money for an order that has closed (cancelled, expired) is kept for nobody: an operator refunds it or reopens.
+      else if (['CANCELLED', 'EXPIRED', 'REFUNDED'].includes(order.status)) this.flag('REFUND_OWED', `${methodName} ${price(view.amount, view.currency)} arrived after the order closed`);
       // A booking payment has nothing left to fulfil once the money is in.
       if (open && input.booking) this.d.setStatus('COMPLETED', `booking ${input.booking.reference}`);
       this.d.touch();
@@ -378,7 +509,7 @@ export class PaymentStep {
     }
     view.status = e.status === 'cancelled' ? 'cancelled' : e.status === 'expired' ? 'expired' : 'failed';
     if (e.failureReason) view.failureReason = e.failureReason;
-    order.paymentStatus = e.status === 'cancelled' ? 'CANCELLED' : e.status === 'expired' ? 'EXPIRED' : 'FAILED';
+    this.setPaymentStatus(e.status === 'cancelled' ? 'CANCELLED' : e.status === 'expired' ? 'EXPIRED' : 'FAILED');
     if (e.status === 'failed' && !late) {
       // A payment link stays payable after a failed try: close it, so that it and a retry can never both be paid. Best
       // effort: if it was paid meanwhile, that success still arrives and pays the order.
@@ -404,6 +535,11 @@ export class PaymentStep {
       ],
     });
   }
+}
+
+function failureMessage(err: unknown): string {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  return cause instanceof Error ? cause.message.slice(0, 200) : String(cause).slice(0, 200);
 }
 
 function declineReason(err: unknown): FailureReason | null {

@@ -8,6 +8,7 @@ export const SA = {
   paymentStatus: defineSearchAttributeKey('PaymentStatus', SearchAttributeType.KEYWORD),
   paymentProvider: defineSearchAttributeKey('PaymentProvider', SearchAttributeType.KEYWORD),
   customerRef: defineSearchAttributeKey('CustomerRef', SearchAttributeType.KEYWORD),
+  attention: defineSearchAttributeKey('Attention', SearchAttributeType.KEYWORD),
   orderTotal: defineSearchAttributeKey('OrderTotal', SearchAttributeType.DOUBLE),
   lastCustomerMessageAt: defineSearchAttributeKey('LastCustomerMessageAt', SearchAttributeType.DATETIME),
 };

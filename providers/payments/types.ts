@@ -5,21 +5,9 @@ import type { Money } from '../../domain/money.ts';
  * read status, cancel, refund, and turn a callback into a normalised event. Provider data is opaque to the rest of duka:
  * it is stored on the payment row and handed back to the provider on every later call.
  */
-export type ProviderId = 'mpesa' | 'paynow' | 'omari' | 'razorpay' | 'cash';
-
-/** What a customer picks; several methods can share one provider. */
-export type PaymentMethod = 'mpesa' | 'ecocash' | 'onemoney' | 'innbucks' | 'paynow_web' | 'omari' | 'razorpay_link' | 'cash';
-
-export const PROVIDER_OF: Record<PaymentMethod, ProviderId> = {
-  mpesa: 'mpesa',
-  ecocash: 'paynow',
-  onemoney: 'paynow',
-  innbucks: 'paynow',
-  paynow_web: 'paynow',
-  omari: 'omari',
-  razorpay_link: 'razorpay',
-  cash: 'cash',
-};
+export type { ProviderId, PaymentMethod, FailureReason } from '../../domain/payment-methods.ts';
+export { PROVIDER_OF } from '../../domain/payment-methods.ts';
+import type { PaymentMethod, FailureReason, ProviderId } from '../../domain/payment-methods.ts';
 
 export type ProviderData = Record<string, unknown>;
 
@@ -64,17 +52,6 @@ export interface InitiateResult {
 export type PaymentStatus = 'pending' | 'succeeded' | 'failed' | 'cancelled' | 'expired';
 
 /** Why a payment did not go through, in terms a customer message can be chosen from. */
-export type FailureReason =
-  | 'cancelled_by_customer'
-  | 'wrong_pin'
-  | 'wrong_otp'
-  | 'insufficient_funds'
-  | 'invalid_number'
-  | 'timeout'
-  | 'limit_exceeded'
-  | 'declined'
-  | 'expired';
-
 export interface NormalisedPaymentEvent {
   /** duka's payment reference, when the provider echoes it. */
   reference?: string;
