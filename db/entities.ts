@@ -282,4 +282,28 @@ export const Message = defineEntity({
   },
 });
 
-export const entities = [Shop, Customer, Category, Product, Presentation, ModifierGroup, ModifierOption, Order, OrderItem, OrderEvent, Booking, Payment, PaymentEvent, Message];
+/** One per intent to send an outbound message (db/message-intents.ts says how it is used); written with plain SQL. */
+export const MessageIntent = defineEntity({
+  name: 'MessageIntent',
+  indexes: [{ properties: ['state', 'updatedAt'] }],
+  properties: {
+    intentKey: p.string().length(64).primary(),
+    shop: () => p.manyToOne(Shop),
+    customerRef: p.string(),
+    workflowId: p.string(),
+    runId: p.string(),
+    activityId: p.string(),
+    state: p.string().$type<'pending' | 'sending' | 'sent' | 'failed' | 'given_up'>(),
+    via: p.string().$type<'message' | 'template'>().nullable(),
+    messageType: p.string().nullable(),
+    waMessageId: p.string().nullable().unique(),
+    attempt: p.integer().default(0),
+    requests: p.integer().default(0),
+    lastError: p.text().nullable(),
+    claimedAt: p.datetime().nullable(),
+    createdAt: p.datetime().onCreate(now),
+    updatedAt: p.datetime().onCreate(now).onUpdate(now),
+  },
+});
+
+export const entities = [Shop, Customer, Category, Product, Presentation, ModifierGroup, ModifierOption, Order, OrderItem, OrderEvent, Booking, Payment, PaymentEvent, Message, MessageIntent];

@@ -6,7 +6,8 @@ import { buildInboundWebhook, graphErrorBody, isObject, newWamid, sendBodyProble
 /**
  * The Graph API as duka's WhatsApp client sees it (`POST /{version}/{phone_number_id}/messages`): Bearer token, Meta's
  * answers and error bodies, read receipts. Every accepted message is shown in its chat, then Meta's delivery statuses
- * (sent → delivered → read) come back to duka as signed webhooks, a few hundred ms apart.
+ * (sent → delivered → read) come back to duka as signed webhooks, a few hundred ms apart, echoing the send's
+ * `biz_opaque_callback_data` as Meta does.
  */
 export interface GraphStandInOptions {
   accessToken: string;
@@ -61,7 +62,8 @@ export function createGraphStandIn(opts: GraphStandInOptions): { router: Router;
     if (deliveries.length > 500) deliveries.splice(0, deliveries.length - 500);
   }
 
-  function scheduleStatuses(phoneNumberId: string, messageId: string, to: string): void {
+  /** `callbackData`: the send's `biz_opaque_callback_data`, which Meta echoes in the sent, delivered and read statuses. */
+  function scheduleStatuses(phoneNumberId: string, messageId: string, to: string, callbackData: string | undefined): void {
     const conversation = { id: `sandbox-${phoneNumberId}-${to}`, origin: { type: 'service' } };
     const pricing = { billable: false, pricing_model: 'PMP', category: 'service', type: 'free_customer_service' };
     STATUSES.forEach((status, i) => {
@@ -70,7 +72,7 @@ export function createGraphStandIn(opts: GraphStandInOptions): { router: Router;
         if (closed) return;
         const changed = opts.chats.setStatus(messageId, status);
         if (changed) opts.hub.publish({ event: 'status', chat: changed.key, data: { id: messageId, status } });
-        const raw = statusUpdate(messageId, status, to);
+        const raw: RawStatus = { ...statusUpdate(messageId, status, to), ...(callbackData !== undefined && { biz_opaque_callback_data: callbackData }) };
         void postStatus(phoneNumberId, status === 'read' ? raw : { ...raw, conversation, pricing });
       }, delays[i]);
       timer.unref();
@@ -113,7 +115,7 @@ export function createGraphStandIn(opts: GraphStandInOptions): { router: Router;
     opts.chats.add(key, entry);
     opts.hub.publish({ event: 'message', chat: key, data: entry });
     res.json({ messaging_product: 'whatsapp', contacts: [{ input: message.to, wa_id: to }], messages: [{ id }] });
-    scheduleStatuses(phoneNumberId, id, to);
+    scheduleStatuses(phoneNumberId, id, to, typeof message.biz_opaque_callback_data === 'string' ? message.biz_opaque_callback_data : undefined);
   });
 
   router.use((_req: Request, res: Response) => fail(res, { status: 400, code: 100, type: 'GraphMethodException', message: 'Unsupported request' }));

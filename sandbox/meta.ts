@@ -73,6 +73,9 @@ export function sendBodyProblem(body: unknown): string | null {
   if (!isObject(body)) return 'body must be a JSON object';
   if (body.messaging_product !== 'whatsapp') return 'messaging_product must be "whatsapp"';
   if (typeof body.to !== 'string' || !/^\+?\d{5,20}$/.test(body.to)) return 'to must be a phone number';
+  if (body.biz_opaque_callback_data !== undefined && (typeof body.biz_opaque_callback_data !== 'string' || body.biz_opaque_callback_data.length > 512)) {
+    return 'biz_opaque_callback_data must be a string of at most 512 characters';
+  }
   const type = body.type ?? 'text';
   if (typeof type !== 'string' || !MESSAGE_TYPES.has(type)) return `type ${String(type)} is not supported`;
   const payload = body[type];

@@ -10,9 +10,10 @@ export const handoverMinutes = (config: Config) => Math.max(1, Math.round(durati
 import type { Logger } from '../../lib/logger.ts';
 import { customerRefFor } from '../../lib/customer-ref.ts';
 import { conversationWorkflowId } from '../../domain/ids.ts';
-import type { InboundMessage, StatusEvent } from '../../domain/inbound.ts';
+import type { InboundMessage } from '../../domain/inbound.ts';
+import { INTENT_KEY, messageIntents } from '../../db/message-intents.ts';
 import { verifyMetaSignature } from '../../providers/whatsapp/signature.ts';
-import { InvalidWebhookError, parseWebhook, verifyChallenge } from '../../providers/whatsapp/webhook.ts';
+import { InvalidWebhookError, parseWebhook, verifyChallenge, type ParsedStatus } from '../../providers/whatsapp/webhook.ts';
 import { handoverSignal, inboundSignal, type ConversationInput } from '../../workflows/definitions.ts';
 import { SA } from '../../workflows/search-attributes.ts';
 import { HttpError } from '../errors.ts';
@@ -53,6 +54,9 @@ const CLAIM_SQL =
   'insert into message (id, wa_message_id, direction, shop_id, customer_ref, type, status, created_at) values (?, ?, ?, ?, ?, ?, ?, now()) ' +
   'on conflict (wa_message_id) do update set wa_message_id = excluded.wa_message_id returning handed_off_at';
 const HANDED_OFF_SQL = 'update message set handed_off_at = now() where wa_message_id = ?';
+const OUTBOUND_SQL =
+  "insert into message (id, wa_message_id, direction, shop_id, customer_ref, type, status, created_at) values (?, ?, 'out', ?, ?, ?, 'accepted', now()) " +
+  'on conflict (wa_message_id) do nothing';
 const STATUS_SQL =
   `update message set status = ?, status_at = ?, error_code = ? where wa_message_id = ? and direction = 'out' and ${STATUS_RANK_SQL} <= ?`;
 
@@ -94,6 +98,7 @@ export function whatsappRouter(deps: WhatsAppRouteDeps): Router {
   const { config, orm, temporal, shops } = deps;
   const router = Router();
   const sql = () => orm.em.getConnection();
+  const intents = messageIntents(orm);
 
   router.get('/webhooks/whatsapp', (req, res) => {
     const result = verifyChallenge(req.query as Record<string, unknown>, config.whatsapp.verifyToken);
@@ -141,7 +146,13 @@ export function whatsappRouter(deps: WhatsAppRouteDeps): Router {
     await sql().execute(HANDED_OFF_SQL, [unit.waMessageId]);
   }
 
-  async function recordStatus(s: StatusEvent): Promise<void> {
+  async function recordStatus(s: ParsedStatus): Promise<void> {
+    if (s.callbackData !== undefined && INTENT_KEY.test(s.callbackData) && s.messageId.length <= MAX_ID) {
+      // The status names the send intent: Meta accepted that message, even if the sending activity never heard so.
+      // Recording the wamid lets its retry return it instead of sending again, and gives the statuses their row.
+      const intent = await intents.acceptedByStatus(s.callbackData, s.messageId);
+      if (intent) await sql().execute(OUTBOUND_SQL, [randomUUID(), s.messageId, intent.shop_id, intent.customer_ref, intent.message_type ?? 'unknown']);
+    }
     const errorCode = s.errors?.[0]?.code;
     await sql().execute(STATUS_SQL, [
       s.status,
@@ -183,7 +194,7 @@ export function whatsappRouter(deps: WhatsAppRouteDeps): Router {
     res.json({ status: 'ok' });
   });
 
-  async function handOffAll(messages: InboundMessage[], echoes: Echo[], statuses: StatusEvent[], log: Logger): Promise<void> {
+  async function handOffAll(messages: InboundMessage[], echoes: Echo[], statuses: ParsedStatus[], log: Logger): Promise<void> {
     const units: HandOff[] = [];
     for (const message of messages) {
       if (message.id.length > MAX_ID) {

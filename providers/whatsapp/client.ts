@@ -20,10 +20,14 @@ export interface WhatsAppClientOptions {
 /** Throttling and transient server-side failures (Meta error-codes page and throughput page). */
 const RETRYABLE_CODES = new Set([4, 80007, 130429, 131000, 131016, 133004]);
 const OUTSIDE_WINDOW_CODE = 131047;
+/** Meta's limit for `biz_opaque_callback_data`. */
+const MAX_CALLBACK_DATA = 512;
 
 export interface WhatsAppApiErrorFields {
   /** 0 when no HTTP response arrived (network failure, timeout). */
   httpStatus: number;
+  /** Set only when no response arrived: whether the request may have reached Meta (see `maybeAccepted`). */
+  requestMayHaveLeft?: boolean;
   /** Meta's error code; 0 when the response carried none. */
   code: number;
   subcode?: number;
@@ -40,6 +44,13 @@ export class WhatsAppApiError extends Error {
   readonly fbtraceId?: string;
   readonly retryable: boolean;
   readonly outsideWindow: boolean;
+  /**
+   * Whether Meta may have accepted the message in spite of this error, so that sending it again could deliver it
+   * twice: a timeout or a connection that dropped once the request could have left, a 2xx without a message id, or a
+   * 5xx without the Graph API's error body (a gateway between us and Meta, which may have passed the request on).
+   * False when Meta answered with its own error body or no connection was ever made: nothing was sent.
+   */
+  readonly maybeAccepted: boolean;
 
   constructor(message: string, fields: WhatsAppApiErrorFields, options?: { cause?: unknown }) {
     super(message, options);
@@ -51,6 +62,10 @@ export class WhatsAppApiError extends Error {
     this.outsideWindow = fields.code === OUTSIDE_WINDOW_CODE;
     this.retryable =
       fields.httpStatus === 0 || fields.httpStatus >= 500 || fields.httpStatus === 429 || RETRYABLE_CODES.has(fields.code);
+    this.maybeAccepted =
+      fields.httpStatus === 0
+        ? fields.requestMayHaveLeft ?? true
+        : (fields.httpStatus >= 200 && fields.httpStatus < 300) || (fields.httpStatus >= 500 && fields.code === 0);
   }
 }
 
@@ -93,6 +108,27 @@ function stringOrUndefined(value: unknown): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
+/** Failures that happen before a connection exists (DNS, refused, unreachable, TLS): the request never left. */
+const NOT_CONNECTED = new Set([
+  'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'EADDRNOTAVAIL', 'UND_ERR_CONNECT_TIMEOUT',
+  'CERT_HAS_EXPIRED', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** Error codes along a fetch failure's `cause` chain (undici wraps them; a multi-address connect aggregates them). */
+function errorCodes(err: unknown, depth = 0): string[] {
+  if (depth > 5 || typeof err !== 'object' || err === null) return [];
+  const e = err as { code?: unknown; cause?: unknown; errors?: unknown };
+  const own = typeof e.code === 'string' ? [e.code] : [];
+  const nested = Array.isArray(e.errors) ? e.errors.flatMap((x) => errorCodes(x, depth + 1)) : [];
+  return [...own, ...nested, ...errorCodes(e.cause, depth + 1)];
+}
+
+/** True unless the failure shows that no connection was made (then Meta cannot have seen the request). */
+function requestMayHaveLeft(err: unknown): boolean {
+  const codes = errorCodes(err);
+  return !(codes.length > 0 && codes.every((c) => NOT_CONNECTED.has(c)));
+}
+
 export class WhatsAppClient {
   private readonly baseUrl: string;
   private readonly accessToken: string;
@@ -110,8 +146,16 @@ export class WhatsAppClient {
     this.timeoutMs = options.timeoutMs ?? 15_000;
   }
 
-  async send(phoneNumberId: string, to: string, msg: OutboundMessage): Promise<{ messageId: string }> {
+  /**
+   * `callbackData` goes out as `biz_opaque_callback_data` (at most 512 characters): Meta does not process it and echoes
+   * it in the sent/delivered/read statuses of this message, which is how a send whose answer was lost is recognised.
+   */
+  async send(phoneNumberId: string, to: string, msg: OutboundMessage, options: { callbackData?: string } = {}): Promise<{ messageId: string }> {
     const body = toGraphMessage(to, msg);
+    if (options.callbackData !== undefined) {
+      if (options.callbackData.length > MAX_CALLBACK_DATA) throw new RangeError(`callbackData is longer than ${MAX_CALLBACK_DATA} characters`);
+      body.biz_opaque_callback_data = options.callbackData;
+    }
     const response = await this.post(phoneNumberId, body);
     const messageId = (response as { messages?: { id?: unknown }[] }).messages?.[0]?.id;
     if (typeof messageId !== 'string' || !messageId) {
@@ -140,7 +184,6 @@ export class WhatsAppClient {
     await this.throttle(phoneNumberId);
     const url = `${this.baseUrl}/${encodeURIComponent(phoneNumberId)}/messages`;
     let response: Response;
-    let text: string;
     try {
       response = await this.fetchImpl(url, {
         method: 'POST',
@@ -148,9 +191,15 @@ export class WhatsAppClient {
         body: JSON.stringify(body),
         signal: AbortSignal.timeout(this.timeoutMs),
       });
+    } catch (err) {
+      throw new WhatsAppApiError(`WhatsApp API unreachable: ${(err as Error).message}`, { httpStatus: 0, code: 0, requestMayHaveLeft: requestMayHaveLeft(err) }, { cause: err });
+    }
+    let text: string;
+    try {
       text = await response.text();
     } catch (err) {
-      throw new WhatsAppApiError(`WhatsApp API unreachable: ${(err as Error).message}`, { httpStatus: 0, code: 0 }, { cause: err });
+      // The status arrived but the body did not: an error status still means nothing was sent; a 2xx may be an acceptance.
+      throw new WhatsAppApiError(`WhatsApp API ${response.status}: the answer broke off: ${(err as Error).message}`, { httpStatus: response.status, code: 0 }, { cause: err });
     }
 
     let json: unknown;

@@ -13,9 +13,14 @@ export class InvalidWebhookError extends Error {
   override name = 'InvalidWebhookError';
 }
 
+/** A delivery status, with what duka put in `biz_opaque_callback_data` when it sent the message (Meta echoes it). */
+export interface ParsedStatus extends StatusEvent {
+  callbackData?: string;
+}
+
 export interface ParsedWebhook {
   messages: InboundMessage[];
-  statuses: StatusEvent[];
+  statuses: ParsedStatus[];
 }
 
 const WHATSAPP_OBJECT = 'whatsapp_business_account';
@@ -86,6 +91,8 @@ const StatusPayload = z.looseObject({
   timestamp: UnixSeconds,
   recipient_id: z.string().optional(),
   from: z.string().optional(),
+  // Echoed on sent/delivered/read for a message sent with it (Meta's messages reference; protocols.md §1.5).
+  biz_opaque_callback_data: z.string().optional(),
   errors: z
     .array(
       z.looseObject({
@@ -234,7 +241,7 @@ function inboundMessage(raw: unknown, phoneNumberId: string, names: Map<string, 
   };
 }
 
-function statusEvent(raw: unknown, phoneNumberId: string, where: string): StatusEvent | null {
+function statusEvent(raw: unknown, phoneNumberId: string, where: string): ParsedStatus | null {
   const parsed = StatusPayload.safeParse(raw);
   if (!parsed.success) {
     logger.warn({ where, problem: formatIssues(parsed.error, where) }, 'whatsapp webhook: dropped a malformed status');
@@ -252,6 +259,7 @@ function statusEvent(raw: unknown, phoneNumberId: string, where: string): Status
     status: s.status,
     timestamp: s.timestamp,
     ...(errors !== undefined && errors.length > 0 && { errors }),
+    ...(s.biz_opaque_callback_data !== undefined && { callbackData: s.biz_opaque_callback_data }),
   };
 }
 

@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import type { Request, Response } from 'express';
-import { graphErrorBody, isObject, newWamid, sendBodyProblem as bodyProblem, type GraphFailure } from '../../sandbox/meta.ts';
+import { buildInboundWebhook, graphErrorBody, isObject, newWamid, sendBodyProblem as bodyProblem, statusUpdate, type GraphFailure, type RawStatus } from '../../sandbox/meta.ts';
 
 /**
  * A stand-in for graph.facebook.com over real HTTP: it checks the Bearer token, validates the request body roughly the
@@ -32,13 +32,40 @@ export interface FakeGraphApiOptions {
   accessToken?: string;
 }
 
+export interface StatusTarget {
+  /** duka's `POST /webhooks/whatsapp`. */
+  url: string;
+  appSecret: string;
+}
+
+export interface PostedStatus {
+  messageId: string;
+  status: string;
+  callbackData?: string;
+  /** duka's answer; 0 when the post itself failed. */
+  httpStatus: number;
+}
+
 export interface FakeGraphApi {
   /** Pass as `graphUrl`; any `/vNN.N/{phone_number_id}/messages` path under it is served. */
   url: string;
   sent: RecordedSend[];
   reads: RecordedRead[];
+  /** Status webhooks posted so far (see reportStatusesTo). */
+  statuses: PostedStatus[];
   failNext(n: number, failure: GraphFailure): void;
+  /** The next n messages are accepted (recorded, statuses posted) but their answer never comes: the connection drops. */
+  loseAnswerNext(n: number): void;
+  /** The next n messages are accepted at once but answered only after `ms`. */
+  delayAnswerNext(n: number, ms: number): void;
+  /**
+   * After each accepted message, post its `sent` status to duka as Meta does (signed, echoing the send's
+   * `biz_opaque_callback_data`); null stops it. Off by default.
+   */
+  reportStatusesTo(target: StatusTarget | null): void;
   waitForSent(predicate: (send: RecordedSend) => boolean, timeoutMs?: number): Promise<RecordedSend>;
+  /** Resolves once a status matching the predicate has been posted (and answered). */
+  waitForStatus(predicate: (status: PostedStatus) => boolean, timeoutMs?: number): Promise<PostedStatus>;
   clear(): void;
   close(): Promise<void>;
 }
@@ -51,7 +78,49 @@ export async function startFakeGraphApi(options: FakeGraphApiOptions = {}): Prom
   const sent: RecordedSend[] = [];
   const reads: RecordedRead[] = [];
   const failures: GraphFailure[] = [];
+  const answers: ({ kind: 'lose' } | { kind: 'delay'; ms: number })[] = [];
+  const statuses: PostedStatus[] = [];
+  let statusTarget: StatusTarget | null = null;
   const waiters = new Set<() => void>();
+  const pending = new Set<ReturnType<typeof setTimeout>>();
+
+  /** The first entry of `list` (now or once it grows) that matches; rejects with `problem()` after the timeout. */
+  function waitFor<T>(list: T[], predicate: (item: T) => boolean, timeoutMs: number, problem: () => string): Promise<T> {
+    const found = list.find(predicate);
+    if (found) return Promise.resolve(found);
+    return new Promise<T>((resolve, reject) => {
+      let checked = list.length;
+      const wake = () => {
+        const match = list.slice(checked).find(predicate);
+        checked = list.length;
+        if (match) {
+          clearTimeout(timer);
+          waiters.delete(wake);
+          resolve(match);
+        }
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(wake);
+        reject(new Error(`fake Graph API: ${problem()}`));
+      }, timeoutMs);
+      waiters.add(wake);
+    });
+  }
+
+  async function postStatus(target: StatusTarget, phoneNumberId: string, raw: RawStatus): Promise<void> {
+    const built = buildInboundWebhook({ phoneNumberId, statuses: [raw], appSecret: target.appSecret });
+    const callbackData = typeof raw.biz_opaque_callback_data === 'string' ? raw.biz_opaque_callback_data : undefined;
+    const posted: PostedStatus = { messageId: raw.id, status: raw.status, ...(callbackData !== undefined && { callbackData }), httpStatus: 0 };
+    try {
+      const res = await fetch(target.url, { method: 'POST', headers: built.headers, body: built.raw });
+      posted.httpStatus = res.status;
+      await res.body?.cancel();
+    } catch {
+      // duka is down: Meta would retry later; the fake just records the miss.
+    }
+    statuses.push(posted);
+    for (const wake of waiters) wake();
+  }
 
   const app = express();
   app.use(express.json({ limit: '1mb' }));
@@ -94,11 +163,29 @@ export async function startFakeGraphApi(options: FakeGraphApiOptions = {}): Prom
     const messageId = newWamid();
     sent.push({ phoneNumberId, to: message.to, body: message, messageId, receivedAt });
     for (const wake of waiters) wake();
-    res.json({
-      messaging_product: 'whatsapp',
-      contacts: [{ input: message.to, wa_id: message.to.replace(/^\+/, '') }],
-      messages: [{ id: messageId }],
-    });
+    if (statusTarget) {
+      const callbackData = typeof message.biz_opaque_callback_data === 'string' ? message.biz_opaque_callback_data : undefined;
+      const raw: RawStatus = { ...statusUpdate(messageId, 'sent', message.to.replace(/^\+/, '')), ...(callbackData !== undefined && { biz_opaque_callback_data: callbackData }) };
+      void postStatus(statusTarget, phoneNumberId, raw);
+    }
+    const answer = () =>
+      res.json({
+        messaging_product: 'whatsapp',
+        contacts: [{ input: message.to, wa_id: message.to.replace(/^\+/, '') }],
+        messages: [{ id: messageId }],
+      });
+    const how = answers.shift();
+    if (how?.kind === 'lose') {
+      req.socket.destroy();
+    } else if (how?.kind === 'delay') {
+      const timer = setTimeout(() => {
+        pending.delete(timer);
+        if (!res.writableEnded && !req.socket.destroyed) answer();
+      }, how.ms);
+      pending.add(timer);
+    } else {
+      answer();
+    }
   });
 
   app.use((_req: Request, res: Response) => {
@@ -114,37 +201,38 @@ export async function startFakeGraphApi(options: FakeGraphApiOptions = {}): Prom
     url: `http://127.0.0.1:${port}`,
     sent,
     reads,
+    statuses,
     failNext(n, failure) {
       for (let i = 0; i < n; i++) failures.push(failure);
     },
+    loseAnswerNext(n) {
+      for (let i = 0; i < n; i++) answers.push({ kind: 'lose' });
+    },
+    delayAnswerNext(n, ms) {
+      for (let i = 0; i < n; i++) answers.push({ kind: 'delay', ms });
+    },
+    reportStatusesTo(target) {
+      statusTarget = target;
+    },
     waitForSent(predicate, timeoutMs = 5_000) {
-      const found = sent.find(predicate);
-      if (found) return Promise.resolve(found);
-      return new Promise<RecordedSend>((resolve, reject) => {
-        let checked = sent.length;
-        const wake = () => {
-          const match = sent.slice(checked).find(predicate);
-          checked = sent.length;
-          if (match) {
-            clearTimeout(timer);
-            waiters.delete(wake);
-            resolve(match);
-          }
-        };
-        const timer = setTimeout(() => {
-          waiters.delete(wake);
-          const seen = sent.map((s) => `${String(s.body.type)}→${s.to}`).join(', ') || 'nothing';
-          reject(new Error(`fake Graph API: no matching send within ${timeoutMs} ms (sent so far: ${seen})`));
-        }, timeoutMs);
-        waiters.add(wake);
+      return waitFor(sent, predicate, timeoutMs, () => {
+        const seen = sent.map((s) => `${String(s.body.type)}→${s.to}`).join(', ') || 'nothing';
+        return `no matching send within ${timeoutMs} ms (sent so far: ${seen})`;
       });
+    },
+    waitForStatus(predicate, timeoutMs = 5_000) {
+      return waitFor(statuses, predicate, timeoutMs, () => `no matching status posted within ${timeoutMs} ms (${statuses.length} posted)`);
     },
     clear() {
       sent.length = 0;
       reads.length = 0;
       failures.length = 0;
+      answers.length = 0;
+      statuses.length = 0;
     },
     close() {
+      for (const timer of pending) clearTimeout(timer);
+      pending.clear();
       return new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));
         server.closeAllConnections();

@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { WhatsAppApiError, WhatsAppClient } from '../../providers/whatsapp/client.ts';
 import { UnsendableMessageError } from '../../providers/whatsapp/messages.ts';
@@ -87,6 +88,44 @@ describe('WhatsAppClient against the fake Graph API', () => {
       fetch: () => Promise.reject(new TypeError('fetch failed')),
     });
     expect(await sendError(unreachable)).toMatchObject({ httpStatus: 0, retryable: true });
+  });
+
+  it('sends callbackData as biz_opaque_callback_data, within Meta\'s 512 characters', async () => {
+    const { messageId } = await client.send(PHONE_ID, TO, { kind: 'text', body: 'tracked' }, { callbackData: 'dk1.abc' });
+    expect((await graph.waitForSent((s) => s.messageId === messageId)).body.biz_opaque_callback_data).toBe('dk1.abc');
+    await expect(client.send(PHONE_ID, TO, { kind: 'text', body: 'x' }, { callbackData: 'x'.repeat(513) })).rejects.toThrow(RangeError);
+  });
+
+  it('says whether Meta may have accepted a message it did not confirm', async () => {
+    // Meta's own error answer: nothing was sent.
+    graph.failNext(1, { status: 500, code: 131000, message: 'Something went wrong' });
+    expect(await sendError()).toMatchObject({ httpStatus: 500, retryable: true, maybeAccepted: false });
+    // The connection dropped after Meta took the request: it may be on its way to the customer.
+    graph.loseAnswerNext(1);
+    expect(await sendError()).toMatchObject({ httpStatus: 0, retryable: true, maybeAccepted: true });
+    expect(graph.sent).toHaveLength(1);
+    // No connection at all (a port nobody listens on): the request never left.
+    const closed = net.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as net.AddressInfo;
+    await new Promise((resolve) => closed.close(resolve));
+    const refused = new WhatsAppClient({ graphUrl: `http://127.0.0.1:${port}`, apiVersion: 'v21.0', accessToken: TOKEN, ratePerSecond: 10 });
+    expect(await sendError(refused)).toMatchObject({ httpStatus: 0, retryable: true, maybeAccepted: false });
+    // A timeout is ambiguous, and so is a 5xx without the Graph API's error body (a gateway in between).
+    const slow = new WhatsAppClient({ graphUrl: graph.url, apiVersion: 'v21.0', accessToken: TOKEN, ratePerSecond: 10, timeoutMs: 50 });
+    graph.delayAnswerNext(1, 1_000);
+    expect(await sendError(slow)).toMatchObject({ httpStatus: 0, maybeAccepted: true });
+    const gateway = new WhatsAppClient({
+      graphUrl: graph.url, apiVersion: 'v21.0', accessToken: TOKEN, ratePerSecond: 10,
+      fetch: () => Promise.resolve(new Response('<html>Bad Gateway</html>', { status: 502 })),
+    });
+    expect(await sendError(gateway)).toMatchObject({ httpStatus: 502, retryable: true, maybeAccepted: true });
+    // Accepted without a message id: not an error to retry, and Meta has it.
+    const noId = new WhatsAppClient({
+      graphUrl: graph.url, apiVersion: 'v21.0', accessToken: TOKEN, ratePerSecond: 10,
+      fetch: () => Promise.resolve(Response.json({ messaging_product: 'whatsapp', messages: [] })),
+    });
+    expect(await sendError(noId)).toMatchObject({ httpStatus: 200, retryable: false, maybeAccepted: true });
   });
 
   it('waitForSent times out with what was sent so far', async () => {

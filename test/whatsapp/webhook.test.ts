@@ -244,6 +244,19 @@ describe('parseWebhook: batches, statuses and robustness', () => {
     ]);
   });
 
+  it('keeps the biz_opaque_callback_data Meta echoes on a status (the send intent it names)', () => {
+    const parsed = parseWebhook(
+      envelope({
+        messaging_product: 'whatsapp',
+        metadata: METADATA,
+        statuses: [{ ...statusUpdate('wamid.OUT', 'sent', '263772000002', undefined, 1733001500), biz_opaque_callback_data: 'dk1.intent' }],
+      }),
+    );
+    expect(parsed.statuses).toEqual([
+      { messageId: 'wamid.OUT', phoneNumberId: PHONE_ID, recipientId: '263772000002', status: 'sent', timestamp: 1733001500_000, callbackData: 'dk1.intent' },
+    ]);
+  });
+
   it('ignores unknown fields at every level', () => {
     const body = envelope({
       ...value([{ ...textMessage('263772000002', 'hello', 'wamid.X'), user_id: 'BSUID.1', brand_new: { nested: true } }]),
