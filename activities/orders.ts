@@ -11,6 +11,23 @@ import { orderTiming } from '../lib/timing.ts';
 export type OrderStart = Omit<OrderInput, 'orderNumber' | 'state' | 'timing'> & { timing?: OrderInput['timing'] };
 
 export function createOrderActivities({ orm, temporal, config }: ActivityDeps) {
+  /** Starts `order:<number>`; starting twice (a retried activity) finds the first one. */
+  async function startOrderWorkflow(input: OrderStart & { orderNumber: string }): Promise<string> {
+    const workflowId = orderWorkflowId(input.orderNumber);
+    try {
+      await temporal.workflow.start('orderWorkflow', orderStartOptions(config, input));
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      // A retry of this activity finds its own order; anyone else's order under this number is a conflict.
+      const existing = await temporal.workflow.getHandle(workflowId).describe();
+      const owner = existing.typedSearchAttributes.get(SA.customerRef);
+      if (owner !== input.customerRef || existing.typedSearchAttributes.get(SA.shopId) !== input.shop.id) {
+        throw ApplicationFailure.nonRetryable(`order number ${input.orderNumber} is already in use`, 'OrderNumberTaken');
+      }
+    }
+    return workflowId;
+  }
+
   return {
     /** Human-friendly, per shop, never reused (a retried call may skip a number; gaps are harmless). */
     async allocateOrderNumber(shopId: string): Promise<string> {
@@ -26,36 +43,27 @@ export function createOrderActivities({ orm, temporal, config }: ActivityDeps) {
       return `${row.order_prefix}-${row.number}`;
     },
 
-    /** Starts `order:<number>`; starting twice (a retried activity) finds the first one. */
-    async startOrderWorkflow(input: OrderStart & { orderNumber: string }): Promise<string> {
-      const workflowId = orderWorkflowId(input.orderNumber);
-      try {
-        await temporal.workflow.start('orderWorkflow', {
-          taskQueue: config.temporal.taskQueue,
-          workflowId,
-          args: [{ ...input, timing: input.timing ?? orderTiming(config) } satisfies OrderInput],
-          staticSummary: `Order ${input.orderNumber} · ${input.shop.name} · ${input.shop.currency}`,
-          staticDetails: `Shop ${input.shop.id}, ${input.shop.currency}, customer ${input.customerRef}`,
-          typedSearchAttributes: [
-            { key: SA.shopId, value: input.shop.id },
-            { key: SA.orderNumber, value: input.orderNumber },
-            { key: SA.orderStatus, value: 'CART' },
-            { key: SA.customerRef, value: input.customerRef },
-            { key: SA.paymentStatus, value: 'NONE' },
-            { key: SA.orderTotal, value: 0 },
-          ],
-        });
-      } catch (err) {
-        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-        // A retry of this activity finds its own order; anyone else's order under this number is a conflict.
-        const existing = await temporal.workflow.getHandle(workflowId).describe();
-        const owner = existing.typedSearchAttributes.get(SA.customerRef);
-        if (owner !== input.customerRef || existing.typedSearchAttributes.get(SA.shopId) !== input.shop.id) {
-          throw ApplicationFailure.nonRetryable(`order number ${input.orderNumber} is already in use`, 'OrderNumberTaken');
+    /**
+     * The one way an order starts, from the chat, a booking or `POST /api/orders`: claims a number under the key of
+     * what asked (this activity's own identity unless a key is given), starts `order:<number>`, and returns the number.
+     * A retry claims the same number and finds its own workflow; a number already running for someone else (a
+     * database restored behind a running cluster) is skipped for the next one.
+     */
+    async startOrder(input: OrderStart & { claimKey?: string }): Promise<string> {
+      const key = input.claimKey ?? activityKey();
+      for (let tries = 1; ; tries += 1) {
+        const orderNumber = await claimOrderNumber(orm, input.shop.id, tries === 1 ? key : `${key}#${tries}`);
+        try {
+          await startOrderWorkflow({ ...input, orderNumber });
+          return orderNumber;
+        } catch (err) {
+          if (tries >= 5 || !(err instanceof ApplicationFailure && err.type === 'OrderNumberTaken')) throw err;
         }
       }
-      return workflowId;
     },
+
+    /** Older conversation and booking runs (before `startOrder`) call this after `allocateOrderNumber`. */
+    startOrderWorkflow,
 
     /**
      * Runs an update on an order workflow and returns its result. A validator's refusal is a business answer
@@ -106,6 +114,9 @@ export function createOrderActivities({ orm, temporal, config }: ActivityDeps) {
           tax: view.tax,
           deliveryFee: view.deliveryFee,
           total: view.total,
+          paidAmount: view.paid ?? 0,
+          refundedAmount: view.refunded ?? 0,
+          attention: view.attention ?? null,
           currency: view.currency,
           source: view.source,
           placedAt: timelineAt(view, 'placed'),
@@ -137,4 +148,50 @@ export function createOrderActivities({ orm, temporal, config }: ActivityDeps) {
 function timelineAt(view: OrderView, type: string): Date | null {
   const entry = view.timeline.find((t) => t.type === type);
   return entry ? new Date(entry.at) : null;
+}
+
+/** What asked, as a key: the calling workflow run and this activity's id, the same on every retry of this call. */
+function activityKey(): string {
+  const info = Context.current().info;
+  return `${info.workflowExecution?.runId ?? info.workflowExecution?.workflowId}/${info.activityId}`;
+}
+
+/** The number claimed under `claimKey`, or the shop's next one claimed now (one statement: no race, no gap on retry). */
+export async function claimOrderNumber(orm: ActivityDeps['orm'], shopId: string, claimKey: string): Promise<string> {
+  const conn = orm.em.fork().getConnection();
+  const rows = await conn.execute<{ order_number: string }[]>(
+    `with existing as (select order_number from order_number_claim where claim_key = ?),
+          next as (update shop set next_order_number = next_order_number + 1
+                   where id = ? and not exists (select 1 from existing)
+                   returning order_prefix || '-' || (next_order_number - 1) as order_number),
+          claimed as (insert into order_number_claim (claim_key, shop_id, order_number) select ?, ?, order_number from next
+                      on conflict (claim_key) do nothing returning order_number)
+     select order_number from existing union all select order_number from claimed`,
+    [claimKey, shopId, claimKey, shopId],
+  );
+  const row = rows[0];
+  if (row) return row.order_number;
+  // Two claims with one key at the same instant: the loser reads the winner's number.
+  const again = await conn.execute<{ order_number: string }[]>('select order_number from order_number_claim where claim_key = ?', [claimKey]);
+  if (again[0]) return again[0].order_number;
+  throw ApplicationFailure.nonRetryable(`unknown shop ${shopId}`, 'UnknownShop');
+}
+
+/** How every order workflow starts (id, input, summary, search attributes), whoever starts it. */
+export function orderStartOptions(config: ActivityDeps['config'], input: OrderStart & { orderNumber: string }) {
+  return {
+    taskQueue: config.temporal.taskQueue,
+    workflowId: orderWorkflowId(input.orderNumber),
+    args: [{ ...input, timing: input.timing ?? orderTiming(config) } satisfies OrderInput] as [OrderInput],
+    staticSummary: `Order ${input.orderNumber} · ${input.shop.name} · ${input.shop.currency}`,
+    staticDetails: `Shop ${input.shop.id}, ${input.shop.currency}, customer ${input.customerRef}`,
+    typedSearchAttributes: [
+      { key: SA.shopId, value: input.shop.id },
+      { key: SA.orderNumber, value: input.orderNumber },
+      { key: SA.orderStatus, value: 'CART' },
+      { key: SA.customerRef, value: input.customerRef },
+      { key: SA.paymentStatus, value: 'NONE' },
+      { key: SA.orderTotal, value: 0 },
+    ],
+  };
 }

@@ -21,6 +21,11 @@ export interface OrderSummary {
   paymentMethod: string | null;
   fulfilment: string | null;
   total: number;
+  /** Confirmed successes minus refunds. */
+  paid: number;
+  refunded: number;
+  /** Why an operator must act (CONTRACT.md `Attention`), or null. */
+  attention: string | null;
   currency: string;
   source: string;
   workflowId: string;
@@ -91,7 +96,7 @@ const num = (v: unknown): number => Number(v);
 const json = <T>(v: unknown, fallback: T): T => (v === null || v === undefined ? fallback : typeof v === 'string' ? (JSON.parse(v) as T) : (v as T));
 
 const SUMMARY_COLUMNS =
-  'o.id, o.number, o.shop_id, c.ref as customer_ref, o.status, o.payment_status, o.payment_method, o.fulfilment, o.total, o.currency, o.source, ' +
+  'o.id, o.number, o.shop_id, c.ref as customer_ref, o.status, o.payment_status, o.payment_method, o.fulfilment, o.total, o.paid_amount, o.refunded_amount, o.attention, o.currency, o.source, ' +
   'o.workflow_id, o.created_at, o.updated_at';
 
 function summary(row: Row): OrderSummary {
@@ -104,6 +109,9 @@ function summary(row: Row): OrderSummary {
     paymentMethod: strOrNull(row.payment_method),
     fulfilment: strOrNull(row.fulfilment),
     total: num(row.total),
+    paid: num(row.paid_amount),
+    refunded: num(row.refunded_amount),
+    attention: strOrNull(row.attention),
     currency: str(row.currency),
     source: str(row.source),
     workflowId: str(row.workflow_id),
@@ -177,9 +185,10 @@ export class ReadModel {
     };
   }
 
-  async listOrders(filter: { shopId?: string; statuses?: OrderStatus[]; limit: number; cursor?: { at: string; id: string } }): Promise<{ orders: OrderSummary[]; nextCursor: string | null }> {
+  async listOrders(filter: { shopId?: string; statuses?: OrderStatus[]; attention?: boolean; limit: number; cursor?: { at: string; id: string } }): Promise<{ orders: OrderSummary[]; nextCursor: string | null }> {
     const where: string[] = [];
     const params: unknown[] = [];
+    if (filter.attention) where.push('o.attention is not null');
     if (filter.shopId !== undefined) {
       where.push('o.shop_id = ?');
       params.push(filter.shopId);

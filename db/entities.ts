@@ -1,5 +1,5 @@
 import { defineEntity, p, type InferEntity } from '@mikro-orm/core';
-import type { OrderStatus, PaymentStatusValue } from '../domain/status.ts';
+import type { Attention, OrderStatus, PaymentStatusValue } from '../domain/status.ts';
 import type { PaymentMethod, ProviderId } from '../providers/payments/types.ts';
 
 const now = () => new Date();
@@ -152,6 +152,10 @@ export const Order = defineEntity({
     tax: p.integer().default(0),
     deliveryFee: p.integer().default(0),
     total: p.integer().default(0),
+    /** Confirmed successes minus refunds (the workflow's ledger). */
+    paidAmount: p.integer().default(0),
+    refundedAmount: p.integer().default(0),
+    attention: p.string().$type<Attention>().nullable(),
     currency: p.string().length(3),
     workflowId: p.string(),
     source: p.string().default('whatsapp'),

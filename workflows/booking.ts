@@ -1,3 +1,4 @@
+import { patched } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.ts';
 import type { ShopView } from '../domain/catalog.ts';
 import { price, texts, type Language, type Texts } from '../domain/i18n.ts';
@@ -26,7 +27,7 @@ export const isBookingStep = (step: { name: string }): step is BookingStep => BO
 const MAX_TRIES = 3;
 
 export interface BookingDeps {
-  acts: Pick<Activities, 'findBooking' | 'allocateOrderNumber' | 'startOrderWorkflow' | 'updateOrder'>;
+  acts: Pick<Activities, 'findBooking' | 'allocateOrderNumber' | 'startOrder' | 'startOrderWorkflow' | 'updateOrder'>;
   shopId: string;
   customerRef: string;
   language: () => Language;
@@ -64,15 +65,13 @@ export function bookingDialogue(d: BookingDeps) {
     let orderNumber = step.orderNumber;
     if (!orderNumber) {
       const shop = await d.getShop();
-      orderNumber = await d.acts.allocateOrderNumber(shop.id);
-      await d.acts.startOrderWorkflow({
-        orderNumber,
-        shop,
-        customerRef: d.customerRef,
-        language: d.language(),
-        source: 'booking',
-        booking: { reference: step.reference, description: step.description, amount: step.amount },
-      });
+      const start = { shop, customerRef: d.customerRef, language: d.language(), source: 'booking' as const, booking: { reference: step.reference, description: step.description, amount: step.amount } };
+      if (patched('start-order-once')) {
+        orderNumber = await d.acts.startOrder(start);
+      } else {
+        orderNumber = await d.acts.allocateOrderNumber(shop.id);
+        await d.acts.startOrderWorkflow({ ...start, orderNumber });
+      }
       d.track(orderNumber, 'CHECKOUT');
     }
     const r = await d.acts.updateOrder({ orderNumber, update: 'placeOrder', args: [choice] });

@@ -1,4 +1,4 @@
-import { ActivityFailure, ApplicationFailure, allHandlersFinished, condition, continueAsNew, log, proxyActivities, proxyLocalActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, allHandlersFinished, condition, continueAsNew, log, patched, proxyActivities, proxyLocalActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.ts';
 import type { CategoryView, LineRefusal, ProductView, ShopView } from '../domain/catalog.ts';
 import type { InboundMessage } from '../domain/inbound.ts';
@@ -144,6 +144,12 @@ export async function conversationWorkflow(input: ConversationInput & { handover
     const a = state.activeOrder;
     if (a && (a.status === 'CART' || a.status === 'CHECKOUT')) return a.orderNumber;
     const s = await getShop();
+    if (patched('start-order-once')) {
+      // One activity claims the number and starts the order: a retry of it never starts a second order.
+      const orderNumber = await acts.startOrder.executeWithOptions(labelled('start order'), [{ shop: s, customerRef: input.customerRef, language: state.language, source: 'whatsapp' }]);
+      state.activeOrder = { orderNumber, status: 'CART' };
+      return orderNumber;
+    }
     let orderNumber = await db.allocateOrderNumber(s.id);
     for (let tries = 1; ; tries += 1) {
       try {
@@ -505,8 +511,9 @@ export async function conversationWorkflow(input: ConversationInput & { handover
   for (;;) {
     const arrived = await condition(() => inbox.length > 0, Math.max(1, IDLE_CLOSE_MS - (Date.now() - state.lastInboundAt)));
     if (!arrived) {
-      if (!state.activeOrder) break;
-      state.lastInboundAt = Date.now();
+      // A message delivered in the same activation as the idle timer is still read: the loop ends only on an empty inbox.
+      if (!state.activeOrder && inbox.length === 0) break;
+      if (inbox.length === 0) state.lastInboundAt = Date.now();
       continue;
     }
     const m = inbox.shift()!;
@@ -525,3 +532,4 @@ export async function conversationWorkflow(input: ConversationInput & { handover
   }
   await condition(allHandlersFinished);
 }
+

@@ -138,6 +138,14 @@ export const placeOrderUpdate = defineUpdate<OrderView, [PlaceOrderInput]>('plac
 export const submitOtpUpdate = defineUpdate<{ accepted: boolean; triesLeft: number }, [string]>('submitOtp');
 /** Orders created by a shop's system: send the customer the summary and the payment options. */
 export const offerPaymentUpdate = defineUpdate<OrderView, []>('offerPayment');
+
+/** `POST /api/orders` in one step (update-with-start): every line priced by the order, the fulfilment, the offer. */
+export interface ApiOrderRequest {
+  lines: LineChoice[];
+  fulfilment: FulfilmentChoice;
+}
+export type ApiOrderResult = { ok: true; order: OrderView } | { ok: false; code: string; message: string };
+export const createFromApiUpdate = defineUpdate<ApiOrderResult, [ApiOrderRequest]>('createFromApi');
 export const customerCancelUpdate = defineUpdate<OrderView, []>('customerCancel');
 
 /** Operator actions (README has a `temporal` CLI line for each). */

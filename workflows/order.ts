@@ -28,6 +28,7 @@ import {
   clearCartUpdate,
   customerCancelUpdate,
   offerPaymentUpdate,
+  createFromApiUpdate,
   orderChangedSignal,
   orderQuery,
   placeOrderUpdate,
@@ -414,6 +415,46 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     },
   );
 
+  setHandler(
+    createFromApiUpdate,
+    async ({ lines, fulfilment }) => {
+      // A retried request with the same key reaches here only after a continue-as-new: it answers what was created.
+      if (order.status !== 'CART' || order.items.length > 0) return { ok: true as const, order };
+      const priced = await db.priceLines({ shopId: order.shopId, lines: lines.map((choice) => ({ lineId: `L${(state.lineSeq += 1)}`, choice })) });
+      const refusal = priced.find(isRefusal);
+      if (refusal || priced.length === 0) {
+        const what = refusal && 'name' in refusal ? `${refusal.name}: ` : '';
+        setStatus('CANCELLED', 'refused at creation');
+        await persist();
+        return { ok: false as const, code: refusal?.reason ?? 'empty', message: `${what}${(refusal?.reason ?? 'no items').replace(/_/g, ' ')}` };
+      }
+      order.items = priced.flatMap((p) => (isRefusal(p) ? [] : [p]));
+      order.fulfilment = fulfilment.fulfilment;
+      order.address = fulfilment.fulfilment === 'delivery' ? (fulfilment.address ?? null) : null;
+      retotal();
+      event('items_added', `${order.items.length} line(s) from the shop's system`);
+      setStatus('CHECKOUT', fulfilment.fulfilment);
+      const summary = orderSummary(t, input.shop, order);
+      await persist();
+      await say({ kind: 'text', body: summary.kind === 'buttons' ? summary.body : order.orderNumber });
+      await say(paymentMethods(t, input.shop, order.fulfilment));
+      event('payment_offered');
+      dirty = true;
+      await persist();
+      return { ok: true as const, order };
+    },
+    {
+      validator: ({ lines, fulfilment }) => {
+        if (input.source !== 'api') fail('only orders created by a shop system are filled this way');
+        if (!Array.isArray(lines) || lines.length === 0 || lines.length > 50) fail('an order has 1 to 50 lines');
+        lines.forEach(validChoice);
+        if (fulfilment?.fulfilment === 'delivery' && !input.shop.deliveryAvailable) fail('this shop does not deliver');
+        if (fulfilment?.fulfilment === 'pickup' && !input.shop.pickupAvailable) fail('this shop has no pickup');
+        if (fulfilment?.fulfilment !== 'delivery' && fulfilment?.fulfilment !== 'pickup') fail('fulfilment is delivery or pickup');
+      },
+    },
+  );
+
   setHandler(submitOtpUpdate, (otp) => payment.submitOtp(otp), { validator: (otp) => payment.validateOtp(otp) });
   setHandler(paymentEventSignal, (e) => payment.onEvent(e));
 
@@ -504,7 +545,8 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
         else event('partly_refunded', `${price(money.refunded, order.currency)}${reason ? `: ${reason}` : ''}`);
         touch();
         await persist();
-        await say({ kind: 'text', body: t.payment.refunded(order.orderNumber, price(money.refunded, order.currency)) }, { key: 'orderUpdate', params: [order.orderNumber, t.statusText.REFUNDED ?? 'refunded'] });
+        const text = order.status === 'REFUNDED' ? t.statusUpdate(order.orderNumber, t.statusText.REFUNDED ?? 'refunded') : t.payment.refunded(order.orderNumber, price(money.refunded, order.currency));
+        await say({ kind: 'text', body: text }, { key: 'orderUpdate', params: [order.orderNumber, t.statusText.REFUNDED ?? 'refunded'] });
         return order;
       }),
     {
@@ -608,10 +650,13 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
   if (patched('refund-window')) {
     // Closed, but not gone: for REFUND_WINDOW an operator can still refund (the same update, CLI line and admin route),
     // and a payment approved late (an STK prompt accepted after "cancel") is recorded, told, and flagged.
+    // Only money received keeps an order open that long; a closed cart with nothing paid waits out just the window
+    // of a payment that might still be approved.
     state.closedAt ??= Date.now();
-    const until = state.closedAt + durationMs(input.timing.refundWindow ?? '30d');
-    while (Date.now() < until) {
-      await condition(() => payment.hasWork() || dirty, until - Date.now(), { summary: 'refund window' });
+    const closedAt = state.closedAt;
+    const until = () => Math.max(ledger(order.payments).received > 0 ? closedAt + durationMs(input.timing.refundWindow ?? '30d') : 0, payment.lateWindowEnd());
+    while (Date.now() < until()) {
+      await condition(() => payment.hasWork() || dirty, until() - Date.now(), { summary: 'refund window' });
       if (payment.hasWork()) await payment.run();
       await persist();
       if (workflowInfo().continueAsNewSuggested) {

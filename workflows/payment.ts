@@ -245,6 +245,13 @@ export class PaymentStep {
    * closed, and settles a success that arrives meanwhile (recorded as paid, the customer told the shop will contact
    * them). Nothing is waited for when no attempt could still take money.
    */
+  /** Until when the last attempt could still be approved, if it was open when the order closed (0 if none). */
+  lateWindowEnd(): number {
+    const last = this.d.order.payments.at(-1);
+    if (!last || !['pending', 'cancelled'].includes(last.status) || last.method === 'cash') return 0;
+    return Date.parse(last.startedAt) + durationMs(isLinkMethod(last.method) ? this.d.input.timing.paymentLinkTimeout : this.d.input.timing.paymentTimeout);
+  }
+
   async lingerForLatePayments(): Promise<void> {
     const last = this.d.order.payments.at(-1);
     if (!last || !['pending', 'cancelled'].includes(last.status) || last.method === 'cash') return;
@@ -381,12 +388,15 @@ export class PaymentStep {
         // A failure or expiry callback ends the attempt only when the provider says so too: a forged or early one
         // must not end a payment the customer is still approving.
         const checked = await this.check(reference);
-        if (checked && checked.status === 'pending') {
+        // A failed try on a payment link leaves the link open at the provider (the customer could try again there): the
+        // provider's signed word is taken, and finish() closes the link so that it and a retry can never both be paid.
+        const linkTryFailed = isLinkMethod(choice.method) && e.status === 'failed';
+        if (checked && checked.status === 'pending' && !linkTryFailed) {
           this.events.splice(this.events.indexOf(e), 1);
           this.d.event('payment_unconfirmed', `callback said ${e.status}, the provider says it is still open`);
           continue;
         }
-        result = checked ?? e;
+        result = checked && checked.status !== 'pending' ? checked : e;
         break;
       }
       result = e;

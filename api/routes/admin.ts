@@ -4,12 +4,13 @@ import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { Config } from '../../lib/config.ts';
 import { conversationWorkflowId } from '../../domain/ids.ts';
 import { ORDER_STATUSES, type OrderStatus } from '../../domain/status.ts';
-import { PROVIDER_OF, type PaymentMethod } from '../../providers/payments/types.ts';
+import { PROVIDER_OF, type PaymentMethod } from '../../domain/payment-methods.ts';
 import {
   advanceStatusUpdate,
   cancelOrderUpdate,
   handoverSignal,
   orderQuery,
+  markRefundedUpdate,
   refundOrderUpdate,
   retryPaymentUpdate,
   type OrderView,
@@ -45,11 +46,16 @@ const OrdersQuery = z.object({
     .transform((s) => s.split(',').map((x) => x.trim().toUpperCase()).filter(Boolean))
     .pipe(z.array(z.enum(ORDER_STATUSES)).min(1).max(ORDER_STATUSES.length))
     .optional(),
+  /** Only orders an operator must act on (Attention set). */
+  attention: z.enum(['true', 'false']).transform((v) => v === 'true').optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
   cursor: z.string().max(300).optional(),
 });
 const StatusBody = z.strictObject({ status: z.enum(ORDER_STATUSES), note: Text.optional() });
 const ReasonBody = z.strictObject({ reason: Text.optional() });
+/** Minor units; absent = everything still paid. */
+const RefundBody = z.strictObject({ reason: Text.optional(), amount: z.number().int().min(1).max(1_000_000_000_000).optional() });
+const MarkRefundedBody = z.strictObject({ note: Text.min(3), amount: z.number().int().min(1).max(1_000_000_000_000).optional() });
 const RetryBody = z.strictObject({ method: z.enum(PAYMENT_METHODS).optional() });
 const HandoverBody = z
   .strictObject({ minutes: z.number().int().min(1).max(7 * 24 * 60).optional(), resume: z.boolean().optional() })
@@ -96,6 +102,7 @@ export function adminRouter(deps: AdminRouteDeps): Router {
         limit: query.limit,
         ...(shopId !== undefined && { shopId }),
         ...(query.status && { statuses: query.status as OrderStatus[] }),
+        ...(query.attention && { attention: true }),
         ...(cursor && { cursor }),
       }),
     );
@@ -148,9 +155,15 @@ export function adminRouter(deps: AdminRouteDeps): Router {
   });
 
   router.post('/orders/:orderNumber/refund', async (req, res) => {
-    const body = parseInput(ReasonBody, bodyOf(req.body), 'body');
-    const arg = body.reason !== undefined ? { reason: body.reason } : {};
+    const body = parseInput(RefundBody, bodyOf(req.body), 'body');
+    const arg = { ...(body.reason !== undefined && { reason: body.reason }), ...(body.amount !== undefined && { amount: body.amount }) };
     await runUpdate(res, req.params.orderNumber, 'refundOrder', (h, updateId) => h.executeUpdate(refundOrderUpdate, { args: [arg], ...(updateId && { updateId }) }), updateIdOf(req.get('idempotency-key')));
+  });
+
+  router.post('/orders/:orderNumber/mark-refunded', async (req, res) => {
+    const body = parseInput(MarkRefundedBody, req.body, 'body');
+    const arg = { note: body.note, ...(body.amount !== undefined && { amount: body.amount }) };
+    await runUpdate(res, req.params.orderNumber, 'markRefunded', (h, updateId) => h.executeUpdate(markRefundedUpdate, { args: [arg], ...(updateId && { updateId }) }), updateIdOf(req.get('idempotency-key')));
   });
 
   router.post('/orders/:orderNumber/retry-payment', async (req, res) => {

@@ -1,19 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { startTimeSkipping } from '../helpers/time-skipping.ts';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities/index.ts';
 import { WhatsAppClient } from '../../providers/whatsapp/client.ts';
 import { PaymentProviders } from '../../providers/payments/registry.ts';
 import { loadConfig } from '../../lib/config.ts';
-import { testServerExecutable } from '../../lib/temporal-binaries.ts';
-import { SEARCH_ATTRIBUTES } from '../../lib/search-attributes.ts';
-import { temporal as proto } from '@temporalio/proto';
 
-const INDEXED_VALUE_TYPE: Record<string, proto.api.enums.v1.IndexedValueType> = {
-  Keyword: proto.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-  Double: proto.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
-  Datetime: proto.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
-};
 import { Customer as CustomerRow, Order } from '../../db/entities.ts';
 import type { OrderInput, OrderView, CartResult } from '../../workflows/definitions.ts';
 import { createTestDatabase } from '../helpers/db.ts';
@@ -31,12 +24,7 @@ describe('cart timers', () => {
 
   beforeAll(async () => {
     Runtime.install({ logger: new DefaultLogger('WARN') });
-    env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: testServerExecutable() } });
-    // The time-skipping server knows no custom search attributes until told; it has no list call, only add.
-    await env.connection.operatorService.addSearchAttributes({
-      namespace: 'default',
-      searchAttributes: Object.fromEntries(Object.entries(SEARCH_ATTRIBUTES).map(([name, kind]) => [name, INDEXED_VALUE_TYPE[kind]!])),
-    });
+    env = await startTimeSkipping();
     db = await createTestDatabase('timers');
     graph = await startFakeGraphApi({ accessToken: 'token' });
     const config = loadConfig({ SANDBOX: 'off', WHATSAPP_ACCESS_TOKEN: 'token', WHATSAPP_APP_SECRET: 's', WHATSAPP_VERIFY_TOKEN: 'v', WHATSAPP_GRAPH_URL: graph.url, CUSTOMER_REF_SECRET: 'customer-ref-secret-0000' });
