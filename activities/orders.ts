@@ -102,6 +102,9 @@ export function createOrderActivities({ orm, temporal, config }: ActivityDeps) {
       await orm.em.fork().transactional(async (em) => {
         const shop = em.getReference(Shop, view.shopId);
         const customer = await em.findOne(Customer, { shop: view.shopId, ref: view.customerRef });
+        // A retried save can overlap the first (a local activity that timed out while its transaction still ran): the
+        // row lock makes the second wait and rewrite the lines after the first, never beside it.
+        await em.getConnection().execute('select id from orders where number = ? for update', [view.orderNumber], 'all', em.getTransactionContext());
         let order: IOrder | null = await em.findOne(Order, { number: view.orderNumber }, { populate: ['items'] });
         const fields = {
           status: view.status,

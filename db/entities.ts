@@ -179,6 +179,7 @@ export interface ChosenOption {
 /** A snapshot: the price and options as they were when the customer chose them. */
 export const OrderItem = defineEntity({
   name: 'OrderItem',
+  uniques: [{ properties: ['order', 'lineId'] }],
   properties: {
     id: p.uuid().primary().onCreate(() => crypto.randomUUID()),
     order: () => p.manyToOne(Order),

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startTimeSkipping } from '../helpers/time-skipping.ts';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
@@ -62,6 +62,8 @@ interface Stubs {
   refundCalls: number;
   refundGate: Promise<void> | null;
 }
+
+jest.setTimeout(120_000);
 
 describe('order money (stubbed activities, time-skipping server)', () => {
   let env: TestWorkflowEnvironment;
@@ -141,12 +143,13 @@ describe('order money (stubbed activities, time-skipping server)', () => {
 
   /** Waits (in workflow time) until the order's view satisfies `done`. */
   async function until(handle: WorkflowHandle, done: (o: OrderView) => boolean, what: string): Promise<OrderView> {
-    for (let i = 0; i < 200; i += 1) {
-      const o = await handle.query(orderQuery);
-      if (done(o)) return o;
+    let o = await handle.query(orderQuery);
+    for (let i = 0; i < 40 && !done(o); i += 1) {
       await env.sleep('1s');
+      o = await handle.query(orderQuery);
     }
-    throw new Error(`never: ${what}`);
+    if (!done(o)) throw new Error(`never: ${what} (${o.status}, ${o.paymentStatus}, ${o.timeline.map((e) => e.type).join(' ')})`);
+    return o;
   }
 
   const succeeded = (reference: string, amount = 4000): PaymentSignal => ({ reference, status: 'succeeded', amount, currency: 'INR', transactionReference: `pay_${reference.slice(0, 6)}`, source: 'callback' });
@@ -164,6 +167,7 @@ describe('order money (stubbed activities, time-skipping server)', () => {
     const handle = await orderAwaitingPayment('razorpay_link', { paymentLinkTimeout: '1m' });
     // The first link expires unpaid; the customer retries and pays the second; then the first is paid after all.
     const first = (await until(handle, (o) => o.payments.length === 1, 'first attempt')).payments[0]!.reference;
+    await env.sleep('1m');
     await until(handle, (o) => o.status === 'CHECKOUT' && o.payments[0]!.status === 'expired', 'first attempt expired');
     await handle.executeUpdate(placeOrderUpdate, { args: [{ method: 'razorpay_link' }] });
     await pay(handle, 2);
@@ -183,6 +187,7 @@ describe('order money (stubbed activities, time-skipping server)', () => {
     const handle = await orderAwaitingPayment('mpesa', { paymentTimeout: '1m' });
     s.canRefund = false;
     const first = (await until(handle, (o) => o.payments.length === 1, 'first attempt')).payments[0]!.reference;
+    await env.sleep('1m');
     await until(handle, (o) => o.status === 'CHECKOUT', 'first prompt expired');
     await handle.executeUpdate(placeOrderUpdate, { args: [{ method: 'mpesa' }] });
     await pay(handle, 2);
@@ -268,6 +273,7 @@ describe('order money (stubbed activities, time-skipping server)', () => {
     await checkless.signal(paymentEventSignal, succeeded(reference));
     const flagged = await until(checkless, (v) => v.attention === 'PROVIDER_ERROR', 'flagged');
     expect(flagged.status).toBe('AWAITING_PAYMENT');
+    await env.sleep('1m');
     expect((await until(checkless, (v) => v.status === 'CHECKOUT', 'timed out')).payments[0]!.status).toBe('expired');
     expect((await checkless.describe()).status.name).toBe('RUNNING');
   });
