@@ -48,6 +48,8 @@ const EnvSchema = z.object({
   HANDOVER_SILENCE: z.string().default('30m'),
   PAYMENT_TIMEOUT: z.string().default('3m'),
   PAYMENT_LINK_TIMEOUT: z.string().default('30m'),
+  REFUND_WINDOW: z.string().default('30d'),
+  ORDER_AUTO_CLOSE: z.string().default('14d'),
   PAYMENT_POLL_INTERVAL: z.string().default('10s'),
   DUKA_DATA_DIR: z.string().default('.data'),
 });
@@ -76,7 +78,7 @@ export interface Config {
   paynow: { baseUrl: string; integrationId: string; integrationKey: string; authEmail: string };
   omari: { baseUrl: string; merchantKey: string };
   razorpay: { baseUrl: string; keyId: string; keySecret: string; webhookSecret: string };
-  timing: { cartReminderAfter: string; cartExpiresAfter: string; handoverSilence: string; paymentTimeout: string; paymentLinkTimeout: string; pollInterval: string };
+  timing: { cartReminderAfter: string; cartExpiresAfter: string; handoverSilence: string; paymentTimeout: string; paymentLinkTimeout: string; pollInterval: string; refundWindow: string; autoCloseAfter: string };
 }
 
 export class ConfigError extends Error {
@@ -153,6 +155,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       handoverSilence: env.HANDOVER_SILENCE,
       paymentTimeout: env.PAYMENT_TIMEOUT,
       paymentLinkTimeout: env.PAYMENT_LINK_TIMEOUT,
+      refundWindow: env.REFUND_WINDOW,
+      autoCloseAfter: env.ORDER_AUTO_CLOSE,
       pollInterval: env.PAYMENT_POLL_INTERVAL,
     },
   };

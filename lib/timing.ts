@@ -8,5 +8,7 @@ export function orderTiming(config: Config): OrderTiming {
     paymentTimeout: config.timing.paymentTimeout,
     paymentLinkTimeout: config.timing.paymentLinkTimeout,
     pollInterval: config.timing.pollInterval,
+    refundWindow: config.timing.refundWindow,
+    autoCloseAfter: config.timing.autoCloseAfter,
   };
 }

@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Client } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 
 export const HISTORIES_DIR = new URL('../replay/histories/', import.meta.url).pathname;
@@ -22,4 +22,17 @@ export async function recordHistories(client: Client, taskQueue: string, label: 
     n += 1;
   }
   return n;
+}
+
+/** Saves one workflow's history (for servers with no list call, such as the time-skipping one); same rule as above. */
+export async function recordHistory(handle: WorkflowHandle, label: string): Promise<boolean> {
+  if (!process.env.DUKA_RECORD_HISTORIES) return false;
+  mkdirSync(HISTORIES_DIR, { recursive: true });
+  const history = await handle.fetchHistory();
+  const first = history.events?.[0]?.workflowExecutionStartedEventAttributes;
+  const type = first?.workflowType?.name ?? 'workflow';
+  const runId = first?.originalExecutionRunId ?? '';
+  const name = `${label}--${type}--${handle.workflowId.replace(/[^\w-]+/g, '_')}--${runId.slice(0, 8)}`.slice(0, 180);
+  writeFileSync(join(HISTORIES_DIR, `${name}.history.bin`), temporal.api.history.v1.History.encode(history).finish());
+  return true;
 }

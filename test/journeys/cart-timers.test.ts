@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startTimeSkipping } from '../helpers/time-skipping.ts';
+import { recordHistory } from '../helpers/histories.ts';
+import type { WorkflowHandle } from '@temporalio/client';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities/index.ts';
 import { WhatsAppClient } from '../../providers/whatsapp/client.ts';
@@ -37,7 +39,9 @@ describe('cart timers', () => {
     });
     running = worker.run();
   });
+  const started: WorkflowHandle[] = [];
   afterAll(async () => {
+    for (const handle of started) await recordHistory(handle, 'cart_timers');
     worker?.shutdown();
     await running;
     await graph?.close();
@@ -58,6 +62,7 @@ describe('cart timers', () => {
       timing: { cartReminderAfter: '1h', cartExpiresAfter: '24h', paymentTimeout: '3m', paymentLinkTimeout: '30m', pollInterval: '10s' },
     };
     const handle = await env.client.workflow.start('orderWorkflow', { taskQueue, workflowId: `order:${orderNumber}`, args: [input] });
+    started.push(handle);
     const added = await handle.executeUpdate<CartResult, [unknown]>('addLine', { args: [{ productId: 'nairobi-honey', optionIds: [], quantity: 2 }] });
     expect(added.ok).toBe(true);
   }

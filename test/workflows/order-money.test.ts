@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startTimeSkipping } from '../helpers/time-skipping.ts';
+import { recordHistory } from '../helpers/histories.ts';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowUpdateFailedError, WorkflowUpdateStage, type WorkflowHandle } from '@temporalio/client';
@@ -72,6 +73,7 @@ describe('order money (stubbed activities, time-skipping server)', () => {
   let s: Stubs;
   const taskQueue = 'order-money';
   let seq = 0;
+  const started: WorkflowHandle[] = [];
 
   beforeAll(async () => {
     Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -115,6 +117,7 @@ describe('order money (stubbed activities, time-skipping server)', () => {
   });
 
   afterAll(async () => {
+    for (const handle of started) await recordHistory(handle, 'money');
     worker?.shutdown();
     await running;
     await env?.teardown();
@@ -135,6 +138,7 @@ describe('order money (stubbed activities, time-skipping server)', () => {
       timing: { cartReminderAfter: '1h', cartExpiresAfter: '24h', paymentTimeout: '3m', paymentLinkTimeout: '30m', pollInterval: '10s', refundWindow: '30d', autoCloseAfter: '14d', ...timing },
     };
     const handle = await env.client.workflow.start('orderWorkflow', { taskQueue, workflowId: `order:${input.orderNumber}`, args: [input] });
+    started.push(handle);
     expect((await handle.executeUpdate(addLineUpdate, { args: [{ productId: 'chai', optionIds: [], quantity: 1 }] })).ok).toBe(true);
     await handle.executeUpdate(setFulfilmentUpdate, { args: [{ fulfilment: 'pickup' }] });
     await handle.executeUpdate(placeOrderUpdate, { args: [{ method, ...(method === 'mpesa' ? { phone: '254712345678' } : {}) }] });
