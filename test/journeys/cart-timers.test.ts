@@ -10,7 +10,7 @@ import { PaymentProviders } from '../../providers/payments/registry.ts';
 import { loadConfig } from '../../lib/config.ts';
 
 import { Customer as CustomerRow, Order } from '../../db/entities.ts';
-import type { OrderInput, OrderView, CartResult } from '../../workflows/definitions.ts';
+import { addLineUpdate, type OrderInput, type OrderView } from '../../workflows/definitions.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { startFakeGraphApi, type FakeGraphApi } from '../fakes/graph-api.ts';
 import { describeSend } from '../helpers/chat.ts';
@@ -63,7 +63,7 @@ describe('cart timers', () => {
     };
     const handle = await env.client.workflow.start('orderWorkflow', { taskQueue, workflowId: `order:${orderNumber}`, args: [input] });
     started.push(handle);
-    const added = await handle.executeUpdate<CartResult, [unknown]>('addLine', { args: [{ productId: 'nairobi-honey', optionIds: [], quantity: 2 }] });
+    const added = await handle.executeUpdate(addLineUpdate, { args: [{ productId: 'nairobi-honey', optionIds: [], quantity: 2 }] });
     expect(added.ok).toBe(true);
   }
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startDuka, NAIROBI, type Duka } from '../helpers/duka.ts';
 import { Customer } from '../helpers/chat.ts';
 import { textMessage } from '../fakes/graph-api.ts';
-import type { ConversationView } from '../../workflows/definitions.ts';
+import { conversationQuery, inboundSignal } from '../../workflows/definitions.ts';
 
 describe('a long conversation continues as new and carries its state', () => {
   let duka: Duka;
@@ -36,13 +36,13 @@ describe('a long conversation continues as new and carries its state', () => {
 
     const now = await duka.client.workflow.getHandle(id).describe();
     expect(now.runId).not.toBe(firstRun);
-    const view = await duka.client.workflow.getHandle(id).query<ConversationView>('conversation');
+    const view = await duka.client.workflow.getHandle(id).query(conversationQuery);
     expect(view.language).toBe('sw');
     expect(view.activeOrder).toMatch(/^NBO-/);
 
     // A redelivery of a message the previous run handled is still recognised.
     const before = duka.graph.sent.filter((s) => s.to === c.waId).length;
-    await duka.client.workflow.getHandle(id).signal('inbound', { id: 'wamid.can-0', phoneNumberId: NAIROBI, from: c.waId, timestamp: Date.now(), content: { kind: 'text', text: 'Habari' } });
+    await duka.client.workflow.getHandle(id).signal(inboundSignal, { id: 'wamid.can-0', phoneNumberId: NAIROBI, from: c.waId, timestamp: Date.now(), content: { kind: 'text', text: 'Habari' } });
     await duka.deliver(NAIROBI, [textMessage(c.waId, 'kikapu', 'wamid.can-last')]);
     await c.next(1);
     expect(duka.graph.sent.filter((s) => s.to === c.waId).length).toBe(before + 1);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startDuka, NAIROBI, HARARE, type Duka } from '../helpers/duka.ts';
 import { Customer } from '../helpers/chat.ts';
-import type { OrderView } from '../../workflows/definitions.ts';
+import { handoverSignal, orderQuery, type OrderView } from '../../workflows/definitions.ts';
 import { Order } from '../../db/entities.ts';
 import { flowReply, textMessage } from '../fakes/graph-api.ts';
 
@@ -9,7 +9,7 @@ let seq = 0;
 const textMessageFor = (waId: string, text: string) => textMessage(waId, text, `wamid.restart-${waId}-${(seq += 1)}`);
 
 async function orderOf(duka: Duka, orderNumber: string): Promise<OrderView> {
-  return duka.client.workflow.getHandle(`order:${orderNumber}`).query<OrderView>('order');
+  return duka.client.workflow.getHandle(`order:${orderNumber}`).query(orderQuery);
 }
 
 describe('shopping over WhatsApp, through the webhook, on real Temporal and PostgreSQL', () => {
@@ -152,10 +152,10 @@ describe('shopping over WhatsApp, through the webhook, on real Temporal and Post
   it('stays silent while shop staff have taken over, then answers again', async () => {
     const c = new Customer(duka, NAIROBI, '254712345006');
     await c.say('hi');
-    await duka.client.workflow.getHandle(duka.conversationId('nairobi', c.waId)).signal('handover', { minutes: 30 });
+    await duka.client.workflow.getHandle(duka.conversationId('nairobi', c.waId)).signal(handoverSignal, { minutes: 30 });
     await duka.deliver(NAIROBI, [textMessageFor(c.waId, 'is my order ready?')], { name: c.name });
     await expect(c.next(1, 1500)).rejects.toThrow(/expected 1 message/);
-    await duka.client.workflow.getHandle(duka.conversationId('nairobi', c.waId)).signal('handover', { resume: true });
+    await duka.client.workflow.getHandle(duka.conversationId('nairobi', c.waId)).signal(handoverSignal, { resume: true });
     const [menu] = await c.say('menu');
     expect(menu!.ids).toContain('menu:shop');
   });

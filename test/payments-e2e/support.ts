@@ -8,7 +8,7 @@ import { createMpesaSimulator, type MpesaSimulatorControl, type StkPush } from '
 import { createPaynowSimulator, type PaynowSimulatorControl, type SimulatedPaynowTransaction } from '../../sandbox/providers/paynow.ts';
 import { createOmariSimulator, type OmariSimulatorControl } from '../../sandbox/providers/omari.ts';
 import { createRazorpaySimulator, type RazorpaySimulatorControl, type SimulatedPaymentLink } from '../../sandbox/providers/razorpay.ts';
-import type { ConversationView, OrderView } from '../../workflows/definitions.ts';
+import { conversationQuery, orderQuery, type OrderView } from '../../workflows/definitions.ts';
 
 /**
  * The payment providers' side of the internet for end-to-end tests: one HTTP server with the four protocol simulators
@@ -186,11 +186,11 @@ export async function startWorld(label: string, env: Record<string, string> = {}
 // ---- reading duka's state -------------------------------------------------------------------------------------------
 
 export function orderOf(duka: Duka, orderNumber: string): Promise<OrderView> {
-  return duka.client.workflow.getHandle(`order:${orderNumber}`).query<OrderView>('order');
+  return duka.client.workflow.getHandle(`order:${orderNumber}`).query(orderQuery);
 }
 
 export async function activeOrderNumber(duka: Duka, c: Customer, shopId: string): Promise<string> {
-  const view = await duka.client.workflow.getHandle(duka.conversationId(shopId, c.waId)).query<ConversationView>('conversation');
+  const view = await duka.client.workflow.getHandle(duka.conversationId(shopId, c.waId)).query(conversationQuery);
   if (!view.activeOrder) throw new Error(`${c.waId} has no active order`);
   return view.activeOrder;
 }
