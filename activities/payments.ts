@@ -3,13 +3,18 @@ import { ApplicationFailure, Context, CancelledFailure, sleep } from '@temporali
 import { Booking, Customer, Order, Payment, Shop, type IPayment } from '../db/entities.ts';
 import { phoneForMethod } from '../domain/phone.ts';
 import type { CurrencyCode } from '../domain/money.ts';
+import { logger, maskPhones } from '../lib/logger.ts';
 import {
   PaymentDeclinedError,
   PROVIDER_OF,
   ProviderRejectedError,
+  ProviderUnavailableError,
   type CustomerAction,
+  type InitiateInput,
+  type InitiateResult,
   type NormalisedPaymentEvent,
   type PaymentMethod,
+  type PaymentProvider,
 } from '../providers/payments/types.ts';
 import type { PaymentSignal } from '../workflows/definitions.ts';
 import type { ActivityDeps } from './deps.ts';
@@ -28,6 +33,13 @@ export interface InitiatePaymentInput {
   bookingReference?: string;
   expiresInSeconds: number;
 }
+
+/**
+ * What the customer must do next. `answerLost`: an earlier try of this initiation may have reached the provider and
+ * its answer was lost, so the provider was not asked again; the attempt's callback (matched by its own token or
+ * reference) or a status query settles it, or it expires. Absent when the provider's answer is known.
+ */
+export type InitiatePaymentResult = CustomerAction & { answerLost?: true };
 
 /** A booking a customer pays against (seed 003); amounts in minor units. */
 export interface BookingView {
@@ -65,6 +77,38 @@ function classify(err: unknown): never {
   throw err;
 }
 
+/**
+ * Errors of a status check (checkPayment, awaitPaymentResult). A provider that refuses the question itself (bad
+ * credentials, a reference it does not know) answers the same on every retry: `ProviderError`, not retryable, with a
+ * plain message for the operator. Anything else (unreachable, 5xx, a timeout) is retried.
+ */
+function classifyCheck(err: unknown): never {
+  if (err instanceof ProviderRejectedError || err instanceof PaymentDeclinedError) {
+    const provider = err instanceof ProviderRejectedError ? err.provider : undefined;
+    throw ApplicationFailure.create({
+      type: 'ProviderError',
+      message: maskPhones(err.message),
+      nonRetryable: true,
+      details: [{ provider, httpStatus: err instanceof ProviderRejectedError ? err.httpStatus : undefined }],
+    });
+  }
+  throw err;
+}
+
+/** The provider certainly did not start anything for this call: a retry may call it again. */
+const notTaken = (err: unknown) => err instanceof ProviderUnavailableError || err instanceof ProviderRejectedError || err instanceof PaymentDeclinedError;
+
+/** A payment whose provider never gave duka a way to ask about it (its initiation answer was lost): only a callback can. */
+const unanswered = (p: IPayment) => p.providerReference === null && p.data.customerAction === undefined && p.initiation !== 'answered';
+
+function activityLog() {
+  try {
+    return Context.current().log;
+  } catch {
+    return { warn: (message: string, attrs: Record<string, unknown>) => logger.warn(attrs, message) };
+  }
+}
+
 export function createPaymentActivities({ orm, payments, config }: ActivityDeps) {
   async function load(reference: string) {
     const em = orm.em.fork();
@@ -73,18 +117,86 @@ export function createPaymentActivities({ orm, payments, config }: ActivityDeps)
     return { em, payment, provider: payments.forShop(payment.shop, payment.provider) };
   }
   const money = (p: IPayment) => ({ amount: p.amount, currency: p.currency as CurrencyCode });
+  const sql = () => orm.em.getConnection();
+
+  /** The provider's answer, kept beside anything a callback taught the row meanwhile. */
+  async function storeAnswer(paymentId: string, result: InitiateResult): Promise<void> {
+    await sql().execute(
+      `update payment set provider_reference = coalesce(provider_reference, ?), data = coalesce(data, '{}'::jsonb) || ?::jsonb, initiation = 'answered', updated_at = now() where id = ?`,
+      [result.providerReference ?? null, JSON.stringify({ ...result.data, customerAction: result.customerAction }), paymentId],
+    );
+  }
+
+  /** One call to the provider, under the `sending` marker this activity holds. */
+  async function send(paymentId: string, provider: PaymentProvider, request: InitiateInput): Promise<InitiatePaymentResult> {
+    let result: InitiateResult;
+    try {
+      result = await provider.initiate(request);
+    } catch (err) {
+      if (notTaken(err)) {
+        const declined = err instanceof PaymentDeclinedError ? { status: 'failed' as const, failureReason: err.reason } : {};
+        await orm.em.fork().nativeUpdate(Payment, { id: paymentId, initiation: { $in: ['sending', 'lost'] } }, { initiation: 'not_sent', updatedAt: new Date(), ...declined });
+      }
+      return classify(err);
+    }
+    await storeAnswer(paymentId, result);
+    return result.customerAction;
+  }
+
+  /**
+   * A retry that finds the `sending` marker without an answer: an earlier try may have reached the provider. The
+   * provider is never asked to start again for this attempt; it is asked only what the first call started, if it can say.
+   */
+  async function recover(payment: IPayment, provider: PaymentProvider, request: InitiateInput): Promise<InitiatePaymentResult> {
+    const log = activityLog();
+    const recovery = provider.recoverLost
+      ? await provider.recoverLost(request).catch(classify)
+      : ({ kind: 'wait', customerAction: { type: 'approve_on_phone' } } as const);
+    const em = orm.em.fork();
+    switch (recovery.kind) {
+      case 'found':
+        log.warn('payment initiation: answer lost, found at the provider', { reference: payment.reference });
+        await storeAnswer(payment.id, recovery.result);
+        return recovery.result.customerAction;
+      case 'absent':
+        // The provider says the first call started nothing (Razorpay: no link with this reference_id): safe to start.
+        return send(payment.id, provider, request);
+      case 'wait':
+        log.warn('payment initiation: answer lost, not sent again; the callback or a status query settles it', { reference: payment.reference, provider: payment.provider });
+        await em.nativeUpdate(Payment, { id: payment.id, initiation: { $ne: 'answered' } }, { initiation: 'lost' });
+        return { ...recovery.customerAction, answerLost: true };
+      case 'unusable':
+        log.warn('payment initiation: answer lost, the attempt ends', { reference: payment.reference, provider: payment.provider, reason: recovery.reason });
+        await em.nativeUpdate(Payment, { id: payment.id, status: 'pending' }, { initiation: 'lost', status: 'failed', failureReason: recovery.reason, updatedAt: new Date() });
+        throw ApplicationFailure.create({ type: 'PaymentDeclined', message: recovery.message, nonRetryable: true, details: [{ reason: recovery.reason, answerLost: true }] });
+    }
+  }
+
+  /** Where a payment stands at its provider; `pending` when the provider cannot be asked yet (answer lost, no callback). */
+  async function statusOf(reference: string): Promise<PaymentSignal | null> {
+    const { payment, provider } = await load(reference);
+    if (payment.provider === 'cash') return null;
+    if (unanswered(payment)) return { reference: payment.reference, status: 'pending', source: 'poll' };
+    const e = await provider.status(payment.data, money(payment)).catch(classifyCheck);
+    return toSignal(payment.reference, e, 'poll');
+  }
 
   return {
     /**
-     * Creates the payment row (once per idempotency key) and asks the provider to start. Run twice, it finds the row
-     * and, when the provider already answered, returns that answer instead of charging again.
+     * Creates the payment row (once per idempotency key) and asks the provider to start. The row's `sending` marker is
+     * committed before the provider is called: a retry that finds it (the worker died, the answer timed out) never
+     * calls again for the same attempt, so a customer never gets a second prompt for one attempt. Run again after the
+     * answer was stored, it returns that answer.
      */
-    async initiatePayment(input: InitiatePaymentInput): Promise<CustomerAction> {
+    async initiatePayment(input: InitiatePaymentInput): Promise<InitiatePaymentResult> {
       const em = orm.em.fork();
       const shop = await em.findOneOrFail(Shop, { id: input.shopId });
-      const provider = PROVIDER_OF[input.method];
+      const providerId = PROVIDER_OF[input.method];
       let payment = await em.findOne(Payment, { idempotencyKey: input.idempotencyKey });
       if (payment?.data.customerAction) return payment.data.customerAction as CustomerAction;
+      if (payment?.status === 'failed' && payment.initiation === 'lost') {
+        throw ApplicationFailure.create({ type: 'PaymentDeclined', message: 'the provider\'s answer to this attempt was lost', nonRetryable: true, details: [{ reason: payment.failureReason ?? 'provider_error', answerLost: true }] });
+      }
       // Derived, not random: a retried initiation (the first answer lost in transit) gives the provider the same
       // CallBackURL, so a callback for the first request is still accepted.
       const token = createHmac('sha256', config.customerRefSecret).update(`mpesa-callback:${input.idempotencyKey}`).digest('base64url').slice(0, 32);
@@ -97,13 +209,14 @@ export function createPaymentActivities({ orm, payments, config }: ActivityDeps)
           order,
           booking,
           shop,
-          provider,
+          provider: providerId,
           method: input.method,
           attempt: input.attempt,
           status: 'pending',
           amount: input.amount,
           currency: input.currency,
           callbackTokenHash: tokenHash(token),
+          initiation: 'not_sent',
           data: {},
         });
         await em.flush();
@@ -113,44 +226,41 @@ export function createPaymentActivities({ orm, payments, config }: ActivityDeps)
       if (!phone && ['mpesa', 'ecocash', 'onemoney', 'innbucks', 'omari'].includes(input.method)) {
         throw ApplicationFailure.create({ type: 'PaymentDeclined', message: 'not a mobile number for this method', nonRetryable: true, details: [{ reason: 'invalid_number' }] });
       }
-      const callbackPath = { mpesa: `/webhooks/mpesa/${token}`, paynow: '/webhooks/paynow', razorpay: '/webhooks/razorpay', omari: '/webhooks/omari', cash: '/webhooks/cash' }[provider];
-      try {
-        const result = await payments.forShop(shop, provider).initiate({
-          amount: { amount: input.amount, currency: input.currency },
-          method: input.method,
-          context: {
-            idempotencyKey: input.idempotencyKey,
-            reference: input.reference,
-            orderNumber: input.orderNumber,
-            description: `${shop.name} ${input.bookingReference ?? input.orderNumber}`,
-            callbackUrl: `${config.publicBaseUrl}${callbackPath}`,
-            returnUrl: `${config.publicBaseUrl}/paid/${encodeURIComponent(input.reference)}`,
-            ...(phone ? { customerPhone: phone } : {}),
-            ...(customer.name ? { customerName: customer.name } : {}),
-            expiresAt: Math.floor(Date.now() / 1000) + input.expiresInSeconds,
-          },
-        });
-        payment.providerReference = result.providerReference ?? null;
-        payment.data = { ...result.data, customerAction: result.customerAction };
-        await em.flush();
-        return result.customerAction;
-      } catch (err) {
-        if (err instanceof PaymentDeclinedError) {
-          payment.status = 'failed';
-          payment.failureReason = err.reason;
-          await em.flush();
-        }
-        return classify(err);
-      }
+      const callbackPath = { mpesa: `/webhooks/mpesa/${token}`, paynow: '/webhooks/paynow', razorpay: '/webhooks/razorpay', omari: '/webhooks/omari', cash: '/webhooks/cash' }[providerId];
+      const request: InitiateInput = {
+        amount: { amount: input.amount, currency: input.currency },
+        method: input.method,
+        context: {
+          idempotencyKey: input.idempotencyKey,
+          reference: input.reference,
+          orderNumber: input.orderNumber,
+          description: `${shop.name} ${input.bookingReference ?? input.orderNumber}`,
+          callbackUrl: `${config.publicBaseUrl}${callbackPath}`,
+          returnUrl: `${config.publicBaseUrl}/paid/${encodeURIComponent(input.reference)}`,
+          ...(phone ? { customerPhone: phone } : {}),
+          ...(customer.name ? { customerName: customer.name } : {}),
+          expiresAt: Math.floor(Date.now() / 1000) + input.expiresInSeconds,
+        },
+      };
+      const provider = payments.forShop(shop, providerId);
+      // The marker, committed before the provider hears of this attempt. Only a row whose last call certainly did not
+      // reach the provider (or a new one) can be claimed; anything else means a call may have reached it.
+      const claimed = await orm.em.fork().nativeUpdate(Payment, { id: payment.id, initiation: 'not_sent' }, { initiation: 'sending', updatedAt: new Date() });
+      if (claimed === 1) return send(payment.id, provider, request);
+      const current = await orm.em.fork().findOneOrFail(Payment, { id: payment.id });
+      if (current.data.customerAction) return current.data.customerAction as CustomerAction;
+      return recover(current, provider, request);
     },
 
     /**
      * Polls the provider with back-off until the payment settles or `until` passes. It heartbeats every few seconds
      * (with the last provider error, so a stuck provider shows in the Temporal UI) and stops when the workflow cancels
      * it; a worker shutting down is not the workflow's wish, so that attempt fails and another worker picks it up.
+     * Each poll reads the payment again (a callback may have taught it the provider's id meanwhile). A provider that
+     * refuses the question for good ends the polling with a non-retryable `ProviderError`.
      */
     async awaitPaymentResult(input: { reference: string; intervalMs: number; until: number }): Promise<PaymentSignal | null> {
-      const { payment, provider } = await load(input.reference);
+      await load(input.reference);
       const ctx = Context.current();
       let wait = Math.max(1, input.intervalMs);
       let lastError: string | undefined;
@@ -167,13 +277,14 @@ export function createPaymentActivities({ orm, payments, config }: ActivityDeps)
         }
         ctx.heartbeat({ polls: polls + 1, ...(lastError ? { lastError } : {}) });
         try {
-          const e = await provider.status(payment.data, money(payment));
+          const e = await statusOf(input.reference);
           lastError = undefined;
-          if (e.status !== 'pending') return toSignal(payment.reference, e, 'poll');
+          if (e && e.status !== 'pending') return e;
         } catch (err) {
+          if (err instanceof ApplicationFailure && err.nonRetryable) throw err;
           // A provider outage while polling is not a verdict on the payment: keep trying until the deadline.
-          lastError = String(err);
-          ctx.log.warn('payment status poll failed', { reference: payment.reference, error: lastError });
+          lastError = maskPhones(String(err));
+          ctx.log.warn('payment status poll failed', { reference: input.reference, error: lastError });
         }
         wait = Math.min(wait * 1.5, 60_000);
       }
@@ -196,12 +307,13 @@ export function createPaymentActivities({ orm, payments, config }: ActivityDeps)
       return { reference: row.reference, description: row.description, total: Number(row.total), paid: Number(row.paid), currency: row.currency as CurrencyCode };
     },
 
-    /** One authoritative look (STK query, poll URL, link status) before anything is marked paid. */
+    /**
+     * One authoritative look (STK query, poll URL, link status) before anything is marked paid or ended: the provider's
+     * own current status, `pending` while the customer has not answered or the provider cannot say yet. Null for cash.
+     * Errors: `ProviderError` (non-retryable) when the provider refuses the question for good, else retryable.
+     */
     async checkPayment(input: { reference: string }): Promise<PaymentSignal | null> {
-      const { payment, provider } = await load(input.reference);
-      if (payment.provider === 'cash') return null;
-      const e = await provider.status(payment.data, money(payment)).catch(classify);
-      return toSignal(payment.reference, e, 'poll');
+      return statusOf(input.reference);
     },
 
     async submitPaymentOtp(input: { reference: string; otp: string }): Promise<PaymentSignal> {

@@ -226,8 +226,19 @@ export const Booking = defineEntity({
 });
 export type IBooking = InferEntity<typeof Booking>;
 
+/**
+ * Where the provider call that starts a payment stands. `sending` is committed before the call, so a retried initiation
+ * that finds it knows an earlier call may have reached the provider and never calls again for that attempt.
+ * - `sending`: a call may be in flight, or its answer was lost with the worker.
+ * - `answered`: the provider's answer is stored (`data.customerAction`).
+ * - `not_sent`: the last call certainly did not reach the provider or was refused: calling again is safe.
+ * - `lost`: a retry found `sending` and did not call again; the callback or a status query settles the payment.
+ */
+export type PaymentInitiation = 'sending' | 'answered' | 'not_sent' | 'lost';
+
 export const Payment = defineEntity({
   name: 'Payment',
+  /** Only the provider's own unique ids go into providerReference (never a display code such as O'mari's otpReference). */
   uniques: [{ properties: ['provider', 'providerReference'] }],
   properties: {
     id: p.uuid().primary().onCreate(() => crypto.randomUUID()),
@@ -245,6 +256,7 @@ export const Payment = defineEntity({
     providerReference: p.string().nullable(),
     transactionReference: p.string().nullable(),
     callbackTokenHash: p.string().nullable().unique().hidden(),
+    initiation: p.string().$type<PaymentInitiation>().nullable(),
     data: p.json<Record<string, unknown>>().default('{}'),
     failureReason: p.string().nullable(),
     createdAt: p.datetime().onCreate(now),

@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import express, { Router, type Request, type Response } from 'express';
 import type { Client } from '@temporalio/client';
 import type { MikroORM } from '@mikro-orm/postgresql';
+import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { Config } from '../../lib/config.ts';
 import { maskPhones, type Logger } from '../../lib/logger.ts';
 import { orderWorkflowId } from '../../domain/ids.ts';
@@ -156,6 +157,25 @@ export function paymentsRouter(deps: PaymentRouteDeps): Router {
     return rows[0] ?? null;
   }
 
+  /**
+   * A payment whose initiation answer was lost has no provider id yet: a verified callback (M-Pesa: on the attempt's
+   * own token; Paynow: hash-checked, with duka's reference) teaches it one, so the workflow's status check can confirm
+   * it with the provider. False when that id already belongs to another payment (never adopted: a forgery).
+   */
+  async function adoptProviderData(payment: PaymentRow, event: NormalisedPaymentEvent): Promise<boolean> {
+    if (payment.provider_reference !== null || !event.providerData || !event.providerReference) return true;
+    try {
+      await sql().execute(
+        `update payment set provider_reference = ?, data = ?::jsonb || coalesce(data, '{}'::jsonb), updated_at = now() where id = ? and provider_reference is null`,
+        [event.providerReference, JSON.stringify(event.providerData), payment.id],
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof UniqueConstraintViolationException || (err as { code?: unknown }).code === '23505') return false;
+      throw err;
+    }
+  }
+
   function targetWorkflow(payment: PaymentRow): string | null {
     if (payment.order_number) return orderWorkflowId(payment.order_number);
     const fromData = payment.data?.workflowId;
@@ -217,9 +237,10 @@ export function paymentsRouter(deps: PaymentRouteDeps): Router {
       await recordRefusal(req, { provider: 'mpesa', paymentId: payment.id, outcome: 'malformed', raw: redactRaw(text, MAX_REJECTED_RAW) });
       throw new HttpError(400, 'invalid_callback', err instanceof SyntaxError ? 'body is not JSON' : err.message);
     }
-    // The push's CheckoutRequestID is stored once Daraja answers the push; a callback racing that write is let through
-    // on the token alone (the workflow confirms by STK query before anything is marked paid).
-    if (payment.provider_reference !== null && event.providerReference !== payment.provider_reference) {
+    // The push's CheckoutRequestID is stored once Daraja answers the push; a callback racing that write, or for a push
+    // whose answer was lost, is let through on the token alone and its CheckoutRequestID adopted (the workflow confirms
+    // by STK query before anything is marked paid or ended).
+    if ((payment.provider_reference !== null && event.providerReference !== payment.provider_reference) || !(await adoptProviderData(payment, event))) {
       await recordRefusal(req, { provider: 'mpesa', paymentId: payment.id, outcome: 'rejected', security: true, raw: JSON.stringify(event.raw) });
       log.warn({ payment: payment.reference }, 'mpesa callback: CheckoutRequestID does not match the payment');
       throw new HttpError(403, 'forbidden', 'CheckoutRequestID does not belong to this callback URL');
@@ -264,6 +285,11 @@ export function paymentsRouter(deps: PaymentRouteDeps): Router {
         throw new HttpError(400, 'invalid_callback', err.message);
       }
       throw err;
+    }
+    if (!(await adoptProviderData(payment, event))) {
+      await recordRefusal(req, { provider: 'paynow', paymentId: payment.id, outcome: 'rejected', security: true, raw: redactRaw(text, MAX_REJECTED_RAW) });
+      log.warn({ payment: payment.reference }, 'paynow status update: its poll URL belongs to another payment');
+      throw new HttpError(403, 'invalid_signature', 'the poll URL belongs to another payment');
     }
     const accepted = () => res.json({ status: 'accepted' });
     const eventId = await recordAccepted(req, { provider: 'paynow', dedupKey: event.dedupKey, paymentId: payment.id, raw: redactRaw(JSON.stringify(event.raw)) });

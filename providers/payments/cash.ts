@@ -1,5 +1,5 @@
 import type { Money } from '../../domain/money.ts';
-import { ProviderRejectedError, type InitiateInput, type InitiateResult, type NormalisedPaymentEvent, type PaymentProvider, type ProviderData } from './types.ts';
+import { ProviderRejectedError, type InitiateInput, type InitiateResult, type LostInitiation, type NormalisedPaymentEvent, type PaymentProvider, type ProviderData } from './types.ts';
 
 /**
  * Cash on delivery or at pickup. Nothing outside duka knows about the payment: it stays pending until staff record
@@ -18,5 +18,10 @@ export function createCashProvider(): PaymentProvider {
     return event;
   }
 
-  return { id: 'cash', initiate, status };
+  /** Nothing outside duka was asked: initiating again is safe. */
+  async function recoverLost(): Promise<LostInitiation> {
+    return { kind: 'absent' };
+  }
+
+  return { id: 'cash', initiate, recoverLost, status };
 }

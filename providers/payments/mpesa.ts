@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { callJson } from './http.ts';
+import { callJson, isUnavailableStatus, operationBudget, PROVIDER_HTTP_TIMEOUT_MS, PROVIDER_OPERATION_TIMEOUT_MS } from './http.ts';
 import { parseDecimal } from '../../domain/money.ts';
-import { InvalidCallbackError, PaymentDeclinedError, ProviderRejectedError } from './types.ts';
+import { InvalidCallbackError, PaymentDeclinedError, ProviderRejectedError, ProviderUnavailableError } from './types.ts';
 import type {
   FailureReason,
   InitiateInput,
   InitiateResult,
   NormalisedPaymentEvent,
+  LostInitiation,
   PaymentProvider,
   PaymentStatus,
   ProviderData,
@@ -32,8 +33,10 @@ export interface MpesaSettings {
 export interface MpesaDeps {
   fetch?: typeof fetch;
   now?: () => Date;
-  /** Per HTTP call; an activity must not hang on a silent provider. */
+  /** Per HTTP call (default PROVIDER_HTTP_TIMEOUT_MS); an activity must not hang on a silent provider. */
   timeoutMs?: number;
+  /** All calls of one operation together (default PROVIDER_OPERATION_TIMEOUT_MS). */
+  operationTimeoutMs?: number;
 }
 
 export interface MpesaProviderData extends ProviderData {
@@ -137,11 +140,13 @@ export function parseStkCallback(body: unknown): NormalisedPaymentEvent {
   }
   const callback = parsed.data.Body.stkCallback;
   const outcome = outcomeOf(callback.ResultCode);
+  const providerData: MpesaProviderData = { checkoutRequestId: callback.CheckoutRequestID, merchantRequestId: callback.MerchantRequestID };
   const event: NormalisedPaymentEvent = {
     providerReference: callback.CheckoutRequestID,
     status: outcome.status,
     dedupKey: `mpesa:${callback.CheckoutRequestID}:${callback.ResultCode}`,
     raw: withoutPhoneNumber(body),
+    providerData,
   };
   if (outcome.failureReason) {
     event.failureReason = outcome.failureReason;
@@ -206,7 +211,8 @@ const tokens = new Map<string, Promise<CachedToken>>();
 export function createMpesaProvider(settings: MpesaSettings, deps: MpesaDeps = {}): PaymentProvider {
   const fetchImpl = deps.fetch ?? fetch;
   const now = deps.now ?? (() => new Date());
-  const timeoutMs = deps.timeoutMs ?? 30_000;
+  const timeoutMs = deps.timeoutMs ?? PROVIDER_HTTP_TIMEOUT_MS;
+  const operationTimeoutMs = deps.operationTimeoutMs ?? PROVIDER_OPERATION_TIMEOUT_MS;
   const baseUrl = settings.baseUrl.replace(/\/+$/, '');
   const transactionType = settings.transactionType ?? 'CustomerPayBillOnline';
   const tokenKey = createHash('sha256').update(`${baseUrl}\0${settings.consumerKey}\0${settings.consumerSecret}`).digest('hex');
@@ -214,8 +220,8 @@ export function createMpesaProvider(settings: MpesaSettings, deps: MpesaDeps = {
   if (!/^\d+$/.test(settings.shortcode)) throw new ProviderRejectedError('mpesa', 'M-Pesa shortcode must be digits');
   if (settings.partyB !== undefined && !/^\d+$/.test(settings.partyB)) throw new ProviderRejectedError('mpesa', 'M-Pesa till number must be digits');
 
-  function send(method: 'GET' | 'POST', path: string, authorization: string, body?: unknown): Promise<DarajaReply> {
-    return callJson('M-Pesa', fetchImpl, { method, url: `${baseUrl}${path}`, path, authorization, body, timeoutMs });
+  function send(method: 'GET' | 'POST', path: string, authorization: string, body?: unknown, budget?: AbortSignal): Promise<DarajaReply> {
+    return callJson('M-Pesa', fetchImpl, { method, url: `${baseUrl}${path}`, path, authorization, body, timeoutMs, ...(budget ? { budget } : {}) });
   }
 
   function failure(reply: DarajaReply, during: string): Error {
@@ -227,14 +233,19 @@ export function createMpesaProvider(settings: MpesaSettings, deps: MpesaDeps = {
       return new PaymentDeclinedError('invalid_number', `M-Pesa rejected the phone number (${detail})`);
     }
     if (code === '500.001.1001') {
-      return IN_PROGRESS.test(error.success ? error.data.errorMessage : '') ? new Error(message) : new ProviderRejectedError('mpesa', message, reply.status);
+      // "Unable to lock subscriber": another prompt is on the phone, this one was not sent. Anything else: bad credentials.
+      return IN_PROGRESS.test(error.success ? error.data.errorMessage : '') ? new ProviderUnavailableError(message) : new ProviderRejectedError('mpesa', message, reply.status);
     }
-    if (reply.status >= 500 || reply.status === 429 || reply.status === 408) return new Error(message);
+    // Daraja's own error body, or "unavailable", is a refusal before anything was done; a bare 502/504 from a gateway
+    // may come after Daraja took the request.
+    if (isUnavailableStatus(reply.status) || (reply.status >= 500 && error.success)) return new ProviderUnavailableError(message);
+    if (reply.status >= 500 || reply.status === 408) return new Error(message);
     return new ProviderRejectedError('mpesa', message, reply.status);
   }
 
   async function requestToken(): Promise<CachedToken> {
     const basic = Buffer.from(`${settings.consumerKey}:${settings.consumerSecret}`).toString('base64');
+    // Its own timeout only: the token is shared by every call waiting for it, whatever their budgets.
     const reply = await send('GET', '/oauth/v1/generate?grant_type=client_credentials', `Basic ${basic}`);
     if (reply.status !== 200) throw failure(reply, 'OAuth');
     const parsed = TokenResponse.safeParse(reply.body);
@@ -263,17 +274,24 @@ export function createMpesaProvider(settings: MpesaSettings, deps: MpesaDeps = {
     tokens.delete(tokenKey);
   }
 
-  /** A token revoked early (Daraja restarts, rotated keys) is refreshed once before the call counts as failed. */
+  /**
+   * A token revoked early (Daraja restarts, rotated keys) is refreshed once before the call counts as failed. No token
+   * means nothing was sent: that failure is a ProviderUnavailableError (unless Daraja refused the credentials).
+   */
   async function authorisedPost(path: string, fields: Record<string, unknown>): Promise<DarajaReply> {
+    const budget = operationBudget(operationTimeoutMs);
     for (let attempt = 0; ; attempt++) {
-      const token = await accessToken();
+      const token = await accessToken().catch((err: unknown) => {
+        if (err instanceof ProviderRejectedError || err instanceof ProviderUnavailableError) throw err;
+        throw new ProviderUnavailableError(`M-Pesa OAuth failed, nothing sent: ${(err as Error).message}`, { cause: err });
+      });
       const timestamp = darajaTimestamp(now());
       const reply = await send('POST', path, `Bearer ${token}`, {
         BusinessShortCode: Number(settings.shortcode),
         Password: darajaPassword(settings.shortcode, settings.passkey, timestamp),
         Timestamp: timestamp,
         ...fields,
-      });
+      }, budget);
       const error = DarajaErrorBody.safeParse(reply.body);
       if (attempt === 0 && error.success && INVALID_TOKEN.test(error.data.errorCode)) {
         forgetToken();
@@ -323,6 +341,14 @@ export function createMpesaProvider(settings: MpesaSettings, deps: MpesaDeps = {
         merchantRequestId: accepted.data.MerchantRequestID,
       };
       return { providerReference: data.checkoutRequestId, data, customerAction: { type: 'approve_on_phone' } };
+    },
+
+    /**
+     * A push whose answer was lost may be on the customer's phone: Daraja has no lookup by anything duka chose, so the
+     * callback (on this attempt's own CallBackURL token, carrying the CheckoutRequestID) settles it, or the attempt expires.
+     */
+    async recoverLost(): Promise<LostInitiation> {
+      return { kind: 'wait', customerAction: { type: 'approve_on_phone' } };
     },
 
     /** The query reports the result only: no amount and no receipt, which arrive with the callback. */

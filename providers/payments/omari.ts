@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { parseDecimal, toDecimalString, type Money } from '../../domain/money.ts';
+import { isRetryableStatus, isUnavailableStatus, operationBudget, PROVIDER_HTTP_TIMEOUT_MS, requestFailure, requestSignal } from './http.ts';
 import {
   PaymentDeclinedError,
   ProviderRejectedError,
+  ProviderUnavailableError,
   type FailureReason,
   type InitiateInput,
   type InitiateResult,
+  type LostInitiation,
   type NormalisedPaymentEvent,
   type PaymentProvider,
   type PaymentStatus,
@@ -33,6 +36,7 @@ export interface OmariSettings {
   responseCodeMap?: Record<string, OmariOutcome>;
   /** Tried in order on `message` when the code is not in the map; replaces DEFAULT_OMARI_MESSAGE_RULES. */
   messageRules?: OmariMessageRule[];
+  /** Per HTTP call; default PROVIDER_HTTP_TIMEOUT_MS. */
   requestTimeoutMs?: number;
 }
 
@@ -126,7 +130,7 @@ export function createOmariProvider(settings: OmariSettings, deps: OmariDeps = {
   const doFetch = deps.fetch ?? globalThis.fetch;
   const newUuid = deps.uuid ?? randomUUID;
   const baseUrl = settings.baseUrl.replace(/\/+$/, '');
-  const timeoutMs = settings.requestTimeoutMs ?? 30_000;
+  const timeoutMs = settings.requestTimeoutMs ?? PROVIDER_HTTP_TIMEOUT_MS;
   const codes: Record<string, OmariOutcome> = { ...DEFAULT_OMARI_RESPONSE_CODES, ...settings.responseCodeMap };
   const rules = settings.messageRules ?? DEFAULT_OMARI_MESSAGE_RULES;
 
@@ -138,24 +142,29 @@ export function createOmariProvider(settings: OmariSettings, deps: OmariDeps = {
     return rules.find((rule) => rule.pattern.test(message))?.outcome;
   }
 
-  /** Network failures, timeouts and 5xx are retryable (plain Error); a refused key is an operator problem. */
-  async function call(method: 'GET' | 'POST', path: string, payload?: Record<string, unknown>): Promise<Answer> {
+  /**
+   * Network failures, timeouts and 5xx are retryable; of those, only "never connected" and 503/429 say for sure that
+   * O'mari did not take the request (ProviderUnavailableError). A refused key is an operator problem.
+   */
+  async function call(method: 'GET' | 'POST', path: string, payload?: Record<string, unknown>, budget?: AbortSignal): Promise<Answer> {
     const what = `O'mari ${method} ${path.split('/').slice(0, 2).join('/')}`;
     let response: Response;
+    const signal = requestSignal(what, timeoutMs, budget);
     try {
       response = await doFetch(`${baseUrl}${path}`, {
         method,
         headers: { 'x-merchant-key': settings.merchantKey, accept: 'application/json', ...(payload ? { 'content-type': 'application/json' } : {}) },
         body: payload ? JSON.stringify(payload) : null,
-        signal: AbortSignal.timeout(timeoutMs),
+        signal,
       });
     } catch (cause) {
-      throw new Error(`${what}: request failed`, { cause });
+      throw requestFailure(what, cause, signal);
     }
     const text = await response.text().catch((cause: unknown) => {
       throw new Error(`${what}: reading the reply failed`, { cause });
     });
-    if (response.status >= 500 || response.status === 429 || response.status === 408) throw new Error(`${what}: HTTP ${response.status}`);
+    if (isUnavailableStatus(response.status)) throw new ProviderUnavailableError(`${what}: HTTP ${response.status}`);
+    if (isRetryableStatus(response.status)) throw new Error(`${what}: HTTP ${response.status}`);
     if (response.status === 401 || response.status === 403) {
       throw new ProviderRejectedError('omari', `${what}: merchant key refused (HTTP ${response.status})`, response.status);
     }
@@ -190,13 +199,15 @@ export function createOmariProvider(settings: OmariSettings, deps: OmariDeps = {
     const outcome = classify(body) ?? 'rejected';
     if (outcome === 'succeeded') {
       if (!body.otpReference) throw new ProviderRejectedError('omari', "O'mari auth succeeded without an otpReference");
+      // No providerReference: the otpReference is a short code shown beside the SMS, not an id (two customers can be
+      // given the same one). O'mari knows the payment by duka's own reference.
       return {
-        providerReference: body.otpReference,
         data: { reference, otpReference: body.otpReference, msisdn, amount: { amount: amount.amount, currency: amount.currency } },
         customerAction: { type: 'enter_otp' },
       };
     }
-    if (outcome === 'retry') throw new Error(`O'mari auth: ${describe(body)}`);
+    // O'mari answered, and started nothing: asking again is safe.
+    if (outcome === 'retry') throw new ProviderUnavailableError(`O'mari auth: ${describe(body)}`);
     if (outcome === 'rejected') throw new ProviderRejectedError('omari', `O'mari auth refused: ${describe(body)}`);
     throw new PaymentDeclinedError(outcome, `O'mari auth: ${describe(body)}`);
   }
@@ -207,16 +218,24 @@ export function createOmariProvider(settings: OmariSettings, deps: OmariDeps = {
     return fallback;
   }
 
-  function baseEvent(data: ProviderData, status: PaymentStatus, raw: unknown): NormalisedPaymentEvent {
-    const reference = stringField(data, 'reference');
-    const event: NormalisedPaymentEvent = { reference, status, dedupKey: `omari:${reference}:${status}`, raw };
-    if (typeof data.otpReference === 'string') event.providerReference = data.otpReference;
-    return event;
+  /**
+   * An /auth whose answer was lost: the customer may have an OTP by SMS, but duka has no otpReference to tell them
+   * which SMS it is, and cannot ask again for the same reference. Nothing moves without the OTP, so the attempt ends
+   * and the customer tries again (a new attempt, a new reference, a new OTP).
+   */
+  async function recoverLost(): Promise<LostInitiation> {
+    return { kind: 'unusable', reason: 'provider_error', message: "O'mari's answer to /auth was lost: the customer has no OTP reference" };
   }
 
-  async function status(data: ProviderData, amount: Money): Promise<NormalisedPaymentEvent> {
+  function baseEvent(data: ProviderData, status: PaymentStatus, raw: unknown): NormalisedPaymentEvent {
     const reference = stringField(data, 'reference');
-    const { httpStatus, body } = await call('GET', `/query/${encodeURIComponent(reference)}`);
+    return { reference, status, dedupKey: `omari:${reference}:${status}`, raw };
+  }
+
+  async function status(data: ProviderData, amount: Money, budget?: AbortSignal): Promise<NormalisedPaymentEvent> {
+    const reference = stringField(data, 'reference');
+    const { httpStatus, body } = await call('GET', `/query/${encodeURIComponent(reference)}`, undefined, budget);
+    if (httpStatus === 404) throw new ProviderRejectedError('omari', `O'mari knows no transaction with this reference: ${describe(body)}`, httpStatus);
     if (body.reference !== undefined && body.reference !== reference) {
       throw new Error(`O'mari query answered for reference ${body.reference}, expected ${reference}`);
     }
@@ -239,20 +258,21 @@ export function createOmariProvider(settings: OmariSettings, deps: OmariDeps = {
   }
 
   /** When /request gave no clear answer, the query decides whether the money was taken. */
-  async function reconcile(data: ProviderData, amount: Money): Promise<NormalisedPaymentEvent | undefined> {
-    const event = await status(data, amount).catch(() => undefined);
+  async function reconcile(data: ProviderData, amount: Money, budget: AbortSignal): Promise<NormalisedPaymentEvent | undefined> {
+    const event = await status(data, amount, budget).catch(() => undefined);
     return event?.status === 'succeeded' ? event : undefined;
   }
 
   async function submitOtp(data: ProviderData, otp: string, amount: Money): Promise<NormalisedPaymentEvent> {
     const reference = stringField(data, 'reference');
     const msisdn = stringField(data, 'msisdn');
+    const budget = operationBudget();
     let answer: Answer;
     try {
-      answer = await call('POST', '/request', { msisdn, reference, otp: otp.trim() });
+      answer = await call('POST', '/request', { msisdn, reference, otp: otp.trim() }, budget);
     } catch (error) {
       if (error instanceof ProviderRejectedError) throw error;
-      const settled = await reconcile(data, amount);
+      const settled = await reconcile(data, amount, budget);
       if (settled) return settled;
       throw error;
     }
@@ -268,7 +288,7 @@ export function createOmariProvider(settings: OmariSettings, deps: OmariDeps = {
     if (outcome === 'retry') throw new Error(`O'mari request: ${describe(body)}`);
     if (outcome === 'rejected') throw new ProviderRejectedError('omari', `O'mari request refused: ${describe(body)}`);
     if (outcome === undefined) {
-      const settled = await reconcile(data, amount);
+      const settled = await reconcile(data, amount, budget);
       if (settled) return settled;
     }
     const reason: FailureReason = outcome ?? 'declined';
@@ -279,5 +299,5 @@ export function createOmariProvider(settings: OmariSettings, deps: OmariDeps = {
   }
 
   // No cancel: /void is absent from spec v1.2.0 (§7.5), and nothing is taken until duka itself submits the OTP.
-  return { id: 'omari', initiate, status, submitOtp };
+  return { id: 'omari', initiate, recoverLost, status: (data, amount) => status(data, amount), submitOtp };
 }

@@ -1,14 +1,17 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { parseDecimal, toDecimalString, type CurrencyCode, type Money } from '../../domain/money.ts';
+import { isRetryableStatus, isUnavailableStatus, PROVIDER_HTTP_TIMEOUT_MS, requestFailure, requestSignal } from './http.ts';
 import {
   CallbackSignatureError,
   InvalidCallbackError,
   PaymentDeclinedError,
   ProviderRejectedError,
+  ProviderUnavailableError,
   type CustomerAction,
   type FailureReason,
   type InitiateInput,
   type InitiateResult,
+  type LostInitiation,
   type NormalisedPaymentEvent,
   type PaymentMethod,
   type PaymentProvider,
@@ -23,6 +26,7 @@ export interface PaynowSettings {
   integrationKey: string;
   /** Paynow requires `authemail` for express checkout; in test mode it must be the merchant's login email. */
   authEmail?: string;
+  /** Per HTTP call; default PROVIDER_HTTP_TIMEOUT_MS. */
   requestTimeoutMs?: number;
 }
 
@@ -154,31 +158,39 @@ export function parsePaynowStatusUpdate(rawBody: string, integrationKey: string,
   }
   const event = toEvent({ fields, status }, currency);
   if (event.status === 'succeeded' && !event.amount) throw new InvalidCallbackError('Paynow paid update carries no amount');
+  const pollUrl = fields.get('pollurl');
+  // A verified update names its poll URL: a payment whose initiation answer was lost learns where to poll from it.
+  if (pollUrl && /^https?:\/\//i.test(pollUrl)) event.providerData = { pollUrl, reference, paynowReference };
   return event;
 }
 
 export function createPaynowProvider(settings: PaynowSettings, deps: PaynowDeps = {}): PaymentProvider {
   const doFetch = deps.fetch ?? globalThis.fetch;
   const baseUrl = settings.baseUrl.replace(/\/+$/, '');
-  const timeoutMs = settings.requestTimeoutMs ?? 30_000;
+  const timeoutMs = settings.requestTimeoutMs ?? PROVIDER_HTTP_TIMEOUT_MS;
 
-  /** Network failures and 5xx are the retryable kind (plain Error); a 4xx means the request itself is wrong. */
+  /**
+   * Network failures and 5xx are the retryable kind; of those, only "never connected" and 503/429 say for sure that
+   * Paynow did not take the request (ProviderUnavailableError). A 4xx means the request itself is wrong.
+   */
   async function post(url: string, body: string, what: string): Promise<PaynowFields> {
     let response: Response;
+    const signal = requestSignal(`Paynow ${what}`, timeoutMs);
     try {
       response = await doFetch(url, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/x-www-form-urlencoded, text/plain' },
         body,
-        signal: AbortSignal.timeout(timeoutMs),
+        signal,
       });
     } catch (cause) {
-      throw new Error(`Paynow ${what}: request failed`, { cause });
+      throw requestFailure(`Paynow ${what}`, cause, signal);
     }
     const text = await response.text().catch((cause: unknown) => {
       throw new Error(`Paynow ${what}: reading the reply failed`, { cause });
     });
-    if (response.status >= 500 || response.status === 429 || response.status === 408) {
+    if (isUnavailableStatus(response.status)) throw new ProviderUnavailableError(`Paynow ${what}: HTTP ${response.status}`);
+    if (isRetryableStatus(response.status)) {
       throw new Error(`Paynow ${what}: HTTP ${response.status}`);
     }
     if (!response.ok) throw new ProviderRejectedError('paynow', `Paynow ${what}: HTTP ${response.status}`, response.status);
@@ -248,6 +260,16 @@ export function createPaynowProvider(settings: PaynowSettings, deps: PaynowDeps 
     return { providerReference: pollUrl, data, customerAction };
   }
 
+  /**
+   * An express prompt whose answer was lost may be on the customer's phone: Paynow's status update (hash-verified,
+   * carrying duka's reference and the poll URL) settles it. A web page or an InnBucks code nobody received cannot be
+   * paid: that attempt ends, and the customer may try again.
+   */
+  async function recoverLost({ method }: InitiateInput): Promise<LostInitiation> {
+    if (method === 'ecocash' || method === 'onemoney') return { kind: 'wait', customerAction: { type: 'approve_on_phone' } };
+    return { kind: 'unusable', reason: 'provider_error', message: `Paynow's answer to the ${method} initiation was lost: the customer has no ${method === 'innbucks' ? 'authorisation code' : 'payment page'}` };
+  }
+
   async function status(data: ProviderData, amount: Money): Promise<NormalisedPaymentEvent> {
     const pollUrl = data.pollUrl;
     if (typeof pollUrl !== 'string' || !pollUrl) throw new ProviderRejectedError('paynow', 'payment data holds no Paynow pollUrl');
@@ -267,5 +289,5 @@ export function createPaynowProvider(settings: PaynowSettings, deps: PaynowDeps 
   }
 
   // Paynow offers no refund API (§4): refunds are done by the merchant in the Paynow dashboard.
-  return { id: 'paynow', initiate, status };
+  return { id: 'paynow', initiate, recoverLost, status };
 }

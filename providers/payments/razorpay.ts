@@ -1,13 +1,14 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { isCurrencyCode } from '../../domain/money.ts';
-import { callJson } from './http.ts';
+import { callJson, isUnavailableStatus, operationBudget, PROVIDER_HTTP_TIMEOUT_MS } from './http.ts';
 import type { Money } from '../../domain/money.ts';
-import { InvalidCallbackError, ProviderRejectedError } from './types.ts';
+import { InvalidCallbackError, ProviderRejectedError, ProviderUnavailableError } from './types.ts';
 import type {
   FailureReason,
   InitiateInput,
   InitiateResult,
+  LostInitiation,
   NormalisedPaymentEvent,
   PaymentProvider,
   ProviderData,
@@ -30,7 +31,7 @@ export interface RazorpaySettings {
 
 export interface RazorpayDeps {
   fetch?: typeof fetch;
-  /** Per HTTP call; an activity must not hang on a silent provider. */
+  /** Per HTTP call (default PROVIDER_HTTP_TIMEOUT_MS); an activity must not hang on a silent provider. */
   timeoutMs?: number;
 }
 
@@ -95,19 +96,20 @@ function capturedPaymentId(link: PaymentLink): string | undefined {
 
 export function createRazorpayProvider(settings: RazorpaySettings, deps: RazorpayDeps = {}): PaymentProvider {
   const fetchImpl = deps.fetch ?? fetch;
-  const timeoutMs = deps.timeoutMs ?? 30_000;
+  const timeoutMs = deps.timeoutMs ?? PROVIDER_HTTP_TIMEOUT_MS;
   const baseUrl = settings.baseUrl.replace(/\/+$/, '');
   const authorization = `Basic ${Buffer.from(`${settings.keyId}:${settings.keySecret}`).toString('base64')}`;
 
-  function call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Reply> {
-    return callJson('Razorpay', fetchImpl, { method, url: `${baseUrl}${path}`, path, authorization, body, timeoutMs });
+  function call(method: 'GET' | 'POST', path: string, body?: unknown, budget?: AbortSignal): Promise<Reply> {
+    return callJson('Razorpay', fetchImpl, { method, url: `${baseUrl}${path}`, path, authorization, body, timeoutMs, ...(budget ? { budget } : {}) });
   }
 
   function failure(reply: Reply, during: string): Error {
     const error = ErrorBody.safeParse(reply.body);
     const detail = error.success ? `${error.data.error.code ?? 'ERROR'} ${error.data.error.description ?? ''}`.trim() : `HTTP ${reply.status}`;
     const message = `Razorpay ${during} failed: ${detail}`;
-    if (reply.status >= 500 || reply.status === 429 || reply.status === 408) return new Error(message);
+    if (isUnavailableStatus(reply.status)) return new ProviderUnavailableError(message);
+    if (reply.status >= 500 || reply.status === 408) return new Error(message);
     return new ProviderRejectedError('razorpay', message, reply.status);
   }
 
@@ -123,8 +125,8 @@ export function createRazorpayProvider(settings: RazorpaySettings, deps: Razorpa
     return entity(PaymentLink, reply, 'payment link fetch');
   }
 
-  async function linkByReference(reference: string): Promise<PaymentLink | undefined> {
-    const reply = await call('GET', `/v1/payment_links?reference_id=${encodeURIComponent(reference)}`);
+  async function linkByReference(reference: string, budget?: AbortSignal): Promise<PaymentLink | undefined> {
+    const reply = await call('GET', `/v1/payment_links?reference_id=${encodeURIComponent(reference)}`, undefined, budget);
     if (reply.status !== 200) throw failure(reply, 'payment link lookup');
     return entity(PaymentLinkList, reply, 'payment link lookup').payment_links.find((link) => link.reference_id === reference);
   }
@@ -169,13 +171,24 @@ export function createRazorpayProvider(settings: RazorpaySettings, deps: Razorpa
 
       // Razorpay documents no idempotency header for payment links; reference_id is unique per link, so a retried
       // create is rejected and the link the first attempt made is fetched instead.
-      const reply = await call('POST', '/v1/payment_links', body);
+      const budget = operationBudget();
+      const reply = await call('POST', '/v1/payment_links', body, budget);
       if (reply.status === 200) return initiated(entity(PaymentLink, reply, 'payment link create'));
       if (reply.status === 400) {
-        const existing = await linkByReference(context.reference);
+        const existing = await linkByReference(context.reference, budget);
         if (existing && existing.amount === amount.amount && existing.currency === amount.currency) return initiated(existing);
       }
       throw failure(reply, 'payment link create');
+    },
+
+    /** A create whose answer was lost is found by its reference_id (unique per link); none means none was made. */
+    async recoverLost({ amount, context }: InitiateInput): Promise<LostInitiation> {
+      const existing = await linkByReference(context.reference);
+      if (!existing) return { kind: 'absent' };
+      if (existing.amount !== amount.amount || existing.currency !== amount.currency) {
+        throw rejected(`payment link ${existing.id} for reference ${context.reference} is for ${existing.amount} ${existing.currency}, not ${amount.amount} ${amount.currency}`);
+      }
+      return { kind: 'found', result: initiated(existing) };
     },
 
     async status(data: ProviderData): Promise<NormalisedPaymentEvent> {

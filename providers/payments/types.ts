@@ -44,10 +44,27 @@ export type CustomerAction =
   | { type: 'none' };
 
 export interface InitiateResult {
+  /** The provider's own unique id for this payment request (never a display code such as O'mari's otpReference). */
   providerReference?: string;
   data: ProviderData;
   customerAction: CustomerAction;
 }
+
+/**
+ * What a retried initiation learns when the first call's answer was lost (the worker died, the reply timed out): the
+ * provider may have started the payment, so it is never simply asked again.
+ * - `found`: the provider told what the first call started (Razorpay: the link with this reference_id).
+ * - `absent`: the provider says the first call started nothing, so initiating again is safe.
+ * - `wait`: nobody can tell now; the customer is told to act and the callback (matched by the attempt's own token or
+ *   reference) or a status query settles it, or the attempt expires.
+ * - `unusable`: whatever was started cannot be used (the customer never got the OTP reference, the hosted page or the
+ *   app code): the attempt ends with `reason` and the customer may try again. No money moves without them.
+ */
+export type LostInitiation =
+  | { kind: 'found'; result: InitiateResult }
+  | { kind: 'absent' }
+  | { kind: 'wait'; customerAction: CustomerAction }
+  | { kind: 'unusable'; reason: FailureReason; message: string };
 
 export type PaymentStatus = 'pending' | 'succeeded' | 'failed' | 'cancelled' | 'expired';
 
@@ -66,6 +83,11 @@ export interface NormalisedPaymentEvent {
   /** Unique per delivery of this fact; duplicates are dropped on it. */
   dedupKey: string;
   raw: unknown;
+  /**
+   * The provider data this callback reveals (M-Pesa's CheckoutRequestID, Paynow's poll URL): adopted by a payment whose
+   * initiation answer was lost, so that a status query can confirm it.
+   */
+  providerData?: ProviderData;
 }
 
 export interface RefundResult {
@@ -77,6 +99,11 @@ export interface RefundResult {
 export interface PaymentProvider {
   readonly id: ProviderId;
   initiate(input: InitiateInput): Promise<InitiateResult>;
+  /**
+   * Called instead of `initiate` when an earlier call for the same attempt may have reached the provider and its
+   * answer was lost. Must not start a second payment. Absent: `wait` for a prompt the customer approves on the phone.
+   */
+  recoverLost?(input: InitiateInput): Promise<LostInitiation>;
   /** Ask the provider where the payment stands (poll URL, STK query, …). */
   status(data: ProviderData, amount: Money): Promise<NormalisedPaymentEvent>;
   /** O'mari: the customer's OTP completes the payment. */
@@ -108,6 +135,15 @@ export class ProviderRejectedError extends Error {
     this.provider = provider;
     this.httpStatus = httpStatus;
   }
+}
+
+/**
+ * The provider certainly did not take the request: it could not be reached (connection refused, unknown host), or it
+ * answered that it is unavailable (503, 429, "another request in progress") before acting. Retryable, and a retry may
+ * send the request again; any other plain Error from a provider call may mean the request was taken and its answer lost.
+ */
+export class ProviderUnavailableError extends Error {
+  override name = 'ProviderUnavailableError';
 }
 
 /** A callback whose body is not what the provider sends: answered 400, nothing touched. */

@@ -55,6 +55,11 @@ export interface MpesaSimulatorBehaviour {
   down?: boolean;
   /** Each new push completes by itself, as if the customer answered the prompt. */
   autoComplete?: { resultCode: number; afterMs: number } | null;
+  /**
+   * The push is taken at once (the prompt is on the phone) but Daraja's answer to it comes this much later: longer than
+   * the client waits, it is the answer lost on the way. Unset or 0: answered at once.
+   */
+  pushAnswerDelayMs?: number;
 }
 
 export interface CallbackDelivery {
@@ -345,13 +350,27 @@ export function createMpesaSimulator(opts: MpesaSimulatorOptions): MpesaSimulato
       createdAt: now,
     };
     pushes.set(push.checkoutRequestId, push);
-    res.json({
-      MerchantRequestID: push.merchantRequestId,
-      CheckoutRequestID: push.checkoutRequestId,
-      ResponseCode: '0',
-      ResponseDescription: 'Success. Request accepted for processing',
-      CustomerMessage: 'Success. Request accepted for processing',
-    });
+    const answer = () => {
+      if (res.destroyed || res.writableEnded) return;
+      res.json({
+        MerchantRequestID: push.merchantRequestId,
+        CheckoutRequestID: push.checkoutRequestId,
+        ResponseCode: '0',
+        ResponseDescription: 'Success. Request accepted for processing',
+        CustomerMessage: 'Success. Request accepted for processing',
+      });
+    };
+    const answerDelay = behaviour.pushAnswerDelayMs ?? 0;
+    if (answerDelay > 0) {
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        answer();
+      }, answerDelay);
+      timer.unref();
+      timers.add(timer);
+    } else {
+      answer();
+    }
 
     for (const listener of listeners) {
       try {

@@ -46,6 +46,11 @@ export interface OmariSimulatorBehaviour {
   down: boolean;
   /** The next answers at that stage fail with this body, e.g. `{ stage: 'request', message: 'Insufficient funds' }`. */
   declineWith: OmariDecline | null;
+  /**
+   * Every /auth hands out this otpReference instead of a random 4-letter one. The code is only shown beside the SMS,
+   * so O'mari may give two customers the same one; this lets a test make that happen.
+   */
+  otpReference: string | null;
 }
 
 export interface OmariSimulatorControl {
@@ -85,7 +90,7 @@ export function createOmariSimulator(opts: OmariSimulatorOptions): OmariSimulato
   const transactions = new Map<string, SimulatedOmariTransaction>();
   const otps = new Map<string, string>();
   const otpListeners = new Set<(message: OmariOtpMessage) => void>();
-  let behaviour: OmariSimulatorBehaviour = { down: false, declineWith: null };
+  let behaviour: OmariSimulatorBehaviour = { down: false, declineWith: null, otpReference: null };
 
   const declineAt = (stage: OmariDecline['stage']) => (behaviour.declineWith?.stage === stage ? behaviour.declineWith : null);
 
@@ -117,7 +122,7 @@ export function createOmariSimulator(opts: OmariSimulatorOptions): OmariSimulato
       amount,
       currency,
       channel,
-      otpReference: randomCode(LETTERS, 4),
+      otpReference: behaviour.otpReference ?? randomCode(LETTERS, 4),
       status: 'Pending',
       created: localDateTime(new Date()),
     };

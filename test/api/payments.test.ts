@@ -160,6 +160,30 @@ describe('POST /webhooks/mpesa/:token', () => {
     expect(api.temporal.signals).toHaveLength(1);
   });
 
+  it('a push whose answer was lost learns its CheckoutRequestID from the callback on its token, so the STK query can confirm it', async () => {
+    const f = await fixture('nairobi', 'mpesa', 'KES', 150000);
+    await sql(api.db.orm, "update payment set provider_reference = null, initiation = 'lost' where id = ?", [f.paymentId]);
+    const checkoutRequestId = `ws_CO_lost_${f.paymentId}`;
+    expect((await postMpesa(f.token, stkCallback(checkoutRequestId, 1032))).status).toBe(200);
+    const [row] = await sql<{ provider_reference: string; data: Record<string, unknown> }>(api.db.orm, 'select provider_reference, data from payment where id = ?', [f.paymentId]);
+    expect(row).toMatchObject({ provider_reference: checkoutRequestId, data: { checkoutRequestId, merchantRequestId: '29115-34620561-1' } });
+    expect(api.temporal.signals).toHaveLength(1);
+    // Learnt once: a callback naming another push is now refused.
+    expect((await postMpesa(f.token, stkCallback(`ws_CO_other_${f.paymentId}`))).status).toBe(403);
+  });
+
+  it('a lost-answer payment is never taught a CheckoutRequestID that belongs to another payment (403, nothing touched)', async () => {
+    const other = await fixture('nairobi', 'mpesa', 'KES', 150000);
+    const f = await fixture('nairobi', 'mpesa', 'KES', 150000);
+    await sql(api.db.orm, 'update payment set provider_reference = null where id = ?', [f.paymentId]);
+    const res = await postMpesa(f.token, stkCallback(other.providerReference));
+    expect(res.status).toBe(403);
+    expect(api.temporal.callCount).toBe(0);
+    expect((await events('payment_id = ?', [f.paymentId])).map((e) => [e.outcome, e.security])).toEqual([['rejected', true]]);
+    const [row] = await sql<{ provider_reference: string | null }>(api.db.orm, 'select provider_reference from payment where id = ?', [f.paymentId]);
+    expect(row!.provider_reference).toBeNull();
+  });
+
   it('a malformed body is 400 and recorded as malformed', async () => {
     const f = await fixture('nairobi', 'mpesa', 'KES', 150000);
     for (const body of ['{oops', { Body: { nothing: true } }]) {
@@ -229,6 +253,22 @@ describe('POST /webhooks/paynow', () => {
     ]);
     expect((await postPaynow(body)).status).toBe(200);
     expect(api.temporal.signals).toHaveLength(1);
+  });
+
+  it('a payment whose initiation answer was lost learns its poll URL from a verified update', async () => {
+    const f = await fixture('harare', 'paynow', 'USD', 799);
+    await sql(api.db.orm, "update payment set provider_reference = null, initiation = 'lost' where id = ?", [f.paymentId]);
+    expect((await postPaynow(paynowUpdate(f, 'Sent'))).status).toBe(200);
+    const [row] = await sql<{ provider_reference: string; data: Record<string, unknown> }>(api.db.orm, 'select provider_reference, data from payment where id = ?', [f.paymentId]);
+    expect(row).toMatchObject({ provider_reference: f.providerReference, data: { pollUrl: f.providerReference, reference: f.reference } });
+  });
+
+  it('a forged update teaches a payment nothing', async () => {
+    const f = await fixture('harare', 'paynow', 'USD', 799);
+    await sql(api.db.orm, 'update payment set provider_reference = null where id = ?', [f.paymentId]);
+    expect((await postPaynow(paynowUpdate(f, 'Paid', 'not-the-key'))).status).toBe(403);
+    const [row] = await sql<{ provider_reference: string | null }>(api.db.orm, 'select provider_reference from payment where id = ?', [f.paymentId]);
+    expect(row!.provider_reference).toBeNull();
   });
 
   it('a wrong hash is 403, recorded as a security event', async () => {

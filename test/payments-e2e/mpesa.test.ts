@@ -287,6 +287,37 @@ describe('M-Pesa payments, Nairobi', () => {
     expect((await orderOf(w.duka, orderNumber)).status).toBe('PAID');
   }, 90_000);
 
+  it("sends one STK push when Daraja's answer to it is lost: the retry waits, and the callback (on the attempt's token) pays", async () => {
+    const c = new Customer(w.duka, NAIROBI, '254711000013');
+    const { orderNumber } = await toPaymentChoice(w.duka, c, 'nairobi', COFFEE);
+    const pushes: string[] = [];
+    const stop = w.providers.mpesa.onPush((p) => {
+      if (p.phoneNumber === c.waId) pushes.push(p.checkoutRequestId);
+    });
+    // Daraja takes the push (the phone rings) but its answer comes after duka stopped waiting for it.
+    w.providers.mpesa.setBehaviour({ pushAnswerDelayMs: 120_000 });
+    try {
+      await c.tap('pay:mpesa', 'M-Pesa', 0);
+      const [prompt] = await c.next(1, 30_000);
+      expect(prompt!.text).toMatch(/approve the M-Pesa payment of KES 1,500/);
+    } finally {
+      w.providers.mpesa.setBehaviour({ pushAnswerDelayMs: 0 });
+    }
+    expect(pushes).toHaveLength(1);
+    const [lost] = await paymentRows(w.duka, orderNumber);
+    expect(lost).toMatchObject({ status: 'pending', provider_reference: null });
+
+    await w.providers.mpesa.complete(pushes[0]!, { resultCode: 0, receipt: 'TKE13LOST' });
+    const [receipt] = await c.next(1, 20_000);
+    expect(receipt!.text).toContain('TKE13LOST');
+    expect((await orderOf(w.duka, orderNumber)).status).toBe('PAID');
+    stop();
+    expect(pushes).toHaveLength(1);
+    const [payment] = await paymentRows(w.duka, orderNumber);
+    // The callback taught the payment its CheckoutRequestID, and the STK query confirmed it.
+    expect(payment).toMatchObject({ status: 'succeeded', provider_reference: pushes[0], transaction_reference: 'TKE13LOST' });
+  }, 90_000);
+
   it('lets an operator retry a failed payment through the admin API', async () => {
     const { c, orderNumber, push } = await stkPushed('254711000010');
     await w.providers.mpesa.complete(push.checkoutRequestId, { resultCode: 1 });

@@ -25,7 +25,7 @@ describe("O'mari payments with OTP, Harare", () => {
     w = await startWorld('pay_omari');
   });
   afterAll(async () => {
-    w.providers.omari.setBehaviour({ declineWith: null, down: false });
+    w.providers.omari.setBehaviour({ declineWith: null, down: false, otpReference: null });
     await w?.stop();
   });
 
@@ -56,7 +56,28 @@ describe("O'mari payments with OTP, Harare", () => {
     expect((await orderOf(w.duka, orderNumber))).toMatchObject({ status: 'PAID', paymentStatus: 'SUCCEEDED' });
     expect((await eventually(() => orderRow(w.duka, orderNumber), (r) => r.status === 'PAID', 'row PAID')).payment_status).toBe('SUCCEEDED');
     const [payment] = await paymentRows(w.duka, orderNumber);
-    expect(payment).toMatchObject({ reference, provider: 'omari', status: 'succeeded', amount: 640, transaction_reference: paid.paymentReference, provider_reference: paid.otpReference });
+    // The otpReference is a display code kept as data; the payment is keyed on duka's reference.
+    expect(payment).toMatchObject({ reference, provider: 'omari', status: 'succeeded', amount: 640, transaction_reference: paid.paymentReference, provider_reference: null });
+    expect(payment!.data).toMatchObject({ otpReference: paid.otpReference });
+  });
+
+  it('pays two customers who were given the same otpReference (a code shown beside the SMS, not an id)', async () => {
+    w.providers.omari.setBehaviour({ otpReference: 'ETDC' });
+    try {
+      const first = await otpAsked('263771200021');
+      const second = await otpAsked('263771200022');
+      for (const { reference } of [first, second]) expect(w.providers.omari.get(reference)!.otpReference).toBe('ETDC');
+      for (const { c, orderNumber, otp } of [first, second]) {
+        const [receipt] = await c.say(otp);
+        expect(receipt!.text).toContain(`Receipt — order ${orderNumber}`);
+        expect((await orderOf(w.duka, orderNumber)).status).toBe('PAID');
+        const [payment] = await paymentRows(w.duka, orderNumber);
+        expect(payment).toMatchObject({ status: 'succeeded', provider_reference: null });
+        expect(payment!.data).toMatchObject({ otpReference: 'ETDC' });
+      }
+    } finally {
+      w.providers.omari.setBehaviour({ otpReference: null });
+    }
   });
 
   it('takes a wrong OTP, says how many tries are left, then pays with the right one', async () => {

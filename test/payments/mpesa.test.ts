@@ -4,7 +4,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { accountReferenceFor, createMpesaProvider, darajaPassword, darajaTimestamp, parseStkCallback } from '../../providers/payments/mpesa.ts';
 import type { MpesaSettings } from '../../providers/payments/mpesa.ts';
-import { InvalidCallbackError, PaymentDeclinedError, ProviderRejectedError } from '../../providers/payments/types.ts';
+import { InvalidCallbackError, PaymentDeclinedError, ProviderRejectedError, ProviderUnavailableError } from '../../providers/payments/types.ts';
 import type { InitiateInput, PaymentProvider } from '../../providers/payments/types.ts';
 import { createMpesaSimulator } from '../../sandbox/providers/mpesa.ts';
 import type { MpesaSimulator } from '../../sandbox/providers/mpesa.ts';
@@ -265,6 +265,40 @@ describe('M-Pesa provider against the Daraja simulator', () => {
     const failure = await provider.initiate(h.input()).catch((err: unknown) => err);
     expect(failure).toBeInstanceOf(Error);
     expect(failure).not.toBeInstanceOf(ProviderRejectedError);
+  });
+
+  test('down or unreachable is a ProviderUnavailableError: Daraja certainly took nothing, so a retry may push', async () => {
+    h.simulator.control.setBehaviour({ down: true });
+    await expect(h.provider.initiate(h.input())).rejects.toBeInstanceOf(ProviderUnavailableError);
+    h.simulator.control.setBehaviour({ down: false });
+    const nobody = createMpesaProvider({ ...h.settings, baseUrl: 'http://127.0.0.1:1', consumerKey: 'nobody-home-2' });
+    await expect(nobody.initiate(h.input())).rejects.toBeInstanceOf(ProviderUnavailableError);
+  });
+
+  test('a push Daraja took but answered too late is a plain Error (it may be on the phone), after the HTTP timeout', async () => {
+    const quick = createMpesaProvider(h.settings, { timeoutMs: 300 });
+    h.simulator.control.setBehaviour({ pushAnswerDelayMs: 5_000 });
+    const started = Date.now();
+    const failure = await quick.initiate(h.input()).catch((err: unknown) => err);
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(failure).toBeInstanceOf(Error);
+    expect(failure).not.toBeInstanceOf(ProviderUnavailableError);
+    expect(failure).not.toBeInstanceOf(ProviderRejectedError);
+    expect((failure as Error).message).toMatch(/no answer in time/);
+    expect(h.simulator.control.pending()).toHaveLength(1);
+    // The answer is lost: nothing to look the push up by, so the provider says to wait for its callback.
+    expect(await quick.recoverLost!(h.input())).toEqual({ kind: 'wait', customerAction: { type: 'approve_on_phone' } });
+  });
+
+  test('the callback carries what a payment whose push answer was lost needs to be queried', async () => {
+    const { data } = await h.provider.initiate(h.input());
+    await h.simulator.control.complete(String(data.checkoutRequestId), { resultCode: 0 });
+    await h.receiver.received(1);
+    expect(parseStkCallback(h.receiver.bodies[0]).providerData).toEqual(data);
+  });
+
+  test('a query for a CheckoutRequestID Daraja does not know is a ProviderRejectedError', async () => {
+    await expect(h.provider.status({ checkoutRequestId: 'ws_CO_unknown' }, { amount: 150_000, currency: 'KES' })).rejects.toBeInstanceOf(ProviderRejectedError);
   });
 
   test('a number Daraja rejects → PaymentDeclinedError(invalid_number); no number at all likewise', async () => {

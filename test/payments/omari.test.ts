@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { money } from '../../domain/money.ts';
 import { createOmariProvider, type OmariProvider } from '../../providers/payments/omari.ts';
-import { PaymentDeclinedError, ProviderRejectedError, type PaymentContext } from '../../providers/payments/types.ts';
+import { PaymentDeclinedError, ProviderRejectedError, ProviderUnavailableError, type PaymentContext } from '../../providers/payments/types.ts';
 import { createOmariSimulator, type OmariOtpMessage, type OmariSimulatorControl } from '../../sandbox/providers/omari.ts';
 
 const MERCHANT_KEY = 'omari-test-merchant-key';
@@ -85,7 +85,8 @@ describe("O'mari OTP payment against the simulator", () => {
     expect(requests[0]?.headers.get('x-merchant-key')).toBe(MERCHANT_KEY);
     expect(result.customerAction).toEqual({ type: 'enter_otp' });
     expect(sms).toHaveLength(1);
-    expect(result.providerReference).toBe(sms[0]?.otpReference);
+    // The otpReference is a code shown beside the SMS, not an id: it is data, and never the payment's key.
+    expect(result.providerReference).toBeUndefined();
     expect(result.data).toMatchObject({ reference: context.reference, otpReference: sms[0]?.otpReference });
     expect(control.lastOtp(context.reference)).toBe(sms[0]?.otp);
 
@@ -210,6 +211,29 @@ describe("O'mari initiation failures", () => {
     }
     control.setBehaviour({ down: false });
     expect(await provider.submitOtp(result.data, control.lastOtp(context.reference) ?? '', USD_20_48)).toMatchObject({ status: 'succeeded' });
+  });
+
+  it('says for sure when O\'mari did not take a request (down, or nothing listening), so a retry may send it again', async () => {
+    control.setBehaviour({ down: true });
+    expect(await rejectionOf(provider.initiate({ amount: USD_20_48, method: 'omari', context: paymentContext() }))).toBeInstanceOf(ProviderUnavailableError);
+    control.setBehaviour({ down: false });
+    const closed = await new Promise<Server>((resolve) => {
+      const s = express().listen(0, '127.0.0.1', () => resolve(s));
+    });
+    const { port } = closed.address() as AddressInfo;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const gone = createOmariProvider({ baseUrl: `http://127.0.0.1:${port}/omari`, merchantKey: MERCHANT_KEY });
+    expect(await rejectionOf(gone.initiate({ amount: USD_20_48, method: 'omari', context: paymentContext() }))).toBeInstanceOf(ProviderUnavailableError);
+  });
+
+  it('a query for a reference O\'mari does not know is an operator problem, not "pending"', async () => {
+    const error = await rejectionOf(provider.status({ reference: randomUUID(), msisdn: '263771234567' }, USD_20_48));
+    expect(error).toBeInstanceOf(ProviderRejectedError);
+    expect((error as ProviderRejectedError).httpStatus).toBe(404);
+  });
+
+  it('a lost /auth answer cannot be recovered: the customer has no OTP reference, so the attempt ends', async () => {
+    expect(await provider.recoverLost!({ amount: USD_20_48, method: 'omari', context: paymentContext() })).toMatchObject({ kind: 'unusable', reason: 'provider_error' });
   });
 
   it('has no cancel: /void is not in the O\'mari spec', () => {

@@ -19,6 +19,7 @@ import {
   InvalidCallbackError,
   PaymentDeclinedError,
   ProviderRejectedError,
+  ProviderUnavailableError,
   type PaymentContext,
   type PaymentProvider,
 } from '../../providers/payments/types.ts';
@@ -262,6 +263,10 @@ describe('Paynow express checkout against the simulator', () => {
       dedupKey: `paynow:${transaction.paynowReference}:Paid`,
     });
 
+    // The update carries what a payment whose initiation answer was lost needs to poll.
+    expect(event.providerData).toEqual({ pollUrl: transaction.pollUrl, reference: context.reference, paynowReference: transaction.paynowReference });
+    expect(await provider.status(event.providerData!, USD_15)).toMatchObject({ status: 'succeeded' });
+
     // §4.4: confirm an important update by polling.
     expect(await provider.status(result.data, USD_15)).toMatchObject({ status: 'succeeded', amount: USD_15, transactionReference: transaction.paynowReference });
     expect(control.pending().map((t) => t.pollId)).not.toContain(transaction.pollId);
@@ -423,6 +428,14 @@ describe('Paynow unavailable', () => {
     }
   });
 
+  it('a lost initiation answer: an express prompt is waited for; a web page or an InnBucks code nobody got ends the attempt', async () => {
+    const lost = (method: 'ecocash' | 'onemoney' | 'innbucks' | 'paynow_web') => provider.recoverLost!({ amount: USD_15, method, context: paymentContext() });
+    await expect(lost('ecocash')).resolves.toEqual({ kind: 'wait', customerAction: { type: 'approve_on_phone' } });
+    await expect(lost('onemoney')).resolves.toEqual({ kind: 'wait', customerAction: { type: 'approve_on_phone' } });
+    await expect(lost('innbucks')).resolves.toMatchObject({ kind: 'unusable', reason: 'provider_error' });
+    await expect(lost('paynow_web')).resolves.toMatchObject({ kind: 'unusable', reason: 'provider_error' });
+  });
+
   it('fails with a retryable error when nothing listens', async () => {
     const gone = await listen(express());
     await gone.close();
@@ -430,6 +443,8 @@ describe('Paynow unavailable', () => {
     const error = await rejectionOf(unreachable.initiate({ amount: USD_15, method: 'ecocash', context: paymentContext() }));
     expect(error).toBeInstanceOf(Error);
     expect(error).not.toBeInstanceOf(ProviderRejectedError);
+    // Nothing listening: Paynow never saw it, so a retry may send it again.
+    expect(error).toBeInstanceOf(ProviderUnavailableError);
     expect((error as Error).message).toMatch(/request failed/);
   });
 });

@@ -226,6 +226,14 @@ describe('Razorpay provider against the simulator', () => {
     await expect(provider.initiate(input({ amount: 100_000 }))).rejects.toBeInstanceOf(ProviderRejectedError);
   });
 
+  test('a create whose answer was lost is found by its reference_id; none found means none was made', async () => {
+    const first = await provider.initiate(input());
+    await expect(provider.recoverLost!(input())).resolves.toEqual({ kind: 'found', result: first });
+    counter += 1;
+    await expect(provider.recoverLost!(input())).resolves.toEqual({ kind: 'absent' });
+    expect(simulator.control.links()).toHaveLength(1);
+  });
+
   test('refunds the captured payment of a paid link', async () => {
     const { data } = await provider.initiate(input());
     await simulator.control.pay(String(data.paymentLinkId));
