@@ -7,11 +7,8 @@ import type { Config } from '../../lib/config.ts';
 import { maskPhones, type Logger } from '../../lib/logger.ts';
 import { orderWorkflowId } from '../../domain/ids.ts';
 import { isCurrencyCode } from '../../domain/money.ts';
-import { CallbackSignatureError, InvalidCallbackError, type NormalisedPaymentEvent, type ProviderId } from '../../providers/payments/types.ts';
-import type { PaymentProviders } from '../../providers/payments/registry.ts';
-import { parseStkCallback } from '../../providers/payments/mpesa.ts';
-import { parsePaynowStatusUpdate, referenceFromPaynowUpdate } from '../../providers/payments/paynow.ts';
-import { parseRazorpayWebhook, referenceFromRazorpayWebhook, verifyRazorpaySignature } from '../../providers/payments/razorpay.ts';
+import type { NormalisedPaymentEvent, ProviderId, WebhookActionAndData, WebhookRequest, WebhookSpec } from '../../providers/payments/types.ts';
+import { WEBHOOKS, type PaymentProviders } from '../../providers/payments/registry.ts';
 import { paymentEventSignal, type PaymentSignal } from '../../workflows/definitions.ts';
 import { HttpError, sendError } from '../errors.ts';
 import { requestLog } from '../context.ts';
@@ -40,9 +37,6 @@ interface PaymentRow {
   order_number: string | null;
   data: Record<string, unknown> | null;
 }
-
-/** Daraja wants this exact answer, for new and repeated callbacks alike. */
-export const DARAJA_ACCEPTED = { ResultCode: 0, ResultDesc: 'Accepted' } as const;
 
 /** Evidence of requests that failed a check is kept, but bounded: a forged body cannot fill the disk 1 MB at a time. */
 const MAX_REJECTED_RAW = 64 * 1024;
@@ -94,7 +88,7 @@ const sha256hex = (text: string | Buffer) => createHash('sha256').update(text).d
  * anything paid, so a callback can at worst make it look sooner.
  */
 export function paymentsRouter(deps: PaymentRouteDeps): Router {
-  const { config, orm, temporal, payments, shops } = deps;
+  const { orm, temporal, payments, shops } = deps;
   const router = Router();
   const sql = () => orm.em.getConnection();
 
@@ -219,134 +213,88 @@ export function paymentsRouter(deps: PaymentRouteDeps): Router {
     ok();
   }
 
-  // ---- M-Pesa Daraja (§5.4, §5.6): unsigned, so the per-payment token in the CallBackURL is the credential. ----------
-  async function mpesa(req: Request, res: Response, token: string | undefined): Promise<void> {
-    const log = requestLog(res);
-    const text = bytesOf(req).toString('utf8');
-    const payment = token ? await paymentWhere('callback_token_hash', sha256hex(token)) : null;
-    if (!payment || payment.provider !== 'mpesa') {
-      await recordRefusal(req, { provider: 'mpesa', paymentId: null, outcome: 'rejected', security: true, raw: redactRaw(text, MAX_REJECTED_RAW) });
-      log.warn('mpesa callback: unknown callback token');
-      throw new HttpError(403, 'forbidden', 'unknown callback token');
+  /** The claim found no payment of this provider: the provider's rule for that (WebhookSpec.unknownPayment). */
+  async function unknownPayment(spec: WebhookSpec, request: WebhookRequest, req: Request, res: Response, log: Logger): Promise<void> {
+    const text = request.rawBody.toString('utf8');
+    if (spec.unknownPayment === 'forged') {
+      await recordRefusal(req, { provider: spec.provider, paymentId: null, outcome: 'rejected', security: true, raw: redactRaw(text, MAX_REJECTED_RAW) });
+      log.warn({ provider: spec.provider }, 'payment callback for no known payment: refused');
+      throw new HttpError(spec.forged.status, spec.forged.code, spec.forged.message);
     }
-    let event: NormalisedPaymentEvent;
-    try {
-      event = parseStkCallback(JSON.parse(text));
-    } catch (err) {
-      if (!(err instanceof SyntaxError) && !(err instanceof InvalidCallbackError)) throw err;
-      await recordRefusal(req, { provider: 'mpesa', paymentId: payment.id, outcome: 'malformed', raw: redactRaw(text, MAX_REJECTED_RAW) });
-      throw new HttpError(400, 'invalid_callback', err instanceof SyntaxError ? 'body is not JSON' : err.message);
-    }
-    // The push's CheckoutRequestID is stored once Daraja answers the push; a callback racing that write, or for a push
-    // whose answer was lost, is let through on the token alone and its CheckoutRequestID adopted (the workflow confirms
-    // by STK query before anything is marked paid or ended).
-    if ((payment.provider_reference !== null && event.providerReference !== payment.provider_reference) || !(await adoptProviderData(payment, event))) {
-      await recordRefusal(req, { provider: 'mpesa', paymentId: payment.id, outcome: 'rejected', security: true, raw: JSON.stringify(event.raw) });
-      log.warn({ payment: payment.reference }, 'mpesa callback: CheckoutRequestID does not match the payment');
-      throw new HttpError(403, 'forbidden', 'CheckoutRequestID does not belong to this callback URL');
-    }
-    const eventId = await recordAccepted(req, { provider: 'mpesa', dedupKey: event.dedupKey, paymentId: payment.id, raw: JSON.stringify(event.raw) });
-    if (!eventId) {
-      res.json(DARAJA_ACCEPTED);
-      return;
-    }
-    await deliver(res, log, eventId, payment, event, () => res.json(DARAJA_ACCEPTED));
-  }
-
-  router.post('/webhooks/mpesa/:token', rawBody, (req, res) => mpesa(req, res, req.params.token));
-  router.post('/webhooks/mpesa', rawBody, (req, res) => mpesa(req, res, undefined));
-
-  // ---- Paynow (§4.4): form-encoded, SHA-512 hash with the shop's integration key. -----------------------------------
-  router.post('/webhooks/paynow', rawBody, async (req, res) => {
-    const log = requestLog(res);
-    const text = bytesOf(req).toString('utf8');
-    const reference = referenceFromPaynowUpdate(text);
-    const payment = reference ? await paymentWhere('reference', reference) : null;
-    const shop = payment && payment.provider === 'paynow' ? await shops.get(payment.shop_id) : undefined;
-    if (!payment || !shop) {
-      // 404: a reference duka never issued. Paynow retries an error a bounded number of times (§4.4), which also
-      // covers the one benign case (an update racing the payment row's commit); nothing is verified or acted on.
-      await recordRefusal(req, { provider: 'paynow', paymentId: null, outcome: 'unknown_payment', raw: redactRaw(text, MAX_REJECTED_RAW) });
-      log.warn('paynow status update for an unknown reference');
+    if (spec.unknownPayment === 'not_found') {
+      await recordRefusal(req, { provider: spec.provider, paymentId: null, outcome: 'unknown_payment', raw: redactRaw(text, MAX_REJECTED_RAW) });
+      log.warn({ provider: spec.provider }, 'payment callback for an unknown reference');
       throw new HttpError(404, 'unknown_payment', 'no payment with this reference');
     }
-    if (!isCurrencyCode(payment.currency)) throw new Error(`payment ${payment.reference} has an unsupported currency ${payment.currency}`);
-    let event: NormalisedPaymentEvent;
-    try {
-      event = parsePaynowStatusUpdate(text, payments.secretsFor(shop).paynowIntegrationKey, payment.currency);
-    } catch (err) {
-      if (err instanceof CallbackSignatureError) {
-        await recordRefusal(req, { provider: 'paynow', paymentId: payment.id, outcome: 'rejected', security: true, raw: redactRaw(text, MAX_REJECTED_RAW) });
-        log.warn({ payment: payment.reference }, 'paynow status update: hash does not verify');
-        throw new HttpError(403, 'invalid_signature', err.message);
-      }
-      if (err instanceof InvalidCallbackError) {
-        await recordRefusal(req, { provider: 'paynow', paymentId: payment.id, outcome: 'malformed', raw: redactRaw(text, MAX_REJECTED_RAW) });
-        throw new HttpError(400, 'invalid_callback', err.message);
-      }
-      throw err;
+    // Other events on the merchant account: checked with every credential duka knows, so a genuine one is answered
+    // 2xx (and stored) and the provider does not disable the webhook; nothing is signalled.
+    let verdict: WebhookActionAndData | undefined;
+    for (const provider of payments.everyCredential(await shops.all(), spec.provider)) {
+      verdict = await provider.parseWebhook?.(request, null);
+      if (verdict && verdict.action !== 'forged') break;
     }
-    if (!(await adoptProviderData(payment, event))) {
-      await recordRefusal(req, { provider: 'paynow', paymentId: payment.id, outcome: 'rejected', security: true, raw: redactRaw(text, MAX_REJECTED_RAW) });
-      log.warn({ payment: payment.reference }, 'paynow status update: its poll URL belongs to another payment');
-      throw new HttpError(403, 'invalid_signature', 'the poll URL belongs to another payment');
-    }
-    const accepted = () => res.json({ status: 'accepted' });
-    const eventId = await recordAccepted(req, { provider: 'paynow', dedupKey: event.dedupKey, paymentId: payment.id, raw: redactRaw(JSON.stringify(event.raw)) });
-    if (!eventId) {
-      accepted();
-      return;
-    }
-    await deliver(res, log, eventId, payment, event, accepted);
-  });
+    if (!verdict || verdict.action === 'forged' || verdict.action === 'malformed') return refuse(spec, req, null, verdict, text, log);
+    const id = await insertEvidence(req, { provider: spec.provider, dedupKey: verdict.data.dedupKey, paymentId: null, outcome: 'unknown_payment', raw: redactRaw(JSON.stringify(verdict.data.raw)) });
+    if (id) log.info({ provider: spec.provider }, 'payment callback for no duka payment: stored only');
+    res.json(spec.accepted);
+  }
 
-  // ---- Razorpay (§6.3): HMAC over the raw body with the webhook secret; dedup on x-razorpay-event-id. ---------------
-  router.post('/webhooks/razorpay', rawBody, async (req, res) => {
+  /** Forged (401/403, a security event) or malformed (400): recorded, answered, nothing touched. */
+  async function refuse(spec: WebhookSpec, req: Request, payment: PaymentRow | null, verdict: WebhookActionAndData | undefined, text: string, log: Logger): Promise<never> {
+    const raw = redactRaw(text, MAX_REJECTED_RAW);
+    if (verdict?.action === 'malformed') {
+      await recordRefusal(req, { provider: spec.provider, paymentId: payment?.id ?? null, outcome: 'malformed', raw });
+      throw new HttpError(400, 'invalid_callback', verdict.data.message);
+    }
+    const message = verdict?.action === 'forged' ? verdict.data.message : spec.forged.message;
+    await recordRefusal(req, { provider: spec.provider, paymentId: payment?.id ?? null, outcome: 'rejected', security: true, raw });
+    log.warn({ provider: spec.provider, payment: payment?.reference, reason: message }, 'payment callback refused');
+    throw new HttpError(spec.forged.status, spec.forged.code, message);
+  }
+
+  /**
+   * One route for every provider that calls back (CONTRACT.md's paths): the provider says which payment the delivery
+   * claims, the payment's own provider (its shop's credentials) verifies and normalises it, and only then is it stored
+   * as accepted and handed to the order workflow.
+   */
+  async function webhook(spec: WebhookSpec, req: Request, res: Response): Promise<void> {
     const log = requestLog(res);
-    const raw = bytesOf(req);
-    const signature = req.get('x-razorpay-signature');
-    // Not covered by the signature: only a plausible id is trusted as the dedup key, else the body's hash is.
-    const eventHeader = req.get('x-razorpay-event-id');
-    const eventId = eventHeader && /^[A-Za-z0-9_.:-]{1,100}$/.test(eventHeader) ? eventHeader : undefined;
-    const reference = referenceFromRazorpayWebhook(raw);
-    const found = reference ? await paymentWhere('reference', reference) : null;
-    const payment = found && found.provider === 'razorpay' ? found : null;
+    const request: WebhookRequest = { rawBody: bytesOf(req), header: (name) => req.get(name), ...(typeof req.params.token === 'string' ? { pathToken: req.params.token } : {}) };
+    const claim = spec.claim(request);
+    const found = claim ? await (claim.by === 'callbackToken' ? paymentWhere('callback_token_hash', sha256hex(claim.value)) : paymentWhere('reference', claim.value)) : null;
+    const payment = found?.provider === spec.provider ? found : null;
     const shop = payment ? await shops.get(payment.shop_id) : undefined;
-    // A known payment is checked with its shop's secret only; anything else (other events on the merchant account)
-    // with any secret duka knows, so it can be answered 2xx and Razorpay does not disable the webhook.
-    const secrets = shop
-      ? [payments.secretsFor(shop).razorpayWebhookSecret]
-      : [...new Set([config.razorpay.webhookSecret, ...(await shops.all()).map((s) => payments.secretsFor(s).razorpayWebhookSecret)])];
-    if (!secrets.some((secret) => verifyRazorpaySignature(raw, signature, secret))) {
-      await recordRefusal(req, { provider: 'razorpay', paymentId: payment?.id ?? null, outcome: 'rejected', security: true, raw: redactRaw(raw.toString('utf8'), MAX_REJECTED_RAW) });
-      log.warn({ hasSignature: Boolean(signature) }, 'razorpay webhook: signature does not verify');
-      throw new HttpError(403, 'invalid_signature', 'X-Razorpay-Signature does not match the body');
-    }
-    let event: NormalisedPaymentEvent | null;
-    try {
-      event = parseRazorpayWebhook(raw, eventId);
-    } catch (err) {
-      if (!(err instanceof InvalidCallbackError)) throw err;
-      await recordRefusal(req, { provider: 'razorpay', paymentId: payment?.id ?? null, outcome: 'malformed', raw: redactRaw(raw.toString('utf8'), MAX_REJECTED_RAW) });
-      throw new HttpError(400, 'invalid_callback', err.message);
-    }
-    const accepted = () => res.json({ status: 'accepted' });
-    const dedupKey = event?.dedupKey ?? (eventId ? `razorpay:${eventId}` : `razorpay:sha256:${sha256hex(raw)}`);
-    const stored = event ? JSON.stringify(event.raw) : redactRaw(raw.toString('utf8'));
-    if (!payment) {
-      const id = await insertEvidence(req, { provider: 'razorpay', dedupKey, paymentId: null, outcome: 'unknown_payment', raw: stored });
-      if (id) log.info({ event: eventId }, 'razorpay webhook for no duka payment: stored only');
-      accepted();
+    if (!payment || !shop) return unknownPayment(spec, request, req, res, log);
+    if (!isCurrencyCode(payment.currency)) throw new Error(`payment ${payment.reference} has an unsupported currency ${payment.currency}`);
+
+    const provider = payments.forShop(shop, spec.provider);
+    const verdict = await provider.parseWebhook?.(request, { reference: payment.reference, currency: payment.currency, providerReference: payment.provider_reference });
+    const text = request.rawBody.toString('utf8');
+    if (!verdict || verdict.action === 'forged' || verdict.action === 'malformed') return refuse(spec, req, payment, verdict, text, log);
+    const ok = () => res.json(spec.accepted);
+    if (verdict.action === 'not_supported') {
+      // An event duka does not act on (payment.captured, order.paid…): stored, answered, nothing signalled.
+      await recordAccepted(req, { provider: spec.provider, dedupKey: verdict.data.dedupKey, paymentId: payment.id, raw: redactRaw(JSON.stringify(verdict.data.raw)) });
+      ok();
       return;
     }
-    const storedId = await recordAccepted(req, { provider: 'razorpay', dedupKey, paymentId: payment.id, raw: stored });
-    if (!storedId || !event) {
-      // A repeat, or an event type duka does not act on (payment.captured, order.paid…): stored, nothing to signal.
-      accepted();
+    const event = verdict.data;
+    if (!(await adoptProviderData(payment, event))) {
+      return refuse(spec, req, payment, { action: 'forged', data: { message: 'the provider id in this callback belongs to another payment' } }, text, log);
+    }
+    const eventId = await recordAccepted(req, { provider: spec.provider, dedupKey: event.dedupKey, paymentId: payment.id, raw: redactRaw(JSON.stringify(event.raw)) });
+    if (!eventId) {
+      ok();
       return;
     }
-    await deliver(res, log, storedId, payment, event, accepted);
-  });
+    await deliver(res, log, eventId, payment, event, ok);
+  }
+
+  for (const spec of WEBHOOKS) {
+    const handle = (req: Request, res: Response) => webhook(spec, req, res);
+    if (spec.tokenInPath) router.post(`/webhooks/${spec.path}/:token`, rawBody, handle);
+    router.post(`/webhooks/${spec.path}`, rawBody, handle);
+  }
 
   return router;
 }

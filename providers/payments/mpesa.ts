@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { callJson, isUnavailableStatus, operationBudget, PROVIDER_HTTP_TIMEOUT_MS, PROVIDER_OPERATION_TIMEOUT_MS } from './http.ts';
 import { parseDecimal } from '../../domain/money.ts';
-import { InvalidCallbackError, PaymentDeclinedError, ProviderRejectedError, ProviderUnavailableError } from './types.ts';
+import { forgedWebhook, InvalidCallbackError, malformedWebhook, PaymentDeclinedError, ProviderRejectedError, ProviderUnavailableError, webhookEvent } from './types.ts';
 import type {
   FailureReason,
   InitiateInput,
@@ -12,6 +12,10 @@ import type {
   PaymentProvider,
   PaymentStatus,
   ProviderData,
+  WebhookActionAndData,
+  WebhookPayment,
+  WebhookRequest,
+  WebhookSpec,
 } from './types.ts';
 
 /** Safaricom M-Pesa Daraja: STK push ("M-Pesa Express"), STK query and the STK callback (protocols.md §5). */
@@ -164,6 +168,47 @@ export function parseStkCallback(body: unknown): NormalisedPaymentEvent {
   event.amount = { amount, currency: 'KES' };
   event.transactionReference = receipt;
   return event;
+}
+
+/** Daraja wants this exact answer, for new and repeated callbacks alike. */
+export const DARAJA_ACCEPTED = { ResultCode: 0, ResultDesc: 'Accepted' } as const;
+
+/**
+ * Daraja's callbacks are unsigned (§5.6): the unguessable per-payment token duka put in the CallBackURL is the
+ * credential, so the payment is found by that token, and a callback without a known token is forged.
+ */
+export const mpesaWebhook: WebhookSpec = {
+  provider: 'mpesa',
+  path: 'mpesa',
+  tokenInPath: true,
+  claim: (req) => (req.pathToken ? { by: 'callbackToken', value: req.pathToken } : null),
+  unknownPayment: 'forged',
+  forged: { status: 403, code: 'forbidden', message: 'unknown callback token' },
+  accepted: DARAJA_ACCEPTED,
+};
+
+/** A callback on a payment's own token → its event, unless it names another push than the one this payment made. */
+export function parseMpesaWebhook(req: WebhookRequest, payment: WebhookPayment | null): WebhookActionAndData {
+  if (!payment) return forgedWebhook(mpesaWebhook.forged.message);
+  let body: unknown;
+  try {
+    body = JSON.parse(req.rawBody.toString('utf8'));
+  } catch {
+    return malformedWebhook('body is not JSON');
+  }
+  let event: NormalisedPaymentEvent;
+  try {
+    event = parseStkCallback(body);
+  } catch (err) {
+    if (err instanceof InvalidCallbackError) return malformedWebhook(err.message);
+    throw err;
+  }
+  // The push's CheckoutRequestID is stored once Daraja answers the push; a callback racing that write, or about a push
+  // whose answer was lost, is let through on the token alone (the workflow confirms by STK query).
+  if (payment.providerReference !== null && event.providerReference !== payment.providerReference) {
+    return forgedWebhook('CheckoutRequestID does not belong to this callback URL');
+  }
+  return webhookEvent(event);
 }
 
 const DarajaErrorBody = z.object({ requestId: z.string().optional(), errorCode: z.string(), errorMessage: z.string() });
@@ -349,6 +394,10 @@ export function createMpesaProvider(settings: MpesaSettings, deps: MpesaDeps = {
      */
     async recoverLost(): Promise<LostInitiation> {
       return { kind: 'wait', customerAction: { type: 'approve_on_phone' } };
+    },
+
+    async parseWebhook(req, payment) {
+      return parseMpesaWebhook(req, payment);
     },
 
     /** The query reports the result only: no amount and no receipt, which arrive with the callback. */

@@ -3,10 +3,13 @@ import { parseDecimal, toDecimalString, type CurrencyCode, type Money } from '..
 import { isRetryableStatus, isUnavailableStatus, PROVIDER_HTTP_TIMEOUT_MS, requestFailure, requestSignal } from './http.ts';
 import {
   CallbackSignatureError,
+  forgedWebhook,
   InvalidCallbackError,
+  malformedWebhook,
   PaymentDeclinedError,
   ProviderRejectedError,
   ProviderUnavailableError,
+  webhookEvent,
   type CustomerAction,
   type FailureReason,
   type InitiateInput,
@@ -17,6 +20,10 @@ import {
   type PaymentProvider,
   type PaymentStatus,
   type ProviderData,
+  type WebhookActionAndData,
+  type WebhookPayment,
+  type WebhookRequest,
+  type WebhookSpec,
 } from './types.ts';
 
 /** Paynow (§4 of the protocol reference): form-encoded requests and replies, each authenticated by a SHA-512 `hash` field. */
@@ -164,6 +171,37 @@ export function parsePaynowStatusUpdate(rawBody: string, integrationKey: string,
   return event;
 }
 
+/**
+ * Status updates to the resulturl (§4.4): form-encoded, found by duka's `reference` in them, authenticated by the hash
+ * with the integration key of the payment's shop. An unknown reference is 404: Paynow retries errors a bounded number
+ * of times, which also covers an update racing the payment row's commit.
+ */
+export const paynowWebhook: WebhookSpec = {
+  provider: 'paynow',
+  path: 'paynow',
+  tokenInPath: false,
+  claim(req) {
+    const reference = referenceFromPaynowUpdate(req.rawBody.toString('utf8'));
+    return reference ? { by: 'reference', value: reference } : null;
+  },
+  unknownPayment: 'not_found',
+  forged: { status: 403, code: 'invalid_signature', message: 'Paynow status update hash does not verify' },
+  accepted: { status: 'accepted' },
+};
+
+/** A status update → its event, verified with this integration key. */
+export function parsePaynowWebhook(req: WebhookRequest, payment: WebhookPayment | null, integrationKey: string): WebhookActionAndData {
+  if (!payment) return forgedWebhook('no payment with this reference');
+  try {
+    const event = parsePaynowStatusUpdate(req.rawBody.toString('utf8'), integrationKey, payment.currency);
+    return event.reference === payment.reference ? webhookEvent(event) : forgedWebhook('the update is about another payment');
+  } catch (err) {
+    if (err instanceof CallbackSignatureError) return forgedWebhook(err.message);
+    if (err instanceof InvalidCallbackError) return malformedWebhook(err.message);
+    throw err;
+  }
+}
+
 export function createPaynowProvider(settings: PaynowSettings, deps: PaynowDeps = {}): PaymentProvider {
   const doFetch = deps.fetch ?? globalThis.fetch;
   const baseUrl = settings.baseUrl.replace(/\/+$/, '');
@@ -289,5 +327,9 @@ export function createPaynowProvider(settings: PaynowSettings, deps: PaynowDeps 
   }
 
   // Paynow offers no refund API (§4): refunds are done by the merchant in the Paynow dashboard.
-  return { id: 'paynow', initiate, recoverLost, status };
+  async function parseWebhook(req: WebhookRequest, payment: WebhookPayment | null): Promise<WebhookActionAndData> {
+    return parsePaynowWebhook(req, payment, settings.integrationKey);
+  }
+
+  return { id: 'paynow', initiate, recoverLost, status, parseWebhook };
 }

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { isCurrencyCode } from '../../domain/money.ts';
 import { callJson, isUnavailableStatus, operationBudget, PROVIDER_HTTP_TIMEOUT_MS } from './http.ts';
 import type { Money } from '../../domain/money.ts';
-import { InvalidCallbackError, ProviderRejectedError, ProviderUnavailableError } from './types.ts';
+import { forgedWebhook, InvalidCallbackError, malformedWebhook, ProviderRejectedError, ProviderUnavailableError, webhookEvent } from './types.ts';
 import type {
   FailureReason,
   InitiateInput,
@@ -13,6 +13,9 @@ import type {
   PaymentProvider,
   ProviderData,
   RefundResult,
+  WebhookActionAndData,
+  WebhookRequest,
+  WebhookSpec,
 } from './types.ts';
 
 /**
@@ -247,6 +250,10 @@ export function createRazorpayProvider(settings: RazorpaySettings, deps: Razorpa
       const status = refund.status === 'processed' ? 'succeeded' : refund.status === 'failed' ? 'failed' : 'pending';
       return { status, providerReference: refund.id, data: { refundId: refund.id, paymentId: refund.payment_id } };
     },
+
+    async parseWebhook(req) {
+      return parseRazorpayDelivery(req, settings.webhookSecret);
+    },
   };
 }
 
@@ -385,6 +392,45 @@ export function parseRazorpayWebhook(raw: Buffer, eventId: string | undefined): 
     dedupKey,
     raw: redacted,
   };
+}
+
+/** `x-razorpay-event-id` is not covered by the signature: only a plausible one is trusted as the dedup key. */
+function eventIdOf(req: WebhookRequest): string | undefined {
+  const header = req.header('x-razorpay-event-id');
+  return header && /^[A-Za-z0-9_.:-]{1,100}$/.test(header) ? header : undefined;
+}
+
+/**
+ * Webhooks (§6.3): `X-Razorpay-Signature` over the raw body with the webhook secret of the payment's shop, dedup on
+ * `x-razorpay-event-id`. The payment is found by the link's reference_id (duka's reference) or the notes.
+ */
+export const razorpayWebhook: WebhookSpec = {
+  provider: 'razorpay',
+  path: 'razorpay',
+  tokenInPath: false,
+  claim(req) {
+    const reference = referenceFromRazorpayWebhook(req.rawBody);
+    return reference ? { by: 'reference', value: reference } : null;
+  },
+  unknownPayment: 'verify_any',
+  forged: { status: 403, code: 'invalid_signature', message: 'X-Razorpay-Signature does not match the body' },
+  accepted: { status: 'accepted' },
+};
+
+/** One delivery → its event, verified with this webhook secret; a genuine event duka does not act on is `not_supported`. */
+export function parseRazorpayDelivery(req: WebhookRequest, webhookSecret: string): WebhookActionAndData {
+  if (!verifyRazorpaySignature(req.rawBody, req.header('x-razorpay-signature'), webhookSecret)) return forgedWebhook(razorpayWebhook.forged.message);
+  const eventId = eventIdOf(req);
+  let event: NormalisedPaymentEvent | null;
+  try {
+    event = parseRazorpayWebhook(req.rawBody, eventId);
+  } catch (err) {
+    if (err instanceof InvalidCallbackError) return malformedWebhook(err.message);
+    throw err;
+  }
+  if (event) return webhookEvent(event);
+  const dedupKey = eventId ? `razorpay:${eventId}` : `razorpay:sha256:${createHash('sha256').update(req.rawBody).digest('hex')}`;
+  return { action: 'not_supported', data: { dedupKey, raw: withoutPersonalData(JSON.parse(req.rawBody.toString('utf8'))) } };
 }
 
 /** Unverified: which payment the body claims to be about, so the API can pick the shop's secret before verifying it. */

@@ -1,11 +1,18 @@
 import type { Config } from '../../lib/config.ts';
 import type { ShopProviderSettings } from '../../db/entities.ts';
-import { createMpesaProvider } from './mpesa.ts';
-import { createPaynowProvider } from './paynow.ts';
+import { effectiveProviderSettings, type ShopWithSecrets } from '../../lib/credentials.ts';
+import { createMpesaProvider, mpesaWebhook } from './mpesa.ts';
+import { createPaynowProvider, paynowWebhook } from './paynow.ts';
 import { createOmariProvider } from './omari.ts';
-import { createRazorpayProvider } from './razorpay.ts';
+import { createRazorpayProvider, razorpayWebhook } from './razorpay.ts';
 import { createCashProvider } from './cash.ts';
-import type { PaymentProvider, ProviderId } from './types.ts';
+import type { PaymentProvider, ProviderId, WebhookSpec } from './types.ts';
+
+/** The providers that call back, each behind the one generic webhook route (O'mari and cash never call back). */
+export const WEBHOOKS: readonly WebhookSpec[] = [mpesaWebhook, paynowWebhook, razorpayWebhook];
+
+/** The demo shops' credentials: the environment alone, for a callback that names no shop duka knows. */
+const ENVIRONMENT: { id: string; providerSettings: ShopProviderSettings } = { id: '(environment)', providerSettings: {} };
 
 /**
  * A shop's providers, built from its own settings with the environment as fallback (real shops keep credentials in
@@ -21,23 +28,29 @@ export class PaymentProviders {
     this.fetchImpl = fetchImpl;
   }
 
-  forShop(shop: { id: string; providerSettings: ShopProviderSettings }, provider: ProviderId): PaymentProvider {
-    const key = `${shop.id}:${provider}:${JSON.stringify(shop.providerSettings[provider as keyof ShopProviderSettings] ?? {})}`;
+  /** `shop.credentials` (sealed, lib/credentials.ts) overlays its plain settings: a shop's own credentials win. */
+  forShop(shop: ShopWithSecrets, provider: ProviderId): PaymentProvider {
+    const settings = effectiveProviderSettings(shop, this.config.credentialsKey);
+    const key = `${shop.id}:${provider}:${JSON.stringify(settings[provider as keyof ShopProviderSettings] ?? {})}`;
     let instance = this.cache.get(key);
     if (!instance) {
-      instance = this.build(shop.providerSettings, provider);
+      instance = this.build(settings, provider);
       this.cache.set(key, instance);
     }
     return instance;
   }
 
-  /** Secrets needed to check callbacks before anything else is trusted. */
-  secretsFor(shop: { providerSettings: ShopProviderSettings }) {
-    const s = shop.providerSettings;
-    return {
-      paynowIntegrationKey: s.paynow?.integrationKey ?? this.config.paynow.integrationKey,
-      razorpayWebhookSecret: s.razorpay?.webhookSecret ?? this.config.razorpay.webhookSecret,
-    };
+  /** Every distinct set of credentials duka holds for a provider (the environment's, then each shop's), to verify a callback that names no payment. */
+  everyCredential(shops: readonly { id: string; providerSettings: ShopProviderSettings }[], provider: ProviderId): PaymentProvider[] {
+    const seen = new Set<string>();
+    const found: PaymentProvider[] = [];
+    for (const shop of [ENVIRONMENT, ...shops]) {
+      const settings = JSON.stringify(shop.providerSettings[provider as keyof ShopProviderSettings] ?? {});
+      if (seen.has(settings)) continue;
+      seen.add(settings);
+      found.push(this.forShop(shop, provider));
+    }
+    return found;
   }
 
   private build(settings: ShopProviderSettings, provider: ProviderId): PaymentProvider {

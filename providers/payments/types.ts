@@ -1,4 +1,4 @@
-import type { Money } from '../../domain/money.ts';
+import type { CurrencyCode, Money } from '../../domain/money.ts';
 
 /**
  * One shape for every payment provider (after Medusa's payment provider interface): initiate with an idempotency key,
@@ -96,6 +96,60 @@ export interface RefundResult {
   data: ProviderData;
 }
 
+/** An inbound provider callback as the generic webhook route hands it over: nothing in it is trusted yet. */
+export interface WebhookRequest {
+  /** Exactly the bytes received: signatures and hashes are over them. */
+  rawBody: Buffer;
+  header(name: string): string | undefined;
+  /** The token in the callback URL's path, for a provider that is given one (M-Pesa). */
+  pathToken?: string;
+}
+
+/** Which payment a callback claims to be about, read before anything is verified: only for finding the payment. */
+export type WebhookClaim = { by: 'callbackToken' | 'reference'; value: string };
+
+/** The payment a callback claims to be about, as duka holds it. */
+export interface WebhookPayment {
+  reference: string;
+  currency: CurrencyCode;
+  /** The provider's own id for it; null while its initiation answer is lost. */
+  providerReference: string | null;
+}
+
+/**
+ * A provider's reading of one callback, after Medusa's `getWebhookActionAndData`: the provider verifies it (signature,
+ * hash, or that it is about the payment whose token it used) and normalises it; the route only stores the evidence,
+ * drops duplicates and signals the order workflow.
+ * - a payment status: `data` is the normalised event (a hint only: the workflow confirms with the provider);
+ * - `not_supported`: a genuine event duka does not act on, answered 2xx so the provider does not retry it;
+ * - `forged`: not from the provider, or not about this payment: 401/403, a security event, nothing touched;
+ * - `malformed`: authentic, but not a body the provider documents: 400.
+ */
+export type WebhookActionAndData =
+  | { action: PaymentStatus; data: NormalisedPaymentEvent }
+  | { action: 'not_supported'; data: { dedupKey: string; raw: unknown } }
+  | { action: 'forged'; data: { message: string } }
+  | { action: 'malformed'; data: { message: string } };
+
+/** What the generic webhook route knows of a provider before any shop's credentials are at hand. */
+export interface WebhookSpec {
+  provider: ProviderId;
+  /** Mounted at `/webhooks/<path>`, and at `/webhooks/<path>/:token` when the callback URL carries a token. */
+  path: string;
+  tokenInPath: boolean;
+  claim(req: WebhookRequest): WebhookClaim | null;
+  /**
+   * A claim that finds no payment of this provider: refused as `forged`; answered 404 (`not_found`); or verified with
+   * every credential duka knows and, if genuine, stored and answered 2xx (`verify_any`: other events on the merchant
+   * account must not make the provider disable the webhook).
+   */
+  unknownPayment: 'forged' | 'not_found' | 'verify_any';
+  /** The HTTP status and error code of a forged delivery (CONTRACT.md). */
+  forged: { status: 401 | 403; code: string; message: string };
+  /** The body the provider expects when a delivery is taken, new or repeated. */
+  accepted: unknown;
+}
+
 export interface PaymentProvider {
   readonly id: ProviderId;
   initiate(input: InitiateInput): Promise<InitiateResult>;
@@ -110,7 +164,13 @@ export interface PaymentProvider {
   submitOtp?(data: ProviderData, otp: string, amount: Money): Promise<NormalisedPaymentEvent>;
   cancel?(data: ProviderData): Promise<void>;
   refund?(data: ProviderData, amount: Money): Promise<RefundResult>;
+  /** Verifies and normalises a callback (see WebhookActionAndData); `payment` is null when the claim found none. */
+  parseWebhook?(req: WebhookRequest, payment: WebhookPayment | null): Promise<WebhookActionAndData>;
 }
+
+export const webhookEvent = (event: NormalisedPaymentEvent): WebhookActionAndData => ({ action: event.status, data: event });
+export const forgedWebhook = (message: string): WebhookActionAndData => ({ action: 'forged', data: { message } });
+export const malformedWebhook = (message: string): WebhookActionAndData => ({ action: 'malformed', data: { message } });
 
 /**
  * The customer (or their account) made the payment fail: wrong PIN, no funds, cancelled, invalid number.

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import express from 'express';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { accountReferenceFor, createMpesaProvider, darajaPassword, darajaTimestamp, parseStkCallback } from '../../providers/payments/mpesa.ts';
+import { accountReferenceFor, createMpesaProvider, darajaPassword, darajaTimestamp, mpesaWebhook, parseMpesaWebhook, parseStkCallback } from '../../providers/payments/mpesa.ts';
 import type { MpesaSettings } from '../../providers/payments/mpesa.ts';
 import { InvalidCallbackError, PaymentDeclinedError, ProviderRejectedError, ProviderUnavailableError } from '../../providers/payments/types.ts';
 import type { InitiateInput, PaymentProvider } from '../../providers/payments/types.ts';
@@ -390,6 +390,20 @@ describe('parseStkCallback', () => {
     expect(() => parseStkCallback({ Body: { stkCallback: { CheckoutRequestID: 'x', ResultCode: 0 } } })).toThrow(InvalidCallbackError);
     expect(() => parseStkCallback(success([{ Name: 'Amount', Value: 150 }, { Name: 'PhoneNumber', Value: 254712345678 }]))).toThrow(InvalidCallbackError);
     expect(() => parseStkCallback(success([{ Name: 'MpesaReceiptNumber', Value: 'X' }, { Name: 'PhoneNumber', Value: 254712345678 }]))).toThrow(InvalidCallbackError);
+  });
+
+  test('the provider reads its own webhook: on the payment\'s token, about its own push, else forged; not a callback, malformed', () => {
+    const request = (body: unknown, pathToken?: string) => ({ rawBody: Buffer.from(typeof body === 'string' ? body : JSON.stringify(body)), header: () => undefined, ...(pathToken ? { pathToken } : {}) });
+    const cancelled = { Body: { stkCallback: { MerchantRequestID: 'm', CheckoutRequestID: 'ws_CO_1', ResultCode: 1032, ResultDesc: 'Request cancelled by user' } } };
+    expect(mpesaWebhook.claim(request(cancelled, 'tok'))).toEqual({ by: 'callbackToken', value: 'tok' });
+    expect(mpesaWebhook.claim(request(cancelled))).toBeNull();
+    const payment = { reference: 'r', currency: 'KES' as const, providerReference: 'ws_CO_1' };
+    expect(parseMpesaWebhook(request(cancelled), payment)).toMatchObject({ action: 'cancelled', data: { status: 'cancelled', providerReference: 'ws_CO_1' } });
+    expect(parseMpesaWebhook(request(cancelled), { ...payment, providerReference: 'ws_CO_2' })).toMatchObject({ action: 'forged' });
+    expect(parseMpesaWebhook(request(cancelled), { ...payment, providerReference: null })).toMatchObject({ action: 'cancelled', data: { providerData: { checkoutRequestId: 'ws_CO_1' } } });
+    expect(parseMpesaWebhook(request(cancelled), null)).toMatchObject({ action: 'forged' });
+    expect(parseMpesaWebhook(request('{oops'), payment)).toMatchObject({ action: 'malformed' });
+    expect(parseMpesaWebhook(request({ Body: {} }), payment)).toMatchObject({ action: 'malformed' });
   });
 
   test('accepts a string ResultCode', () => {

@@ -10,6 +10,7 @@ import {
   paynowHash,
   parsePaynowFields,
   parsePaynowStatusUpdate,
+  paynowWebhook,
   referenceFromPaynowUpdate,
   signPaynowFields,
   verifyPaynowHash,
@@ -392,6 +393,19 @@ describe('Paynow status updates that must not be trusted', () => {
     expect(() => parsePaynowStatusUpdate(genuine, DOC_KEY, 'USD')).toThrow(CallbackSignatureError);
     const rehashedWithoutKey = signPaynowFields(parsePaynowFields(forged), '');
     expect(() => parsePaynowStatusUpdate(rehashedWithoutKey, INTEGRATION_KEY, 'USD')).toThrow(CallbackSignatureError);
+  });
+
+  it('the provider reads its own webhook: hash-checked with its integration key, about the payment it names', async () => {
+    const genuine = await paidUpdate();
+    const request = (text: string) => ({ rawBody: Buffer.from(text), header: () => undefined });
+    const reference = referenceFromPaynowUpdate(genuine)!;
+    expect(paynowWebhook.claim(request(genuine))).toEqual({ by: 'reference', value: reference });
+    const payment = { reference, currency: 'USD' as const, providerReference: null };
+    expect(await provider.parseWebhook!(request(genuine), payment)).toMatchObject({ action: 'succeeded', data: { reference, amount: USD_15 } });
+    expect(await provider.parseWebhook!(request(genuine.replace('amount=15.00', 'amount=1500.00')), payment)).toMatchObject({ action: 'forged' });
+    expect(await provider.parseWebhook!(request(genuine), { ...payment, reference: 'another' })).toMatchObject({ action: 'forged' });
+    const incomplete = signPaynowFields([['reference', reference], ['status', 'Paid']], INTEGRATION_KEY);
+    expect(await provider.parseWebhook!(request(incomplete), payment)).toMatchObject({ action: 'malformed' });
   });
 
   it('throws InvalidCallbackError for a body that is not a status update', () => {

@@ -9,6 +9,7 @@ import type { validatePaymentVerification as ValidatePaymentVerification } from 
 import {
   createRazorpayProvider,
   parseRazorpayWebhook,
+  razorpayWebhook,
   referenceFromRazorpayWebhook,
   verifyRazorpaySignature,
 } from '../../providers/payments/razorpay.ts';
@@ -316,6 +317,28 @@ describe('Razorpay webhooks', () => {
       expect(verifyRazorpaySignature(raw, forged, WEBHOOK_SECRET)).toBe(Razorpay.validateWebhookSignature(raw.toString(), forged, WEBHOOK_SECRET));
       expect(verifyRazorpaySignature(raw, forged, WEBHOOK_SECRET)).toBe(false);
     }
+  });
+
+  test('the provider reads its own webhook: verified with its secret, then normalised or not supported', async () => {
+    const request = (raw: Buffer, signature: string, eventId?: string) => ({
+      rawBody: raw,
+      header: (name: string) => ({ 'x-razorpay-signature': signature, 'x-razorpay-event-id': eventId })[name],
+    });
+    const payment = { reference: 'r1', currency: 'INR' as const, providerReference: 'plink_1' };
+    const expired = body({
+      entity: 'event',
+      event: 'payment_link.expired',
+      payload: { payment_link: { entity: { id: 'plink_1', status: 'expired', amount: 100, amount_paid: 0, currency: 'INR', reference_id: 'r1', notes: [] } } },
+    });
+    expect(razorpayWebhook.claim(request(expired, sign(expired)))).toEqual({ by: 'reference', value: 'r1' });
+    expect(await provider.parseWebhook!(request(expired, sign(expired), 'evt_9'), payment)).toMatchObject({ action: 'expired', data: { dedupKey: 'razorpay:evt_9', reference: 'r1' } });
+    expect(await provider.parseWebhook!(request(expired, sign(expired, 'other-secret')), payment)).toMatchObject({ action: 'forged' });
+    const captured = body({ entity: 'event', event: 'payment.captured', contains: ['payment'], payload: { payment: { entity: { id: 'pay_1', contact: '+919812345678' } } } });
+    const ignored = await provider.parseWebhook!(request(captured, sign(captured), 'evt_10'), null);
+    expect(ignored).toMatchObject({ action: 'not_supported', data: { dedupKey: 'razorpay:evt_10' } });
+    expect(JSON.stringify(ignored.data)).not.toContain('9812345678');
+    const broken = body({ entity: 'event', event: 'payment_link.paid', payload: {} });
+    expect(await provider.parseWebhook!(request(broken, sign(broken)), payment)).toMatchObject({ action: 'malformed' });
   });
 
   test('events duka does not act on are recognised and left alone', () => {
