@@ -3,6 +3,7 @@ import { Booking, Category, Product, Shop, type IProduct, type IShop } from '../
 import { priceLine, type CartLine, type CategoryView, type LineChoice, type LineRefusal, type ProductView, type ShopView } from '../domain/catalog.ts';
 import type { CurrencyCode } from '../domain/money.ts';
 import type { ActivityDeps } from './deps.ts';
+import { hasRunningPromotions } from '../db/promotions.ts';
 
 export function shopView(shop: IShop, hasBookings: boolean): ShopView {
   return {
@@ -71,7 +72,7 @@ export function createCatalogActivities({ orm, config }: ActivityDeps) {
     async getShop(shopId: string): Promise<ShopView> {
       const { em, shop } = await loadShop(shopId);
       const bookings = await em.count(Booking, { shop: shopId });
-      return shopView(shop, bookings > 0);
+      return { ...shopView(shop, bookings > 0), ...((await hasRunningPromotions(em, shopId)) && { hasPromotions: true }) };
     },
 
     async listCategories(shopId: string): Promise<CategoryView[]> {

@@ -114,6 +114,8 @@ export function createOrderActivities({ orm, temporal, config }: ActivityDeps) {
           address: view.address,
           note: view.note,
           subtotal: view.subtotal,
+          discount: view.discount ?? 0,
+          discounts: view.discounts ?? [],
           tax: view.tax,
           deliveryFee: view.deliveryFee,
           total: view.total,

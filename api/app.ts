@@ -14,6 +14,9 @@ import { whatsappRouter } from './routes/whatsapp.ts';
 import { flowsRouter } from './routes/flows.ts';
 import { paymentsRouter } from './routes/payments.ts';
 import { adminRouter } from './routes/admin.ts';
+import { customersRouter } from './routes/customers.ts';
+import { bookingsRouter } from './routes/bookings.ts';
+import { promotionsRouter } from './routes/promotions.ts';
 import { adminPageRouter } from '../sandbox/admin.ts';
 import { paidRouter } from './routes/paid.ts';
 import { ordersRouter, type CreateOrder } from './routes/orders.ts';
@@ -62,6 +65,7 @@ export function createApp(deps: AppDeps): express.Express {
   const json = express.json({ limit: BODY_LIMIT });
   const auth = bearerAuth(config.adminToken, shops);
   app.use('/api/admin', auth, json, adminRouter({ config, temporal, readModel }));
+  app.use('/api/admin', auth, json, customersRouter({ readModel }), bookingsRouter({ orm }), promotionsRouter({ orm }));
   app.use('/api/orders', auth, json, ordersRouter({ config, orm, shops, createOrder: deps.createOrder }));
 
   for (const { path, router } of deps.extraRoutes ?? []) app.use(path, router);

@@ -38,6 +38,9 @@ export interface OrderDetail extends OrderSummary {
   address: OrderAddress | null;
   note: string | null;
   subtotal: number;
+  /** What promotions took off the subtotal, and one entry per promotion. */
+  discount: number;
+  discounts: { promotionId: string; title: string; amount: number }[];
   tax: number;
   deliveryFee: number;
   placedAt: string | null;
@@ -78,6 +81,24 @@ export interface Stats {
   revenue: { currency: string; amount: number }[];
   customers: number;
 }
+
+export interface CustomerSummary {
+  customerRef: string;
+  shopId: string;
+  name: string | null;
+  /** `+<WhatsApp id>`, only for a caller allowed to see phone numbers (ADMIN_TOKEN); otherwise absent. */
+  phone?: string;
+  /** Orders placed (a cart or checkout that never became an order does not count). */
+  orders: number;
+  /** Confirmed payments minus refunds (`orders.paid_amount`), per currency. */
+  spent: { currency: string; amount: number }[];
+  lastOrder: { orderNumber: string; status: OrderStatus; total: number; currency: string; createdAt: string } | null;
+  lastMessageAt: string | null;
+  createdAt: string;
+}
+
+/** Orders that never left the cart. */
+const NOT_PLACED = "('CART', 'CHECKOUT', 'EXPIRED')";
 
 type Row = Record<string, unknown>;
 
@@ -216,10 +237,61 @@ export class ReadModel {
     };
   }
 
+  /** Customers with their order count, spend and last order, newest customer first; paged like `listOrders`. */
+  async listCustomers(filter: { shopId?: string; withPhone: boolean; limit: number; cursor?: { at: string; id: string } }): Promise<{ customers: CustomerSummary[]; nextCursor: string | null }> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filter.shopId !== undefined) {
+      where.push('c.shop_id = ?');
+      params.push(filter.shopId);
+    }
+    if (filter.cursor) {
+      where.push('(c.created_at, c.id) < (?::timestamptz, ?::uuid)');
+      params.push(filter.cursor.at, filter.cursor.id);
+    }
+    params.push(filter.limit + 1);
+    const rows = await this.query(
+      'select c.id, c.shop_id, c.ref, c.name, c.wa_id, c.last_message_at, c.created_at, ' +
+        `to_char(c.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at, ` +
+        `(select count(*)::int from orders o where o.customer_id = c.id and o.status not in ${NOT_PLACED}) as order_count, ` +
+        "(select coalesce(json_agg(json_build_object('currency', s.currency, 'amount', s.amount) order by s.currency), '[]') " +
+        '   from (select currency, sum(paid_amount)::bigint as amount from orders o where o.customer_id = c.id group by currency having sum(paid_amount) > 0) s) as spent, ' +
+        "(select json_build_object('orderNumber', o.number, 'status', o.status, 'total', o.total, 'currency', o.currency, 'createdAt', o.created_at) " +
+        `   from orders o where o.customer_id = c.id and o.status not in ${NOT_PLACED} order by o.created_at desc, o.id desc limit 1) as last_order ` +
+        `from customer c ${where.length ? `where ${where.join(' and ')}` : ''} order by c.created_at desc, c.id desc limit ?`,
+      params,
+    );
+    const page = rows.slice(0, filter.limit);
+    const last = page[page.length - 1];
+    return {
+      customers: page.map((row) => {
+        const lastOrder = json<Record<string, unknown> | null>(row.last_order, null);
+        return {
+          customerRef: str(row.ref),
+          shopId: str(row.shop_id),
+          name: strOrNull(row.name),
+          ...(filter.withPhone && { phone: `+${str(row.wa_id)}` }),
+          orders: num(row.order_count),
+          spent: json<{ currency: string; amount: unknown }[]>(row.spent, []).map((s) => ({ currency: s.currency, amount: num(s.amount) })),
+          lastOrder: lastOrder && {
+            orderNumber: str(lastOrder.orderNumber),
+            status: str(lastOrder.status) as OrderStatus,
+            total: num(lastOrder.total),
+            currency: str(lastOrder.currency),
+            createdAt: iso(lastOrder.createdAt),
+          },
+          lastMessageAt: isoOrNull(row.last_message_at),
+          createdAt: iso(row.created_at),
+        };
+      }),
+      nextCursor: rows.length > filter.limit && last ? encodeCursor(str(last.cursor_at), str(last.id)) : null,
+    };
+  }
+
   /** The order row with its items, payments and timeline; null when there is no such order. */
   async orderDetail(orderNumber: string): Promise<Omit<OrderDetail, 'live'> | null> {
     const rows = await this.query(
-      `select ${SUMMARY_COLUMNS}, c.name as customer_name, o.address, o.note, o.subtotal, o.tax, o.delivery_fee, o.placed_at, o.paid_at, o.completed_at ` +
+      `select ${SUMMARY_COLUMNS}, c.name as customer_name, o.address, o.note, o.subtotal, o.discount, o.discounts, o.tax, o.delivery_fee, o.placed_at, o.paid_at, o.completed_at ` +
         'from orders o left join customer c on c.id = o.customer_id where o.number = ?',
       [orderNumber],
     );
@@ -237,6 +309,8 @@ export class ReadModel {
       address: json<OrderAddress | null>(row.address, null),
       note: strOrNull(row.note),
       subtotal: num(row.subtotal),
+      discount: num(row.discount),
+      discounts: json<OrderDetail['discounts']>(row.discounts, []),
       tax: num(row.tax),
       deliveryFee: num(row.delivery_fee),
       placedAt: isoOrNull(row.placed_at),

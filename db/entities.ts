@@ -149,6 +149,9 @@ export const Order = defineEntity({
     address: p.json<OrderAddress>().nullable(),
     note: p.text().nullable(),
     subtotal: p.integer().default(0),
+    /** What promotions took off the subtotal, and one entry per promotion (the workflow's `discounts`). */
+    discount: p.integer().default(0),
+    discounts: p.json<{ promotionId: string; title: string; amount: number }[]>().default('[]'),
     tax: p.integer().default(0),
     deliveryFee: p.integer().default(0),
     total: p.integer().default(0),
@@ -217,6 +220,7 @@ export const Booking = defineEntity({
     shop: () => p.manyToOne(Shop),
     reference: p.string(),
     description: p.string(),
+    customerName: p.string().nullable(),
     total: p.integer(),
     paid: p.integer().default(0),
     currency: p.string().length(3),
@@ -225,6 +229,31 @@ export const Booking = defineEntity({
   },
 });
 export type IBooking = InferEntity<typeof Booking>;
+
+/**
+ * A promotion (seed 001): `percentOff` (1–100) or `amountOff` (minor units off each unit) on some products and/or the
+ * products of some categories (neither = every product), between optional dates, while active.
+ */
+export const Promotion = defineEntity({
+  name: 'Promotion',
+  indexes: [{ properties: ['shop', 'active'] }],
+  properties: {
+    id: p.uuid().primary().onCreate(() => crypto.randomUUID()),
+    shop: () => p.manyToOne(Shop),
+    title: p.string(),
+    description: p.text().nullable(),
+    percentOff: p.integer().nullable(),
+    amountOff: p.integer().nullable(),
+    productIds: p.json<string[]>().default('[]'),
+    categoryIds: p.json<string[]>().default('[]'),
+    startsAt: p.datetime().nullable(),
+    endsAt: p.datetime().nullable(),
+    active: p.boolean().default(true),
+    createdAt: p.datetime().onCreate(now),
+    updatedAt: p.datetime().onCreate(now).onUpdate(now),
+  },
+});
+export type IPromotion = InferEntity<typeof Promotion>;
 
 /**
  * Where the provider call that starts a payment stands. `sending` is committed before the call, so a retried initiation
@@ -323,4 +352,4 @@ export const MessageIntent = defineEntity({
   },
 });
 
-export const entities = [Shop, Customer, Category, Product, Presentation, ModifierGroup, ModifierOption, Order, OrderItem, OrderEvent, Booking, Payment, PaymentEvent, Message, MessageIntent];
+export const entities = [Shop, Customer, Category, Product, Presentation, ModifierGroup, ModifierOption, Order, OrderItem, OrderEvent, Booking, Promotion, Payment, PaymentEvent, Message, MessageIntent];

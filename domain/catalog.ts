@@ -42,6 +42,8 @@ export interface ShopView {
   taxInclusive: boolean;
   catalogId?: string;
   hasBookings: boolean;
+  /** Some promotion is running now ("View promotions" in the main menu); absent in older runs' copies. */
+  hasPromotions?: boolean;
   preparationMinutes: number;
 }
 
@@ -119,17 +121,75 @@ export function isRefusal(x: CartLine | LineRefusal): x is LineRefusal {
   return 'reason' in x;
 }
 
+/**
+ * A running promotion as an order applies it (seed 001): `percentOff` (1–100) off each matching line, or `amountOff`
+ * (minor units) off each matching unit, never below zero. `productIds` are the products it covers (its categories
+ * already resolved to their products by the activity); null covers every product.
+ */
+export interface PromotionView {
+  id: string;
+  title: string;
+  description?: string;
+  percentOff?: number;
+  amountOff?: number;
+  productIds: string[] | null;
+  endsAt?: string;
+}
+
+/** One line of the cart, summary and receipt: what a promotion took off. */
+export interface DiscountLine {
+  promotionId: string;
+  title: string;
+  amount: number;
+}
+
+function lineDiscount(line: CartLine, promotion: PromotionView): number {
+  if (line.productId.startsWith('booking:')) return 0;
+  if (promotion.productIds !== null && !promotion.productIds.includes(line.productId)) return 0;
+  if (promotion.percentOff !== undefined) return Math.min(line.lineTotal, Math.round((line.lineTotal * promotion.percentOff) / 100));
+  if (promotion.amountOff !== undefined) return Math.min(line.lineTotal, Math.max(0, Math.min(promotion.amountOff, line.unitPrice)) * line.quantity);
+  return 0;
+}
+
+/** Promotions never stack: each line gets the one that takes off most (the first listed on a tie); one line per promotion. */
+export function discountLines(lines: CartLine[], promotions: readonly PromotionView[]): DiscountLine[] {
+  const byPromotion = new Map<string, DiscountLine>();
+  for (const line of lines) {
+    let best: { promotion: PromotionView; amount: number } | null = null;
+    for (const promotion of promotions) {
+      const amount = lineDiscount(line, promotion);
+      if (amount > 0 && (!best || amount > best.amount)) best = { promotion, amount };
+    }
+    if (!best) continue;
+    const entry = byPromotion.get(best.promotion.id) ?? { promotionId: best.promotion.id, title: best.promotion.title, amount: 0 };
+    entry.amount += best.amount;
+    byPromotion.set(best.promotion.id, entry);
+  }
+  return [...byPromotion.values()];
+}
+
 export interface Totals {
   subtotal: number;
+  /** What promotions took off the subtotal (the sum of `discounts`). */
+  discount: number;
+  discounts: DiscountLine[];
   tax: number;
   deliveryFee: number;
   total: number;
 }
 
-export function computeTotals(lines: CartLine[], shop: Pick<ShopView, 'taxRateBasisPoints' | 'taxInclusive' | 'deliveryFee'>, fulfilment: 'delivery' | 'pickup' | null): Totals {
+/** Tax is on the subtotal after discounts; delivery is never discounted. */
+export function computeTotals(
+  lines: CartLine[],
+  shop: Pick<ShopView, 'taxRateBasisPoints' | 'taxInclusive' | 'deliveryFee'>,
+  fulfilment: 'delivery' | 'pickup' | null,
+  discounts: readonly DiscountLine[] = [],
+): Totals {
   const subtotal = lines.reduce((sum, l) => sum + l.lineTotal, 0);
+  const discount = Math.min(subtotal, discounts.reduce((sum, d) => sum + d.amount, 0));
+  const taxable = subtotal - discount;
   const rate = shop.taxRateBasisPoints;
-  const tax = shop.taxInclusive ? Math.round((subtotal * rate) / (10_000 + rate)) : Math.round((subtotal * rate) / 10_000);
+  const tax = shop.taxInclusive ? Math.round((taxable * rate) / (10_000 + rate)) : Math.round((taxable * rate) / 10_000);
   const deliveryFee = fulfilment === 'delivery' ? shop.deliveryFee : 0;
-  return { subtotal, tax, deliveryFee, total: subtotal + (shop.taxInclusive ? 0 : tax) + deliveryFee };
+  return { subtotal, discount, discounts: [...discounts], tax, deliveryFee, total: taxable + (shop.taxInclusive ? 0 : tax) + deliveryFee };
 }

@@ -1,10 +1,21 @@
-import { computeTotals, type CartLine, type CategoryView, type ProductView, type ShopView } from './catalog.ts';
+import { computeTotals, type CartLine, type CategoryView, type DiscountLine, type ProductView, type PromotionView, type ShopView } from './catalog.ts';
 import { price, type Texts } from './i18n.ts';
 import { paginateRows, type ListRow, type OutboundMessage } from './outbound.ts';
 
 /** The messages a customer sees at each step, built from data alone (no I/O), so workflows and tests share them. */
 
 export function mainMenu(t: Texts, shop: ShopView, name?: string): OutboundMessage {
+  // Reply buttons hold three: with promotions running the menu is a list, so bookings and help keep their places.
+  if (shop.hasPromotions) {
+    const rows: ListRow[] = [
+      { id: 'menu:shop', title: t.menuShop },
+      { id: 'menu:cart', title: t.menuCart },
+      { id: 'menu:promos', title: t.menuPromotions },
+      ...(shop.hasBookings ? [{ id: 'menu:booking', title: t.menuBooking }] : []),
+      { id: 'menu:help', title: t.menuHelp },
+    ];
+    return { kind: 'list', body: t.greeting(shop.name, name), button: t.menuButton, sections: [{ title: shop.name, rows }] };
+  }
   return {
     kind: 'buttons',
     body: t.greeting(shop.name, name),
@@ -77,14 +88,34 @@ export function breakdown(t: Texts, p: ProductView, presentationId: string | und
   return t.breakdown(lines, price(unit, p.currency));
 }
 
+/** What each running promotion takes off, for a customer (the list behind "View promotions"). */
+export function promotionsView(t: Texts, shop: ShopView, promotions: readonly PromotionView[]): OutboundMessage {
+  const buttons = [
+    { id: 'menu:shop', title: t.menuShop },
+    { id: 'menu:cart', title: t.menuCart },
+  ];
+  if (!promotions.length) return { kind: 'buttons', body: t.noPromotions, buttons };
+  const entries = promotions.slice(0, 10).map((p) => {
+    const off = t.promotionOff(p.percentOff !== undefined ? { percent: p.percentOff } : { amount: price(p.amountOff ?? 0, shop.currency) });
+    const until = p.endsAt ? ` (${t.promotionUntil(p.endsAt.slice(0, 10))})` : '';
+    return `• *${p.title}*: ${off}${until}${p.description ? `\n  ${p.description}` : ''}`;
+  });
+  return { kind: 'buttons', body: [t.promotionsTitle(shop.name), ...entries].join('\n'), buttons };
+}
+
+export const discountTexts = (t: Texts, discounts: readonly DiscountLine[] | undefined, currency: ProductView['currency']): string[] =>
+  (discounts ?? []).map((d) => t.discountLine(d.title, price(d.amount, currency)));
+
 export const lineText = (l: CartLine, currency: ProductView['currency']) =>
   `${l.quantity} × ${l.name}${l.options.length ? ` [${l.options.map((o) => o.option).join(', ')}]` : ''} — ${price(l.lineTotal, currency)}`;
 
-export function cartView(t: Texts, items: CartLine[], subtotal: number, currency: ProductView['currency']): OutboundMessage {
+/** `subtotal` is before discounts; each promotion's discount is its own line and the subtotal shown is after them. */
+export function cartView(t: Texts, items: CartLine[], subtotal: number, currency: ProductView['currency'], discounts: readonly DiscountLine[] = []): OutboundMessage {
   if (!items.length) return { kind: 'buttons', body: t.cartEmpty, buttons: [{ id: 'menu:shop', title: t.menuShop }] };
+  const off = discounts.reduce((sum, d) => sum + d.amount, 0);
   return {
     kind: 'buttons',
-    body: t.cartView(items.map((l) => lineText(l, currency)), price(subtotal, currency)),
+    body: t.cartView(items.map((l) => lineText(l, currency)), price(Math.max(0, subtotal - off), currency), discountTexts(t, discounts, currency)),
     buttons: [
       { id: 'cart:checkout', title: t.checkout },
       { id: 'cart:more', title: t.addMore },
@@ -108,9 +139,9 @@ export function fulfilmentChoice(t: Texts, shop: ShopView): OutboundMessage {
 export function orderSummary(
   t: Texts,
   shop: ShopView,
-  order: { orderNumber: string; items: CartLine[]; fulfilment: 'delivery' | 'pickup' | null; address: { text?: string; latitude?: number; longitude?: number } | null },
+  order: { orderNumber: string; items: CartLine[]; fulfilment: 'delivery' | 'pickup' | null; address: { text?: string; latitude?: number; longitude?: number } | null; discounts?: DiscountLine[] },
 ): OutboundMessage {
-  const totals = computeTotals(order.items, shop, order.fulfilment);
+  const totals = computeTotals(order.items, shop, order.fulfilment, order.discounts ?? []);
   const where =
     order.fulfilment === 'delivery'
       ? t.deliverTo(order.address?.text ?? `📍 ${order.address?.latitude?.toFixed(5)}, ${order.address?.longitude?.toFixed(5)}`)
@@ -122,6 +153,7 @@ export function orderSummary(
       order.items.map((l) => lineText(l, shop.currency)),
       {
         subtotal: price(totals.subtotal, shop.currency),
+        ...(totals.discounts.length ? { discounts: discountTexts(t, totals.discounts, shop.currency) } : {}),
         ...(totals.tax ? { tax: price(totals.tax, shop.currency) } : {}),
         taxIncluded: shop.taxInclusive,
         ...(totals.deliveryFee ? { delivery: price(totals.deliveryFee, shop.currency) } : {}),

@@ -1,6 +1,6 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { UpdateDefinition } from '@temporalio/common';
-import type { CartLine, LineChoice, LineRefusal, ShopView } from '../domain/catalog.ts';
+import type { CartLine, DiscountLine, LineChoice, LineRefusal, ShopView } from '../domain/catalog.ts';
 import type { InboundMessage } from '../domain/inbound.ts';
 import type { Language } from '../domain/i18n.ts';
 import type { Attention, OrderStatus, PaymentStatusValue } from '../domain/status.ts';
@@ -54,6 +54,9 @@ export interface OrderView {
   note: string | null;
   items: CartLine[];
   subtotal: number;
+  /** What promotions took off the subtotal, and one line per promotion (absent in views from before promotions). */
+  discount?: number;
+  discounts?: DiscountLine[];
   tax: number;
   deliveryFee: number;
   total: number;

@@ -14,7 +14,7 @@ import {
   patched,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.ts';
-import { computeTotals, isRefusal, MAX_QUANTITY, type LineChoice } from '../domain/catalog.ts';
+import { computeTotals, discountLines, isRefusal, MAX_QUANTITY, type LineChoice, type PromotionView } from '../domain/catalog.ts';
 import { conversationWorkflowId, orderWorkflowId } from '../domain/ids.ts';
 import { texts, price, type TemplateKey } from '../domain/i18n.ts';
 import { FULFILMENT_STATUSES, OPERATOR_STATUSES, SHOPPING_STATUSES, ledger, transitionRefusal } from '../domain/order-machine.ts';
@@ -71,6 +71,8 @@ interface OrderState {
   payment: unknown;
   /** When the order reached a final status: the refund window counts from here. */
   closedAt?: number;
+  /** The shop's running promotions as last read (patch `promotions`); absent before it. */
+  promotions?: PromotionView[];
 }
 
 /**
@@ -122,6 +124,8 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
   order.paid ??= 0;
   order.refunded ??= 0;
   order.attention ??= null;
+  order.discount ??= 0;
+  order.discounts ??= [];
   let dirty = true;
 
   const event = (type: string, detail?: string) => {
@@ -135,7 +139,13 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     dirty = true;
   };
   const retotal = () => {
-    Object.assign(order, computeTotals(order.items, input.shop, order.fulfilment));
+    order.discounts = discountLines(order.items, state.promotions ?? []);
+    Object.assign(order, computeTotals(order.items, input.shop, order.fulfilment, order.discounts));
+  };
+  /** Reads the shop's running promotions (a local activity) where prices are read and before the summary's totals. */
+  const refreshPromotions = async () => {
+    if (booking || !patched('promotions')) return;
+    state.promotions = await db.activePromotions({ shopId: order.shopId });
   };
   const facts = () => ({ itemCount: order.items.length, fulfilment: order.fulfilment, paid: ledger(order.payments).successes > 0 });
   /** Every status change goes through the transition table (domain/order-machine.ts); a refused one changes nothing. */
@@ -250,6 +260,7 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
       const lineId = reserved ? `L${(state.lineSeq += 1)}` : `L${state.lineSeq + 1}`;
       const [priced] = await db.priceLines({ shopId: order.shopId, lines: [{ lineId, choice }] });
       if (!priced || isRefusal(priced)) return { ok: false as const, refusal: priced ?? { reason: 'unknown_product' as const } };
+      await refreshPromotions();
       if (order.status !== 'CART' && order.status !== 'CHECKOUT') return notShopping();
       if (!reserved) state.lineSeq += 1;
       const same = order.items.find((l) => l.productId === priced.productId && l.name === priced.name && JSON.stringify(l.options) === JSON.stringify(priced.options));
@@ -282,6 +293,7 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
         shopId: order.shopId,
         lines: resolved.choices.map((choice, i) => ({ lineId: `L${state.lineSeq + i + 1}`, choice })),
       });
+      await refreshPromotions();
       if (order.status !== 'CART' && order.status !== 'CHECKOUT') return notShopping();
       state.lineSeq += priced.length;
       const left = [...resolved.unknown];
@@ -343,6 +355,7 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
   setHandler(
     setFulfilmentUpdate,
     async (choice) => {
+      await refreshPromotions();
       order.fulfilment = choice.fulfilment;
       order.address = choice.fulfilment === 'delivery' ? (choice.address ?? null) : null;
       retotal();
@@ -429,6 +442,7 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
         return { ok: false as const, code: refusal?.reason ?? 'empty', message: `${what}${(refusal?.reason ?? 'no items').replace(/_/g, ' ')}` };
       }
       order.items = priced.flatMap((p) => (isRefusal(p) ? [] : [p]));
+      await refreshPromotions();
       order.fulfilment = fulfilment.fulfilment;
       order.address = fulfilment.fulfilment === 'delivery' ? (fulfilment.address ?? null) : null;
       retotal();

@@ -10,6 +10,7 @@ import type { Attention, OrderStatus, PaymentStatusValue } from '../domain/statu
 import { ledger, paymentTransitionRefusal } from '../domain/order-machine.ts';
 import { PROVIDER_OF, isLinkMethod, type FailureReason, type PaymentMethod } from '../domain/payment-methods.ts';
 import type { OrderInput, OrderView, PaymentAttemptView, PaymentSignal, PlaceOrderInput } from './definitions.ts';
+import { discountTexts } from '../domain/screens.ts';
 
 const MAX_OTP_TRIES = 3;
 
@@ -511,7 +512,7 @@ export class PaymentStep {
       if (open && input.booking) this.d.setStatus('COMPLETED', `booking ${input.booking.reference}`);
       this.d.touch();
       await this.d.persist();
-      const lines = order.items.map((l) => `${l.quantity} × ${l.name} — ${price(l.lineTotal, order.currency)}`);
+      const lines = [...order.items.map((l) => `${l.quantity} × ${l.name} — ${price(l.lineTotal, order.currency)}`), ...discountTexts(t, order.discounts, order.currency)];
       const bookingNote = booking ? `\n${t.payment.bookingBalance(booking.reference, price(booking.total, booking.currency), price(booking.paid, booking.currency), price(Math.max(0, booking.total - booking.paid), booking.currency))}` : '';
       const body = t.payment.receipt(order.orderNumber, lines, price(order.total, order.currency), receiptRef ?? view.reference, methodName, !open) + bookingNote;
       await this.d.say({ kind: 'text', body }, { key: 'paymentReceived', params: [order.orderNumber, price(order.total, order.currency), receiptRef ?? view.reference] });

@@ -1,0 +1,36 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import { HttpError, parseInput } from '../errors.ts';
+import { requireCaller, scopeShop } from '../auth.ts';
+import { decodeCursor, type ReadModel } from '../read-model.ts';
+import { ShopIdParam } from '../shop-scope.ts';
+
+const CustomersQuery = z.object({
+  shop: ShopIdParam.optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().max(300).optional(),
+});
+
+/**
+ * `GET /api/admin/customers?shop=`: each customer with their order count, spend per currency (confirmed payments minus
+ * refunds) and last order. Phone numbers go only to `ADMIN_TOKEN`, the operator of every shop; a shop's token sees its
+ * customers by name and customer ref, never their numbers (it may be a till or a dashboard on a shared phone).
+ */
+export function customersRouter(deps: { readModel: ReadModel }): Router {
+  const router = Router();
+  router.get('/customers', async (req, res) => {
+    const query = parseInput(CustomersQuery, req.query, 'query');
+    const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+    if (cursor === null) throw new HttpError(400, 'invalid_request', 'invalid query: cursor: not a cursor from this API');
+    const shopId = scopeShop(res, query.shop);
+    res.json(
+      await deps.readModel.listCustomers({
+        limit: query.limit,
+        withPhone: requireCaller(res).kind === 'admin',
+        ...(shopId !== undefined && { shopId }),
+        ...(cursor && { cursor }),
+      }),
+    );
+  });
+  return router;
+}
