@@ -5,6 +5,7 @@ import { Booking, type IBooking, type IShop } from '../../db/entities.ts';
 import { HttpError, parseInput } from '../errors.ts';
 import { requestLog } from '../context.ts';
 import { pathShop } from '../shop-scope.ts';
+import { audit, changes } from '../audit.ts';
 
 /** Minor units. */
 const Amount = z.number().int().min(0).max(1_000_000_000_000);
@@ -25,6 +26,15 @@ export function bookingPaymentStatus(total: number, paid: number): BookingPaymen
   if (paid >= total) return 'paid';
   return paid > 0 ? 'partly_paid' : 'unpaid';
 }
+
+/** What the audit log keeps of a booking: amounts and text, and only whether a customer name is set (personal data). */
+const audited = (b: Pick<IBooking, 'reference' | 'description' | 'total' | 'paid'> & { customerName?: string | null }) => ({
+  reference: b.reference,
+  description: b.description,
+  total: b.total,
+  paid: b.paid,
+  customerName: b.customerName ? '[set]' : null,
+});
 
 function bookingJson(b: IBooking) {
   return {
@@ -84,6 +94,7 @@ export function bookingsRouter(deps: { orm: MikroORM }): Router {
       paid: body.paid ?? 0,
       currency: shop.currency,
     });
+    audit(res, em, { shopId: shop.id, entity: 'booking', entityId: booking.id, action: 'create', diff: changes({}, audited(booking)) });
     try {
       await em.flush();
     } catch (err) {
@@ -116,12 +127,14 @@ export function bookingsRouter(deps: { orm: MikroORM }): Router {
       const total = body.total ?? locked.total;
       const paid = body.paid ?? locked.paid;
       if (paid > total) throw new HttpError(400, 'invalid_request', `invalid body: paid (${paid}) cannot be more than total (${total})`);
+      const before = audited(locked);
       em.assign(locked, {
         ...(body.total !== undefined && { total: body.total }),
         ...(body.paid !== undefined && { paid: body.paid }),
         ...(body.description !== undefined && { description: body.description }),
         ...(body.customerName !== undefined && { customerName: body.customerName }),
       });
+      audit(res, em, { shopId: shop.id, entity: 'booking', entityId: locked.id, action: 'update', diff: changes(before, audited(locked)) });
       return locked;
     });
     requestLog(res).info({ shopId: shop.id, booking: row.reference, fields: Object.keys(body) }, 'booking changed');

@@ -5,6 +5,7 @@ import { Promotion, type IPromotion, type IShop } from '../../db/entities.ts';
 import { HttpError, parseInput } from '../errors.ts';
 import { requestLog } from '../context.ts';
 import { DateTimeInput, pathShop } from '../shop-scope.ts';
+import { audit, changes } from '../audit.ts';
 
 const Id = z.string().min(1).max(100);
 const Ids = z.array(Id).max(200).transform((ids) => [...new Set(ids)]);
@@ -55,6 +56,12 @@ const PromotionIdParam = z.uuid('not a promotion id');
 
 function running(p: IPromotion, now = new Date()): boolean {
   return p.active && (!p.startsAt || p.startsAt <= now) && (!p.endsAt || p.endsAt > now);
+}
+
+/** The fields an audit entry compares (dates as ISO text). */
+function audited(p: IPromotion): Record<string, unknown> {
+  const { id: _id, shopId: _shop, running: _running, createdAt: _created, updatedAt: _updated, ...fields } = promotionJson(p);
+  return fields;
 }
 
 function promotionJson(p: IPromotion) {
@@ -136,6 +143,7 @@ export function promotionsRouter(deps: { orm: MikroORM }): Router {
       endsAt: body.endsAt ?? null,
       active: body.active ?? true,
     });
+    audit(res, em, { shopId: shop.id, entity: 'promotion', entityId: promotion.id, action: 'create', diff: changes({}, audited(promotion)) });
     await em.flush();
     requestLog(res).info({ shopId: shop.id, promotionId: promotion.id }, 'promotion created');
     res.status(201).json(promotionJson(promotion));
@@ -146,6 +154,7 @@ export function promotionsRouter(deps: { orm: MikroORM }): Router {
     const body = parseInput(PatchPromotion, req.body, 'body');
     checkDates(body.startsAt === undefined ? promotion.startsAt : body.startsAt, body.endsAt === undefined ? promotion.endsAt : body.endsAt);
     await checkScope(shop, body.productIds, body.categoryIds);
+    const before = audited(promotion);
     em.assign(promotion, {
       ...(body.title !== undefined && { title: body.title }),
       ...(body.description !== undefined && { description: body.description }),
@@ -157,6 +166,7 @@ export function promotionsRouter(deps: { orm: MikroORM }): Router {
       ...(body.endsAt !== undefined && { endsAt: body.endsAt }),
       ...(body.active !== undefined && { active: body.active }),
     });
+    audit(res, em, { shopId: shop.id, entity: 'promotion', entityId: promotion.id, action: 'update', diff: changes(before, audited(promotion)) });
     await em.flush();
     requestLog(res).info({ shopId: shop.id, promotionId: promotion.id, fields: Object.keys(body) }, 'promotion changed');
     res.json(promotionJson(promotion));
@@ -164,6 +174,7 @@ export function promotionsRouter(deps: { orm: MikroORM }): Router {
 
   router.delete('/shops/:shopId/promotions/:promotionId', async (req, res) => {
     const { shop, promotion, em } = await visiblePromotion(res, req.params.shopId, req.params.promotionId);
+    audit(res, em, { shopId: shop.id, entity: 'promotion', entityId: promotion.id, action: 'delete', diff: changes(audited(promotion), {}) });
     await em.remove(promotion).flush();
     requestLog(res).info({ shopId: shop.id, promotionId: promotion.id }, 'promotion deleted');
     res.status(204).end();

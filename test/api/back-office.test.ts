@@ -170,6 +170,18 @@ describe('bookings', () => {
     expect(own.status).toBe(201);
     expect(await json(own)).toMatchObject({ currency: 'KES' });
   });
+
+  it('audits every change by who made it, without the customer name', async () => {
+    const entries = await sql<{ action: string; actor: string; shop_id: string; diff: Record<string, unknown> }>(
+      api.db.orm,
+      "select e.action, e.actor, e.shop_id, e.diff from audit_entry e join booking b on b.id::text = e.entity_id where e.entity = 'booking' and b.reference = 'BK-OPS-0002' order by e.at",
+    );
+    expect(entries.map((e) => e.action)).toEqual(['create', 'update', 'update']);
+    expect(entries[1]!.diff).toMatchObject({ total: { from: 10000, to: 12000 }, customerName: { from: null, to: '[set]' } });
+    expect(JSON.stringify(entries)).not.toContain('Farai');
+    const [nbo] = await sql<{ actor: string }>(api.db.orm, "select e.actor from audit_entry e join booking b on b.id::text = e.entity_id where b.reference = 'BK-NBO-1'");
+    expect(nbo!.actor).toMatch(/^token:/);
+  });
 });
 
 describe('promotions', () => {
@@ -203,6 +215,12 @@ describe('promotions', () => {
     expect((await call('DELETE', `${base}/${promo.id}`)).status).toBe(204);
     expect((await call('DELETE', `${base}/${promo.id}`)).status).toBe(404);
     expect(((await json(await call('GET', base))) as { promotions: unknown[] }).promotions).toEqual([]);
+
+    // Every change is in the audit log, with who made it.
+    const entries = await sql<{ action: string; actor: string; diff: Record<string, unknown> }>(api.db.orm, "select action, actor, diff from audit_entry where entity = 'promotion' and entity_id = ? order by at", [promo.id]);
+    expect(entries.map((e) => e.action)).toEqual(['create', 'update', 'update', 'delete']);
+    expect(entries.every((e) => e.actor === 'admin')).toBe(true);
+    expect(entries[1]!.diff).toMatchObject({ percentOff: { from: 10, to: null }, amountOff: { from: null, to: 20000 } });
   });
 
   it('runs only between its dates', async () => {
