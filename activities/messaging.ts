@@ -4,6 +4,7 @@ import { intentKeyFor, messageIntents, type IntentIdentity, type IntentRow } fro
 import type { OutboundMessage } from '../domain/outbound.ts';
 import { TEMPLATES, type Language, type TemplateKey } from '../domain/i18n.ts';
 import { maskPhones } from '../lib/logger.ts';
+import { shopAccessToken } from '../lib/credentials.ts';
 import { WhatsAppApiError } from '../providers/whatsapp/client.ts';
 import { UnsendableMessageError } from '../providers/whatsapp/messages.ts';
 import type { ActivityDeps } from './deps.ts';
@@ -45,6 +46,13 @@ export interface MessagingOptions {
 
 const DEFAULTS = { giveUpAfterAttempts: 12, lostAnswerWindowMs: 120_000, statusWaitPerAttemptMs: 10_000, statusPollMs: 250 } as const;
 
+/** Where a message goes, and with whose Graph API token. */
+interface Recipient {
+  phoneNumberId: string;
+  waId: string;
+  accessToken: string | undefined;
+}
+
 const GIVEN_UP: SendResult = { messageId: null, via: 'given_up' };
 
 /** Meta may have the message but we do not know: retryable, and never resolved by sending again. */
@@ -66,7 +74,7 @@ function intentOf(info: Info, input: SendInput): IntentIdentity {
   return { key: intentKeyFor(workflowId, runId, info.activityId), shopId: input.shopId, customerRef: input.customerRef, workflowId, runId, activityId: info.activityId };
 }
 
-export function createMessagingActivities({ orm, whatsapp }: ActivityDeps, options: MessagingOptions = {}) {
+export function createMessagingActivities({ orm, whatsapp, config }: ActivityDeps, options: MessagingOptions = {}) {
   const settings = { ...DEFAULTS, ...options };
   const intents = messageIntents(orm);
 
@@ -111,14 +119,15 @@ export function createMessagingActivities({ orm, whatsapp }: ActivityDeps, optio
   }
 
   /** Calls Meta at most once per claim; the claim is what keeps two attempts from both sending. */
-  async function deliver(intent: IntentIdentity, attempt: number, via: 'message' | 'template', phoneNumberId: string, waId: string, message: OutboundMessage): Promise<string> {
+  async function deliver(intent: IntentIdentity, attempt: number, via: 'message' | 'template', to: Recipient, message: OutboundMessage): Promise<string> {
+    const { phoneNumberId, waId, accessToken } = to;
     if (!(await intents.claim(intent.key, attempt, via, message.kind))) {
       // Another attempt of this same activity (one that Temporal timed out is still running) holds the send.
       throw outcomeUnknown('another attempt of this send is under way');
     }
     let messageId: string;
     try {
-      ({ messageId } = await whatsapp.send(phoneNumberId, waId, message, { callbackData: intent.key }));
+      ({ messageId } = await whatsapp.send(phoneNumberId, waId, message, { callbackData: intent.key, accessToken }));
     } catch (err) {
       if (err instanceof WhatsAppApiError && err.maybeAccepted) {
         // No answer, but the request may have reached Meta: the intent stays `sending` for the next attempt to resolve.
@@ -176,20 +185,21 @@ export function createMessagingActivities({ orm, whatsapp }: ActivityDeps, optio
       return giveUp(intent, info.attempt, `${info.attempt - 1} attempts without success (last error: ${row.last_error ?? 'none recorded'})`);
     }
 
-    const phoneNumberId = customer.shop.phoneNumberId;
+    // The shop's own Graph API token when it has one; the environment's otherwise.
+    const to: Recipient = { phoneNumberId: customer.shop.phoneNumberId, waId: customer.waId, accessToken: shopAccessToken(customer.shop, config.credentialsKey) };
     // The window opens with the customer's last message: the webhook's inbound row, or the last one registered.
     const lastInbound = await em.findOne(Message, { shop: input.shopId, customerRef: input.customerRef, direction: 'in' }, { orderBy: { createdAt: 'desc' }, fields: ['createdAt'] });
     const lastAt = Math.max(lastInbound?.createdAt.getTime() ?? 0, customer.lastMessageAt?.getTime() ?? 0);
     const windowOpen = Date.now() - lastAt < WINDOW_MS;
     if (!windowOpen && input.template) {
-      return { messageId: await deliver(intent, info.attempt, 'template', phoneNumberId, customer.waId, templateMessage(input.template)), via: 'template' };
+      return { messageId: await deliver(intent, info.attempt, 'template', to, templateMessage(input.template)), via: 'template' };
     }
     try {
-      return { messageId: await deliver(intent, info.attempt, 'message', phoneNumberId, customer.waId, input.message), via: 'message' };
+      return { messageId: await deliver(intent, info.attempt, 'message', to, input.message), via: 'message' };
     } catch (err) {
       if (input.template && err instanceof ApplicationFailure && err.type === 'OutsideCustomerServiceWindow') {
         Context.current().log.info('customer-service window closed: sending the template', { customerRef: input.customerRef });
-        return { messageId: await deliver(intent, info.attempt, 'template', phoneNumberId, customer.waId, templateMessage(input.template)), via: 'template' };
+        return { messageId: await deliver(intent, info.attempt, 'template', to, templateMessage(input.template)), via: 'template' };
       }
       throw err;
     }
@@ -216,8 +226,9 @@ export function createMessagingActivities({ orm, whatsapp }: ActivityDeps, optio
     },
 
     async markRead(input: { phoneNumberId: string; messageId: string }): Promise<void> {
+      const shop = await orm.em.fork().findOne(Shop, { phoneNumberId: input.phoneNumberId }, { fields: ['id', 'credentials'] });
       try {
-        await whatsapp.markAsRead(input.phoneNumberId, input.messageId);
+        await whatsapp.markAsRead(input.phoneNumberId, input.messageId, { accessToken: shop ? shopAccessToken(shop, config.credentialsKey) : undefined });
       } catch (err) {
         // A read receipt is a courtesy: a refused one must not hold the conversation up.
         if (err instanceof WhatsAppApiError && !err.retryable) return;

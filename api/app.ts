@@ -14,6 +14,8 @@ import { whatsappRouter } from './routes/whatsapp.ts';
 import { flowsRouter } from './routes/flows.ts';
 import { paymentsRouter } from './routes/payments.ts';
 import { adminRouter } from './routes/admin.ts';
+import { shopsRouter } from './routes/shops.ts';
+import { auditRouter } from './audit.ts';
 import { customersRouter } from './routes/customers.ts';
 import { bookingsRouter } from './routes/bookings.ts';
 import { promotionsRouter } from './routes/promotions.ts';
@@ -49,7 +51,7 @@ export interface AppDeps {
  */
 export function createApp(deps: AppDeps): express.Express {
   const { config, orm, temporal, payments } = deps;
-  const shops = deps.shops ?? new ShopDirectory(orm);
+  const shops = deps.shops ?? new ShopDirectory(orm, { credentialsKey: config.credentialsKey });
   const readModel = new ReadModel(orm, config);
   const app = express();
   app.disable('x-powered-by');
@@ -64,7 +66,7 @@ export function createApp(deps: AppDeps): express.Express {
 
   const json = express.json({ limit: BODY_LIMIT });
   const auth = bearerAuth(config.adminToken, shops);
-  app.use('/api/admin', auth, json, adminRouter({ config, temporal, readModel }));
+  app.use('/api/admin', auth, json, adminRouter({ config, temporal, readModel }), shopsRouter({ config, orm, shops }), auditRouter({ orm }));
   app.use('/api/admin', auth, json, customersRouter({ readModel }), bookingsRouter({ orm }), promotionsRouter({ orm }));
   app.use('/api/orders', auth, json, ordersRouter({ config, orm, shops, createOrder: deps.createOrder }));
 

@@ -11,8 +11,9 @@ function unauthorized(message: string): HttpError {
 }
 
 /**
- * `Authorization: Bearer <token>`: `ADMIN_TOKEN` sees everything, a shop's token (its sha256 is `Shop.apiTokenHash`)
- * sees only that shop. Tokens are compared as sha256 digests in constant time, so neither content nor length leaks.
+ * `Authorization: Bearer <token>`: `ADMIN_TOKEN` sees everything, a shop's token (issued into `shop_token`, or the
+ * legacy `Shop.apiTokenHash`) sees only that shop. The admin token is compared as a sha256 digest in constant time;
+ * shop tokens are looked up by digest on every request, so a revoked one is refused at once.
  */
 export function bearerAuth(adminToken: string | undefined, shops: ShopDirectory): RequestHandler {
   const adminHash = adminToken ? sha256(adminToken) : null;
@@ -27,9 +28,9 @@ export function bearerAuth(adminToken: string | undefined, shops: ShopDirectory)
     if (adminHash && timingSafeEqual(adminHash, hash)) {
       setCaller(res, { kind: 'admin' });
     } else {
-      const shop = await shops.byApiToken(token);
-      if (!shop) throw unauthorized('invalid bearer token');
-      setCaller(res, { kind: 'shop', shopId: shop.id });
+      const owner = await shops.byApiToken(token);
+      if (!owner) throw unauthorized('invalid bearer token');
+      setCaller(res, { kind: 'shop', shopId: owner.shopId, tokenId: owner.tokenId });
     }
     res.removeHeader('WWW-Authenticate');
     next();
@@ -57,4 +58,20 @@ export function scopeShop(res: Response, requested: string | undefined): string 
 export function canSeeShop(res: Response, shopId: string): boolean {
   const c = requireCaller(res);
   return c.kind === 'admin' || c.shopId === shopId;
+}
+
+/** Only `ADMIN_TOKEN` (creating shops, deactivating one, reading every shop's audit): a shop token gets 403. */
+export function requireAdmin(res: Response): void {
+  if (requireCaller(res).kind !== 'admin') throw new HttpError(403, 'forbidden', 'this needs the admin token');
+}
+
+/** A route under `/shops/:shopId`: a shop token may act only on its own shop (403 otherwise). */
+export function requireShopAccess(res: Response, shopId: string): void {
+  if (!canSeeShop(res, shopId)) throw new HttpError(403, 'forbidden', 'this token may only access its own shop');
+}
+
+/** Who acted, as the audit log names it: `admin` or `token:<id>` (`token:legacy` for the old single shop token). */
+export function actorOf(res: Response): string {
+  const c = requireCaller(res);
+  return c.kind === 'admin' ? 'admin' : `token:${c.tokenId}`;
 }

@@ -3,7 +3,8 @@ import type { RequestHandler, Response } from 'express';
 import { logger, type Logger } from '../lib/logger.ts';
 
 /** Per-request context kept on `res.locals`: id (echoed as `x-request-id`), a child logger, and who called. */
-export type Caller = { kind: 'admin' } | { kind: 'shop'; shopId: string };
+/** A shop caller names its token (`legacy` for the old `shop.api_token_hash`), so the audit log can say which one acted. */
+export type Caller = { kind: 'admin' } | { kind: 'shop'; shopId: string; tokenId: string };
 
 interface Locals {
   requestId?: string;

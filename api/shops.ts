@@ -1,6 +1,8 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { ShopProviderSettings } from '../db/entities.ts';
+import { effectiveProviderSettings } from '../lib/credentials.ts';
+import { logger } from '../lib/logger.ts';
 
 /** What the HTTP layer needs of a shop, read on every webhook: kept in memory, refreshed every minute and on a miss. */
 export interface ShopEntry {
@@ -9,9 +11,16 @@ export interface ShopEntry {
   phoneNumberId: string;
   country: string;
   currency: string;
+  /** Its plain settings overlaid by its sealed credentials, already opened (lib/credentials.ts). */
   providerSettings: ShopProviderSettings;
-  /** sha256 of the shop's API token, raw bytes; null when the shop has none. */
-  apiTokenHash: Buffer | null;
+  /** A deactivated shop keeps settling its payments but gets no WhatsApp messages routed to it. */
+  active: boolean;
+}
+
+/** Whose a bearer token is: the issued token's id, or `legacy` for the old single `shop.api_token_hash`. */
+export interface TokenOwner {
+  shopId: string;
+  tokenId: string;
 }
 
 interface ShopRow {
@@ -21,7 +30,8 @@ interface ShopRow {
   country: string;
   currency: string;
   provider_settings: ShopProviderSettings | string | null;
-  api_token_hash: string | null;
+  credentials: string | null;
+  active: boolean;
 }
 
 export interface ShopDirectoryOptions {
@@ -30,9 +40,9 @@ export interface ShopDirectoryOptions {
   /** A miss refreshes at most this often, so a flood of unknown numbers cannot hammer the database (default 1 s). */
   missRefreshMs?: number;
   now?: () => number;
+  /** Opens shops' stored credentials (config.credentialsKey). */
+  credentialsKey?: Buffer | undefined;
 }
-
-const HEX_SHA256 = /^[0-9a-f]{64}$/i;
 
 export const sha256 = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest();
 
@@ -45,8 +55,10 @@ export class ShopDirectory {
   private readonly maxAgeMs: number;
   private readonly missRefreshMs: number;
   private readonly now: () => number;
+  private readonly credentialsKey: Buffer | undefined;
 
   constructor(orm: MikroORM, options: ShopDirectoryOptions = {}) {
+    this.credentialsKey = options.credentialsKey;
     this.orm = orm;
     this.maxAgeMs = options.maxAgeMs ?? 60_000;
     this.missRefreshMs = options.missRefreshMs ?? 1_000;
@@ -61,16 +73,21 @@ export class ShopDirectory {
     return this.lookup(() => this.byId.get(shopId));
   }
 
-  /** The shop whose API token this is, compared in constant time against every shop's hash. */
-  async byApiToken(token: string): Promise<ShopEntry | undefined> {
-    const hash = sha256(token);
-    return this.lookup(() => {
-      let found: ShopEntry | undefined;
-      for (const shop of this.byId.values()) {
-        if (shop.apiTokenHash && shop.apiTokenHash.length === hash.length && timingSafeEqual(shop.apiTokenHash, hash)) found = shop;
-      }
-      return found;
-    });
+  /**
+   * Whose API token this is, read from the database on every call (never cached), so a revoked token is refused at once.
+   * Looked up by its sha256: an index lookup on a digest tells nothing about the token.
+   */
+  async byApiToken(token: string): Promise<TokenOwner | undefined> {
+    const hash = sha256(token).toString('hex');
+    const rows = await this.orm.em
+      .getConnection()
+      .execute<{ shop_id: string; token_id: string }[]>(
+        `select shop_id, id::text as token_id from shop_token where token_hash = ? and revoked_at is null
+         union all select id, 'legacy' from shop where api_token_hash = ? limit 1`,
+        [hash, hash],
+      );
+    const row = rows[0];
+    return row ? { shopId: row.shop_id, tokenId: row.token_id } : undefined;
   }
 
   async all(): Promise<ShopEntry[]> {
@@ -106,11 +123,20 @@ export class ShopDirectory {
   private async load(): Promise<void> {
     const rows = await this.orm.em
       .getConnection()
-      .execute<ShopRow[]>('select id, name, phone_number_id, country, currency, provider_settings, api_token_hash from shop');
+      .execute<ShopRow[]>('select id, name, phone_number_id, country, currency, provider_settings, credentials, active from shop');
     const byPhone = new Map<string, ShopEntry>();
     const byId = new Map<string, ShopEntry>();
     for (const row of rows) {
-      const settings = typeof row.provider_settings === 'string' ? (JSON.parse(row.provider_settings) as ShopProviderSettings) : (row.provider_settings ?? {});
+      const plain = typeof row.provider_settings === 'string' ? (JSON.parse(row.provider_settings) as ShopProviderSettings) : (row.provider_settings ?? {});
+      let settings: ShopProviderSettings;
+      try {
+        settings = effectiveProviderSettings({ id: row.id, providerSettings: plain, credentials: row.credentials }, this.credentialsKey);
+      } catch (err) {
+        // The start-up check refuses to run with credentials it cannot open. Here one shop must not stop the others,
+        // nor be served with the environment's credentials (another merchant's account): it is left out.
+        logger.error({ shopId: row.id, err: (err as Error).message }, 'shop credentials cannot be opened: shop left out');
+        continue;
+      }
       const entry: ShopEntry = {
         id: row.id,
         name: row.name,
@@ -118,9 +144,9 @@ export class ShopDirectory {
         country: row.country,
         currency: row.currency,
         providerSettings: settings,
-        apiTokenHash: row.api_token_hash && HEX_SHA256.test(row.api_token_hash) ? Buffer.from(row.api_token_hash, 'hex') : null,
+        active: row.active,
       };
-      byPhone.set(entry.phoneNumberId, entry);
+      if (entry.active) byPhone.set(entry.phoneNumberId, entry);
       byId.set(entry.id, entry);
     }
     this.byPhone = byPhone;

@@ -23,7 +23,8 @@ export const Shop = defineEntity({
     country: p.string().length(2),
     timezone: p.string(),
     defaultLanguage: p.string().default('en'),
-    orderPrefix: p.string(),
+    /** Unique: order numbers (`<prefix>-<n>`) and their workflow ids must never collide across shops. */
+    orderPrefix: p.string().unique(),
     nextOrderNumber: p.integer().default(1001),
     paymentMethods: p.json<PaymentMethod[]>(),
     providerSettings: p.json<ShopProviderSettings>().default('{}'),
@@ -33,12 +34,60 @@ export const Shop = defineEntity({
     deliveryAvailable: p.boolean().default(true),
     pickupAvailable: p.boolean().default(true),
     catalogId: p.string().nullable(),
+    /** Legacy single token (sha256 hex), still honoured; tokens are issued into `shop_token` (api/routes/shops.ts). */
     apiTokenHash: p.string().nullable().hidden(),
     preparationMinutes: p.integer().default(30),
+    /** A deactivated shop gets no webhooks routed to it and is left out of the start-up check; nothing is deleted. */
+    active: p.boolean().default(true),
+    languages: p.json<string[]>().default('["en"]'),
+    menuExtras: p.json<MenuExtra[]>().default('[]'),
+    businessAccountId: p.string().nullable(),
+    shopify: p.json<{ shopDomain: string; apiVersion?: string }>().nullable(),
+    /** Sealed secrets (lib/credentials.ts): WhatsApp token, payment credentials, Shopify token. Never serialised. */
+    credentials: p.text().nullable().hidden(),
     createdAt: p.datetime().onCreate(now),
+    updatedAt: p.datetime().nullable().onUpdate(now),
   },
 });
 export type IShop = InferEntity<typeof Shop>;
+
+/** An entry of the shop's main menu beside Shop and My cart: a FAQ (a reply or a link), or a request the staff follow up. */
+export type MenuExtra = { kind: 'faq'; title: string; reply?: string; url?: string } | { kind: 'request'; title: string; prompt: string };
+
+/** A shop's API token: only its sha256 is kept; revoked tokens stay listed with `revokedAt`. */
+export const ShopToken = defineEntity({
+  name: 'ShopToken',
+  properties: {
+    id: p.uuid().primary().onCreate(() => crypto.randomUUID()),
+    shop: () => p.manyToOne(Shop),
+    name: p.string().nullable(),
+    prefix: p.string(),
+    tokenHash: p.string().unique().hidden(),
+    createdAt: p.datetime().onCreate(now),
+    revokedAt: p.datetime().nullable(),
+  },
+});
+export type IShopToken = InferEntity<typeof ShopToken>;
+
+/** Who (`admin` or `token:<id>`) changed what through the admin API, and when; the diff never holds a secret. */
+export const AuditEntry = defineEntity({
+  name: 'AuditEntry',
+  indexes: [{ properties: ['shopId', 'at'] }, { properties: ['at'] }],
+  properties: {
+    id: p.uuid().primary().onCreate(() => crypto.randomUUID()),
+    at: p.datetime().onCreate(now),
+    actor: p.string(),
+    shopId: p.string().nullable(),
+    method: p.string(),
+    route: p.string(),
+    entity: p.string(),
+    entityId: p.string().nullable(),
+    action: p.string(),
+    diff: p.json<Record<string, unknown>>().default('{}'),
+    requestId: p.string().nullable(),
+  },
+});
+export type IAuditEntry = InferEntity<typeof AuditEntry>;
 
 export const Customer = defineEntity({
   name: 'Customer',
@@ -352,4 +401,4 @@ export const MessageIntent = defineEntity({
   },
 });
 
-export const entities = [Shop, Customer, Category, Product, Presentation, ModifierGroup, ModifierOption, Order, OrderItem, OrderEvent, Booking, Promotion, Payment, PaymentEvent, Message, MessageIntent];
+export const entities = [Shop, ShopToken, AuditEntry, Customer, Category, Product, Presentation, ModifierGroup, ModifierOption, Order, OrderItem, OrderEvent, Booking, Promotion, Payment, PaymentEvent, Message, MessageIntent];

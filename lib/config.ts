@@ -1,10 +1,20 @@
 import { z } from 'zod';
+import { PROVIDER_OF, type PaymentMethod, type ProviderId } from '../domain/payment-methods.ts';
+import type { ShopProviderSettings } from '../db/entities.ts';
 
 /**
  * Every setting duka reads, validated once. CONTRACT.md lists the outside names; defaults point at the sandbox so
  * that `npm start` works with nothing configured, and real credentials switch the sandbox off.
  */
 const SANDBOX_SECRET = 'sandbox-not-secret';
+
+const PRODUCTION_URLS = {
+  graph: 'https://graph.facebook.com',
+  mpesa: 'https://api.safaricom.co.ke',
+  paynow: 'https://www.paynow.co.zw',
+  omari: 'https://omari.v.co.zw/vsuite/omari/api/merchant/api/payment',
+  razorpay: 'https://api.razorpay.com',
+} as const;
 
 const optionalUrl = z.url({ protocol: /^https?$/ }).optional();
 const port = z.coerce.number().int().min(1).max(65535);
@@ -19,6 +29,7 @@ const EnvSchema = z.object({
   TEMPORAL_UI_PORT: port.default(8233),
   TEMPORAL_UI_URL: optionalUrl,
   ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  CREDENTIALS_KEY: z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be 32 bytes as 64 hex characters').optional(),
   SANDBOX: z.enum(['on', 'off', 'true', 'false', '1', '0']).optional(),
   CUSTOMER_REF_SECRET: z.string().min(16).optional(),
   WHATSAPP_GRAPH_URL: optionalUrl,
@@ -62,6 +73,8 @@ export interface Config {
   databaseUrl: string | undefined;
   temporal: { address: string | undefined; namespace: string; taskQueue: string; uiPort: number; uiUrl: string };
   adminToken: string | undefined;
+  /** Seals shops' stored credentials (lib/credentials.ts); in the sandbox a generated one under `dataDir` when unset. */
+  credentialsKey: Buffer | undefined;
   sandbox: boolean;
   customerRefSecret: string;
   dataDir: string;
@@ -97,7 +110,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   const env = parsed.data;
   const sandbox = env.SANDBOX !== undefined ? truthy(env.SANDBOX) : !(env.WHATSAPP_ACCESS_TOKEN && env.WHATSAPP_APP_SECRET);
   const publicBaseUrl = (env.PUBLIC_BASE_URL ?? `http://localhost:${env.PORT}`).replace(/\/$/, '');
-  const sandboxUrl = (name: string) => `${publicBaseUrl}/sandbox/${name}`;
+  // With the sandbox off, base URLs default to the real providers (CONTRACT.md); tests name their doubles.
+  const providerUrl = (name: keyof typeof PRODUCTION_URLS) => (sandbox ? `${publicBaseUrl}/sandbox/${name}` : PRODUCTION_URLS[name]);
   const secret = (value: string | undefined, name: string) => {
     if (value) return value;
     if (sandbox) return SANDBOX_SECRET;
@@ -116,11 +130,12 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       uiUrl: (env.TEMPORAL_UI_URL ?? `http://localhost:${uiPort}`).replace(/\/$/, ''),
     },
     adminToken: env.ADMIN_TOKEN,
+    credentialsKey: env.CREDENTIALS_KEY ? Buffer.from(env.CREDENTIALS_KEY, 'hex') : undefined,
     sandbox,
     customerRefSecret: env.CUSTOMER_REF_SECRET ?? secret(env.WHATSAPP_APP_SECRET, 'CUSTOMER_REF_SECRET'),
     dataDir: env.DUKA_DATA_DIR,
     whatsapp: {
-      graphUrl: (env.WHATSAPP_GRAPH_URL ?? (sandbox ? sandboxUrl('graph') : 'https://graph.facebook.com')).replace(/\/$/, ''),
+      graphUrl: (env.WHATSAPP_GRAPH_URL ?? providerUrl('graph')).replace(/\/$/, ''),
       apiVersion: env.WHATSAPP_API_VERSION,
       accessToken: secret(env.WHATSAPP_ACCESS_TOKEN, 'WHATSAPP_ACCESS_TOKEN'),
       appSecret: secret(env.WHATSAPP_APP_SECRET, 'WHATSAPP_APP_SECRET'),
@@ -129,22 +144,22 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       ratePerSecond: env.WHATSAPP_RATE_LIMIT_PER_SECOND,
     },
     mpesa: {
-      baseUrl: env.MPESA_BASE_URL ?? sandboxUrl('mpesa'),
+      baseUrl: env.MPESA_BASE_URL ?? providerUrl('mpesa'),
       consumerKey: env.MPESA_CONSUMER_KEY ?? SANDBOX_SECRET,
       consumerSecret: env.MPESA_CONSUMER_SECRET ?? SANDBOX_SECRET,
       shortcode: env.MPESA_SHORTCODE ?? '174379',
       passkey: env.MPESA_PASSKEY ?? SANDBOX_SECRET,
     },
     paynow: {
-      baseUrl: env.PAYNOW_BASE_URL ?? sandboxUrl('paynow'),
+      baseUrl: env.PAYNOW_BASE_URL ?? providerUrl('paynow'),
       integrationId: env.PAYNOW_INTEGRATION_ID ?? '1201',
       integrationKey: env.PAYNOW_INTEGRATION_KEY ?? SANDBOX_SECRET,
       // Paynow requires the merchant's login email for express checkout in test mode.
       authEmail: env.PAYNOW_AUTH_EMAIL ?? 'merchant@duka.example',
     },
-    omari: { baseUrl: env.OMARI_BASE_URL ?? sandboxUrl('omari'), merchantKey: env.OMARI_MERCHANT_KEY ?? SANDBOX_SECRET },
+    omari: { baseUrl: env.OMARI_BASE_URL ?? providerUrl('omari'), merchantKey: env.OMARI_MERCHANT_KEY ?? SANDBOX_SECRET },
     razorpay: {
-      baseUrl: env.RAZORPAY_BASE_URL ?? sandboxUrl('razorpay'),
+      baseUrl: env.RAZORPAY_BASE_URL ?? providerUrl('razorpay'),
       keyId: env.RAZORPAY_KEY_ID ?? 'rzp_test_sandbox',
       keySecret: env.RAZORPAY_KEY_SECRET ?? SANDBOX_SECRET,
       webhookSecret: env.RAZORPAY_WEBHOOK_SECRET ?? SANDBOX_SECRET,
@@ -160,4 +175,65 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       pollInterval: env.PAYMENT_POLL_INTERVAL,
     },
   };
+}
+
+/** Where each provider's credentials come from in the environment, and the setting of a shop's own that replaces it. */
+const PROVIDER_ENV: Record<Exclude<ProviderId, 'cash'>, { variable: string; field: string; value: (c: Config) => string }[]> = {
+  mpesa: [
+    { variable: 'MPESA_CONSUMER_KEY', field: 'consumerKey', value: (c) => c.mpesa.consumerKey },
+    { variable: 'MPESA_CONSUMER_SECRET', field: 'consumerSecret', value: (c) => c.mpesa.consumerSecret },
+    { variable: 'MPESA_SHORTCODE', field: 'shortcode', value: (c) => c.mpesa.shortcode },
+    { variable: 'MPESA_PASSKEY', field: 'passkey', value: (c) => c.mpesa.passkey },
+  ],
+  paynow: [
+    { variable: 'PAYNOW_INTEGRATION_ID', field: 'integrationId', value: (c) => c.paynow.integrationId },
+    { variable: 'PAYNOW_INTEGRATION_KEY', field: 'integrationKey', value: (c) => c.paynow.integrationKey },
+  ],
+  omari: [{ variable: 'OMARI_MERCHANT_KEY', field: 'merchantKey', value: (c) => c.omari.merchantKey }],
+  razorpay: [
+    { variable: 'RAZORPAY_KEY_ID', field: 'keyId', value: (c) => c.razorpay.keyId },
+    { variable: 'RAZORPAY_KEY_SECRET', field: 'keySecret', value: (c) => c.razorpay.keySecret },
+    { variable: 'RAZORPAY_WEBHOOK_SECRET', field: 'webhookSecret', value: (c) => c.razorpay.webhookSecret },
+  ],
+};
+
+/** The public sandbox values loadConfig falls back to: never acceptable with the sandbox off. */
+const SANDBOX_VALUES = new Set(['', SANDBOX_SECRET, '174379', '1201', 'rzp_test_sandbox']);
+
+/** A shop as the start-up check needs it: its provider settings with its sealed credentials already opened. */
+export interface ShopToServe {
+  id: string;
+  paymentMethods: readonly PaymentMethod[];
+  providerSettings: ShopProviderSettings;
+}
+
+/**
+ * With the sandbox off, every secret of a payment method some active shop offers must be real: the shop's own (stored
+ * credentials) or the environment's, and not one of the sandbox values. One line per missing variable, naming it and
+ * the shops and methods that need it.
+ */
+export function productionProblems(config: Config, shops: readonly ShopToServe[]): string[] {
+  if (config.sandbox) return [];
+  const problems = new Map<string, Set<string>>();
+  const need = (variable: string, why: string) => problems.set(variable, (problems.get(variable) ?? new Set()).add(why));
+  if (!config.credentialsKey) need('CREDENTIALS_KEY', 'seals shops\' stored credentials');
+  for (const shop of shops) {
+    for (const method of shop.paymentMethods) {
+      const provider = PROVIDER_OF[method];
+      if (provider === 'cash') continue;
+      const own = (shop.providerSettings[provider] ?? {}) as Record<string, unknown>;
+      for (const { variable, field, value } of PROVIDER_ENV[provider]) {
+        const mine = own[field];
+        if (typeof mine === 'string' && !SANDBOX_VALUES.has(mine)) continue;
+        if (!SANDBOX_VALUES.has(value(config))) continue;
+        need(variable, `shop ${shop.id} offers ${method}`);
+      }
+    }
+  }
+  return [...problems].map(([variable, why]) => `${variable}: missing or a sandbox value with SANDBOX off (${[...why].join(', ')})`);
+}
+
+export function assertProductionReady(config: Config, shops: readonly ShopToServe[]): void {
+  const problems = productionProblems(config, shops);
+  if (problems.length > 0) throw new ConfigError(`invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
 }

@@ -3,7 +3,9 @@ import type { Express, Router } from 'express';
 import type { ActivityDeps } from '../activities/deps.ts';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
-import type { Config } from './config.ts';
+import { assertProductionReady, ConfigError, type Config } from './config.ts';
+import { effectiveProviderSettings, withSandboxCredentialsKey } from './credentials.ts';
+import { Shop } from '../db/entities.ts';
 import { logger } from './logger.ts';
 import { openOrm, type MikroORM } from '../db/orm.ts';
 import { createActivityDeps } from './runtime.ts';
@@ -33,9 +35,39 @@ export function buildApp(deps: ActivityDeps, sandboxRouter?: Router): Express {
   });
 }
 
-/** The API: listens, and on stop finishes in-flight requests before closing its connections. */
-export async function runApi(config: Config, options: { databaseUrl: string; temporalAddress: string; orm?: MikroORM }): Promise<Running & { url: string }> {
+/**
+ * Before a process serves anything, once PostgreSQL answers: in the sandbox a credentials key kept under `.data/`; with
+ * the sandbox off, every secret of a method some active shop offers must be real (lib/config.ts), or it stops here
+ * naming the variable.
+ */
+export async function readyToServe(given: Config, orm: MikroORM): Promise<Config> {
+  const config = withSandboxCredentialsKey(given);
+  if (config.sandbox) return config;
+  const rows = await orm.em.fork().find(Shop, { active: true }, { orderBy: { id: 'asc' } });
+  const shops = rows.map((shop) => {
+    try {
+      return { id: shop.id, paymentMethods: shop.paymentMethods, providerSettings: effectiveProviderSettings(shop, config.credentialsKey) };
+    } catch (err) {
+      throw new ConfigError(`invalid configuration:\n  CREDENTIALS_KEY: ${(err as Error).message}`);
+    }
+  });
+  assertProductionReady(config, shops);
+  return config;
+}
+
+async function openReady(given: Config, options: { databaseUrl: string; orm?: MikroORM | undefined }): Promise<{ config: Config; orm: MikroORM }> {
   const orm = options.orm ?? (await openOrm(options.databaseUrl));
+  try {
+    return { config: await readyToServe(given, orm), orm };
+  } catch (err) {
+    if (!options.orm) await orm.close();
+    throw err;
+  }
+}
+
+/** The API: listens, and on stop finishes in-flight requests before closing its connections. */
+export async function runApi(given: Config, options: { databaseUrl: string; temporalAddress: string; orm?: MikroORM }): Promise<Running & { url: string }> {
+  const { config, orm } = await openReady(given, options);
   const connection = await Connection.connect({ address: options.temporalAddress });
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
   const deps = await createActivityDeps(config, options.databaseUrl, temporal, orm);
@@ -64,8 +96,8 @@ export async function runApi(config: Config, options: { databaseUrl: string; tem
 }
 
 /** The worker: polls `orders`; on stop it drains (in-flight activities finish, workflows are handed back). */
-export async function runWorker(config: Config, options: { databaseUrl: string; temporalAddress: string; orm?: MikroORM }): Promise<Running> {
-  const orm = options.orm ?? (await openOrm(options.databaseUrl));
+export async function runWorker(given: Config, options: { databaseUrl: string; temporalAddress: string; orm?: MikroORM }): Promise<Running> {
+  const { config, orm } = await openReady(given, options);
   const connection = await Connection.connect({ address: options.temporalAddress });
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
   installRuntime();

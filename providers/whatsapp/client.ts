@@ -149,14 +149,15 @@ export class WhatsAppClient {
   /**
    * `callbackData` goes out as `biz_opaque_callback_data` (at most 512 characters): Meta does not process it and echoes
    * it in the sent/delivered/read statuses of this message, which is how a send whose answer was lost is recognised.
+   * `accessToken`: the shop's own token, when it has one (the client's is the environment's fallback).
    */
-  async send(phoneNumberId: string, to: string, msg: OutboundMessage, options: { callbackData?: string } = {}): Promise<{ messageId: string }> {
+  async send(phoneNumberId: string, to: string, msg: OutboundMessage, options: { callbackData?: string; accessToken?: string | undefined } = {}): Promise<{ messageId: string }> {
     const body = toGraphMessage(to, msg);
     if (options.callbackData !== undefined) {
       if (options.callbackData.length > MAX_CALLBACK_DATA) throw new RangeError(`callbackData is longer than ${MAX_CALLBACK_DATA} characters`);
       body.biz_opaque_callback_data = options.callbackData;
     }
-    const response = await this.post(phoneNumberId, body);
+    const response = await this.post(phoneNumberId, body, options.accessToken);
     const messageId = (response as { messages?: { id?: unknown }[] }).messages?.[0]?.id;
     if (typeof messageId !== 'string' || !messageId) {
       // Meta accepted the request, so retrying would risk a duplicate message.
@@ -165,8 +166,8 @@ export class WhatsAppClient {
     return { messageId };
   }
 
-  async markAsRead(phoneNumberId: string, messageId: string, options: { showTyping?: boolean } = {}): Promise<void> {
-    await this.post(phoneNumberId, toGraphReadReceipt(messageId, options.showTyping));
+  async markAsRead(phoneNumberId: string, messageId: string, options: { showTyping?: boolean; accessToken?: string | undefined } = {}): Promise<void> {
+    await this.post(phoneNumberId, toGraphReadReceipt(messageId, options.showTyping), options.accessToken);
   }
 
   private async throttle(phoneNumberId: string): Promise<void> {
@@ -180,14 +181,14 @@ export class WhatsAppClient {
     if (wait > 0) await sleep(wait);
   }
 
-  private async post(phoneNumberId: string, body: GraphMessageBody): Promise<unknown> {
+  private async post(phoneNumberId: string, body: GraphMessageBody, accessToken = this.accessToken): Promise<unknown> {
     await this.throttle(phoneNumberId);
     const url = `${this.baseUrl}/${encodeURIComponent(phoneNumberId)}/messages`;
     let response: Response;
     try {
       response = await this.fetchImpl(url, {
         method: 'POST',
-        headers: { authorization: `Bearer ${this.accessToken}`, 'content-type': 'application/json', accept: 'application/json' },
+        headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json', accept: 'application/json' },
         body: JSON.stringify(body),
         signal: AbortSignal.timeout(this.timeoutMs),
       });
