@@ -462,6 +462,9 @@ export async function conversationWorkflow(input: ConversationInput & { handover
   }
 
   async function handle(m: InboundMessage) {
+    // The shop as it is now for every message (name, methods, fees, menu extras): a change made in the back office is
+    // seen by the next message, also in a conversation that is already open. Older runs kept one copy per run.
+    if (patched('shop-per-message')) shop = null;
     if (!state.registered) {
       const reg = await db.registerCustomer({ shopId: input.shopId, waId: m.from, customerRef: input.customerRef, ...(m.contactName ? { name: m.contactName } : {}), at: m.timestamp });
       const s = await getShop();

@@ -49,6 +49,7 @@ import { SA } from './search-attributes.ts';
 import { PROVIDER_OF } from '../domain/payment-methods.ts';
 import { orderSummary, paymentMethods } from '../domain/screens.ts';
 import { PaymentStep } from './payment.ts';
+import { OrderStock, refusalText, repriceCart, type StockState } from './stock.ts';
 
 const ACTIVITY_OPTIONS = {
   startToCloseTimeout: '30s',
@@ -71,6 +72,10 @@ interface OrderState {
   payment: unknown;
   /** When the order reached a final status: the refund window counts from here. */
   closedAt?: number;
+  /** Where the order's units stand (patch `stock-reserve`); absent before it and for bookings. */
+  stock?: StockState;
+  /** What the customer chose for each line, to re-price it when the order is placed; absent for older lines. */
+  choices?: Record<string, LineChoice>;
   /** The shop's running promotions as last read (patch `promotions`); absent before it. */
   promotions?: PromotionView[];
 }
@@ -126,6 +131,8 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
   order.attention ??= null;
   order.discount ??= 0;
   order.discounts ??= [];
+  const choices = (state.choices ??= {});
+  const stock = new OrderStock(db, order, state);
   let dirty = true;
 
   const event = (type: string, detail?: string) => {
@@ -160,6 +167,7 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     }
     event(to.toLowerCase(), detail);
     order.status = to;
+    stock.onStatus(to);
     touch();
     return true;
   };
@@ -184,6 +192,8 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
   let lastTold: string | null = null;
   let attentionShown: string | null = null;
   async function persist(): Promise<void> {
+    // The stock follows the status (reserved → taken or given back); runs without stock await nothing here.
+    if (stock.behind()) await stock.sync();
     if (!dirty) return;
     dirty = false;
     await db.saveOrder(order);
@@ -269,6 +279,7 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
         same.lineTotal = same.quantity * same.unitPrice;
       } else {
         order.items.push(priced);
+        choices[priced.lineId] = choice;
       }
       backToCart();
       retotal();
@@ -300,7 +311,10 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
       order.items = [];
       for (const p of priced) {
         if (isRefusal(p)) left.push('name' in p ? p.name : 'an item');
-        else order.items.push(p);
+        else {
+          order.items.push(p);
+          choices[p.lineId] = resolved.choices[priced.indexOf(p)]!;
+        }
       }
       backToCart();
       retotal();
@@ -386,6 +400,35 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
   setHandler(
     placeOrderUpdate,
     async (choice: PlaceOrderInput) => {
+      if (!booking && patched('stock-reserve')) {
+        // The cart as the catalog is now: a price that changed is shown to confirm, something gone is a plain refusal,
+        // and the units are held (all or none) so that two customers never buy the last one twice.
+        const checked = await repriceCart(db, order, choices);
+        if (order.status !== 'CHECKOUT') return order;
+        const refusal = checked.refusal ?? (checked.changed ? null : await stock.reserve().then((r) => (r ? { refusal: r, line: order.items[0]! } : null)));
+        if (refusal) {
+          event('place_refused', refusal.refusal.reason);
+          dirty = true;
+          await persist();
+          await say({ kind: 'buttons', body: refusalText(t, refusal.refusal, refusal.line), buttons: [{ id: 'menu:cart', title: t.menuCart }, { id: 'order:cancel', title: t.cancel }] });
+          return order;
+        }
+        if (checked.changed) {
+          retotal();
+          event('repriced', price(order.total, order.currency));
+          touch();
+          await persist();
+          await say({ kind: 'text', body: t.pricesChanged(price(order.total, order.currency)) });
+          await say(orderSummary(t, input.shop, order));
+          return order;
+        }
+        // Cancelled or expired while the units were being held: they go straight back.
+        if (order.status !== 'CHECKOUT') {
+          stock.onStatus(order.status);
+          await persist();
+          return order;
+        }
+      }
       event('placed', choice.method);
       order.paymentMethod = choice.method;
       if (choice.method === 'cash') {
@@ -442,6 +485,10 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
         return { ok: false as const, code: refusal?.reason ?? 'empty', message: `${what}${(refusal?.reason ?? 'no items').replace(/_/g, ' ')}` };
       }
       order.items = priced.flatMap((p) => (isRefusal(p) ? [] : [p]));
+      lines.forEach((choice, i) => {
+        const p = priced[i];
+        if (p && !isRefusal(p)) choices[p.lineId] = choice;
+      });
       await refreshPromotions();
       order.fulfilment = fulfilment.fulfilment;
       order.address = fulfilment.fulfilment === 'delivery' ? (fulfilment.address ?? null) : null;
@@ -597,6 +644,10 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     ({ method }) =>
       oneAtATime(async () => {
         payment.validateRetry(method);
+        if (state.stock && state.stock.held !== 'reserved' && patched('stock-retry')) {
+          const soldOut = await stock.reserve();
+          if (soldOut) throw refused(refusalText(t, soldOut, order.items[0]!));
+        }
         payment.retry(method);
         setStatus('AWAITING_PAYMENT', 'payment retried by an operator');
         await persist();
