@@ -36,7 +36,8 @@ export function productView(p: IProduct, currency: CurrencyCode, base = ''): Pro
     currency,
     ...(p.imageUrl ? { imageUrl: p.imageUrl.startsWith('/') ? `${base}${p.imageUrl}` : p.imageUrl } : {}),
     available: p.available,
-    stock: p.stock ?? null,
+    // What a customer can still buy: units held by placed orders are not for sale (activities/stock.ts).
+    stock: p.stock === null || p.stock === undefined ? null : Math.max(0, p.stock - (p.stockReserved ?? 0)),
     presentations: [...presentations].sort((a, b) => a.position - b.position).map((x) => ({ id: x.id, name: x.name, price: x.price })),
     groups: [...groups]
       .sort((a, b) => a.position - b.position)
@@ -77,12 +78,14 @@ export function createCatalogActivities({ orm, config }: ActivityDeps) {
 
     async listCategories(shopId: string): Promise<CategoryView[]> {
       const em = orm.em.fork();
-      const categories = await em.find(Category, { shop: shopId }, { orderBy: { position: 'asc' } });
+      const categories = await em.find(Category, { shop: shopId, active: true }, { orderBy: { position: 'asc' } });
       return categories.map((c) => ({ id: c.id, name: c.name, ...(c.description ? { description: c.description } : {}) }));
     },
 
     async listProducts(input: { shopId: string; categoryId: string }): Promise<ProductView[]> {
-      return loadProducts(input.shopId, { category: input.categoryId, available: true });
+      // Sold out (nothing left that no placed order holds) leaves the list, as does a hidden category.
+      const products = await loadProducts(input.shopId, { category: { id: input.categoryId, active: true }, available: true });
+      return products.filter((p) => p.stock === null || p.stock > 0);
     },
 
     async getProduct(input: { shopId: string; productId: string }): Promise<ProductView | null> {

@@ -4,6 +4,7 @@ import { createCustomerActivities } from './customers.ts';
 import { createMessagingActivities } from './messaging.ts';
 import { createOrderActivities } from './orders.ts';
 import { createPaymentActivities } from './payments.ts';
+import { createStockActivities } from './stock.ts';
 import { createPromotionActivities } from './promotions.ts';
 
 /** Every activity, built from its dependencies (real ones in the worker, test doubles of third parties in tests). */
@@ -14,6 +15,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createMessagingActivities(deps),
     ...createOrderActivities(deps),
     ...createPaymentActivities(deps),
+    ...createStockActivities(deps),
     ...createPromotionActivities(deps),
   };
 }

@@ -14,6 +14,7 @@ import { whatsappRouter } from './routes/whatsapp.ts';
 import { flowsRouter } from './routes/flows.ts';
 import { paymentsRouter } from './routes/payments.ts';
 import { adminRouter } from './routes/admin.ts';
+import { catalogRouter } from './routes/catalog.ts';
 import { shopsRouter } from './routes/shops.ts';
 import { auditRouter } from './audit.ts';
 import { customersRouter } from './routes/customers.ts';
@@ -68,6 +69,7 @@ export function createApp(deps: AppDeps): express.Express {
   const auth = bearerAuth(config.adminToken, shops);
   app.use('/api/admin', auth, json, adminRouter({ config, temporal, readModel }), shopsRouter({ config, orm, shops }), auditRouter({ orm }));
   app.use('/api/admin', auth, json, customersRouter({ readModel }), bookingsRouter({ orm }), promotionsRouter({ orm }));
+  app.use('/api/admin', auth, json, catalogRouter({ orm }));
   app.use('/api/orders', auth, json, ordersRouter({ config, orm, shops, createOrder: deps.createOrder }));
 
   for (const { path, router } of deps.extraRoutes ?? []) app.use(path, router);

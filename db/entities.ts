@@ -113,6 +113,8 @@ export const Category = defineEntity({
     name: p.string(),
     description: p.string().nullable(),
     position: p.integer().default(0),
+    /** A hidden category (and its products) leaves the customer's lists. */
+    active: p.boolean().default(true),
   },
 });
 export type ICategory = InferEntity<typeof Category>;
@@ -130,7 +132,10 @@ export const Product = defineEntity({
     price: p.integer(),
     imageUrl: p.string().nullable(),
     available: p.boolean().default(true),
+    /** On the shelf (null = unlimited); what a customer can buy is `stock - stockReserved` (activities/stock.ts). */
     stock: p.integer().nullable(),
+    /** Units held by placed orders until they are paid or given back; written only by activities/stock.ts. */
+    stockReserved: p.integer().default(0),
     position: p.integer().default(0),
     presentations: () => p.oneToMany(Presentation).mappedBy('product'),
     modifierGroups: () => p.oneToMany(ModifierGroup).mappedBy('product'),
