@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { dukaDataConverter } from '../lib/data-converter.ts';
+import { codecKeysOf, withSandboxKeys } from '../lib/sandbox-keys.ts';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
@@ -31,11 +33,11 @@ function required(name: string): string {
 }
 
 async function startApi(): Promise<() => Promise<void>> {
-  const config = loadConfig();
+  const config = withSandboxKeys(loadConfig());
   const databaseUrl = required('DATABASE_URL');
   const orm = await openOrm(databaseUrl);
   const connection = await Connection.connect({ address: required('TEMPORAL_ADDRESS') });
-  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  const temporal = new Client({ connection, namespace: config.temporal.namespace, dataConverter: dukaDataConverter(codecKeysOf(config)) });
   const app = buildApp(await createActivityDeps(config, databaseUrl, temporal, orm));
   const server: Server = await new Promise((resolve, reject) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
@@ -60,12 +62,13 @@ function loadBundle(): { code: string; sourceMap: string } {
 }
 
 async function startDukaWorker(): Promise<() => Promise<void>> {
-  const config = loadConfig();
+  const config = withSandboxKeys(loadConfig());
   const databaseUrl = required('DATABASE_URL');
   const address = required('TEMPORAL_ADDRESS');
   const orm = await openOrm(databaseUrl);
+  const dataConverter = dukaDataConverter(codecKeysOf(config));
   const connection = await Connection.connect({ address });
-  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  const temporal = new Client({ connection, namespace: config.temporal.namespace, dataConverter });
   const native = await NativeConnection.connect({ address });
   const bundle = loadBundle();
   const worker = await createWorker({
@@ -74,6 +77,7 @@ async function startDukaWorker(): Promise<() => Promise<void>> {
     taskQueue: config.temporal.taskQueue,
     deps: await createActivityDeps(config, databaseUrl, temporal, orm),
     bundle,
+    dataConverter,
   });
   const running = worker.run();
   tell({ type: 'ready' });

@@ -497,6 +497,7 @@ async function scenarioDuka(s: Setup, dir: string): Promise<Result> {
     WHATSAPP_APP_SECRET: APP_SECRET,
     WHATSAPP_VERIFY_TOKEN: 'bench-verify-token',
     CUSTOMER_REF_SECRET: 'bench-customer-ref-secret',
+    PAYLOAD_CODEC_KEY: randomBytes(32).toString('hex'),
     ADMIN_TOKEN: 'bench-admin-token-0123456789',
     PUBLIC_BASE_URL: 'http://127.0.0.1:1',
     DATABASE_URL: s.databaseUrl,

@@ -6,8 +6,8 @@ process.env.DUKA_PROCESS ??= 'api';
 try {
   const config = loadConfig();
   const api = await runApi(config, {
-    databaseUrl: config.databaseUrl ?? defaultDatabaseUrl(),
-    temporalAddress: config.temporal.address ?? defaultTemporalAddress(),
+    databaseUrl: config.databaseUrl ?? defaultDatabaseUrl(config),
+    temporalAddress: config.temporal.address ?? defaultTemporalAddress(config),
   });
   onShutdown(() => api.stop());
 } catch (err) {

@@ -6,7 +6,7 @@ import { logger } from '../lib/logger.ts';
 
 try {
   const config = loadConfig();
-  const orm = await openOrm(config.databaseUrl ?? defaultDatabaseUrl(), { poolMax: 2 });
+  const orm = await openOrm(config.databaseUrl ?? defaultDatabaseUrl(config), { poolMax: 2 });
   // Migrations only (CONTRACT.md): no shop is created here. The demo shops come from `npm start` or `npm run seed:demo`.
   const applied = await migrate(orm);
   logger.info({ applied }, 'migrations applied');

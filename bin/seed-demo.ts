@@ -8,7 +8,7 @@ import { logger } from '../lib/logger.ts';
 /** `npm run seed:demo`: the three demo shops of CONTRACT.md (idempotent), after the migrations they need. */
 try {
   const config = loadConfig();
-  const orm = await openOrm(config.databaseUrl ?? defaultDatabaseUrl(), { poolMax: 2 });
+  const orm = await openOrm(config.databaseUrl ?? defaultDatabaseUrl(config), { poolMax: 2 });
   await migrate(orm);
   await seedDemoShops(orm.em.fork());
   logger.info('demo shops seeded');

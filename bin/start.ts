@@ -8,7 +8,7 @@ import { seedDemoShops } from '../db/seed.ts';
 import { startDevServer } from '../lib/temporal-binaries.ts';
 import { registerSearchAttributes } from '../lib/temporal-admin.ts';
 import { SEARCH_ATTRIBUTES } from '../lib/search-attributes.ts';
-import { EMBEDDED_PG_PORT, onShutdown, runApi, runWorker } from '../lib/processes.ts';
+import { onShutdown, runApi, runWorker } from '../lib/processes.ts';
 import { failAndExit } from '../lib/cli.ts';
 import { logger } from '../lib/logger.ts';
 
@@ -40,7 +40,7 @@ try {
   let databaseUrl = config.databaseUrl;
   if (!databaseUrl) {
     console.log(`duka: starting PostgreSQL (embedded, ${join(dataDir, 'postgres')})…`);
-    const pg = await startEmbeddedPostgres({ dataDir, port: EMBEDDED_PG_PORT, database: 'duka' });
+    const pg = await startEmbeddedPostgres({ dataDir, port: config.localPorts.postgres, database: 'duka' });
     stops.push(() => pg.stop());
     databaseUrl = pg.url;
   }
@@ -50,8 +50,10 @@ try {
   if (!temporalAddress) {
     console.log(`duka: starting Temporal (dev server, ${join(dataDir, 'temporal.db')})…`);
     const server = await startDevServer({
-      port: 7233,
+      port: config.localPorts.temporal,
       uiPort: config.temporal.uiPort,
+      // The UI decodes payloads with duka's codec endpoint (lib/codec-server.ts), open only in the sandbox.
+      ...(config.sandbox ? { uiCodecEndpoint: `http://localhost:${config.port}/codec` } : {}),
       dbFile: join(dataDir, 'temporal.db'),
       namespace: config.temporal.namespace,
       searchAttributes: SEARCH_ATTRIBUTES,

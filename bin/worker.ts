@@ -6,8 +6,8 @@ process.env.DUKA_PROCESS ??= 'worker';
 try {
   const config = loadConfig();
   const worker = await runWorker(config, {
-    databaseUrl: config.databaseUrl ?? defaultDatabaseUrl(),
-    temporalAddress: config.temporal.address ?? defaultTemporalAddress(),
+    databaseUrl: config.databaseUrl ?? defaultDatabaseUrl(config),
+    temporalAddress: config.temporal.address ?? defaultTemporalAddress(config),
   });
   onShutdown(() => worker.stop());
 } catch (err) {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { PROVIDER_OF, type PaymentMethod, type ProviderId } from '../domain/payment-methods.ts';
 import type { ShopProviderSettings } from '../db/entities.ts';
+import { parseCodecKeys, type CodecKey } from './data-converter.ts';
 
 /**
  * Every setting duka reads, validated once. CONTRACT.md lists the outside names; defaults point at the sandbox so
@@ -31,7 +32,10 @@ const EnvSchema = z.object({
   ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   CREDENTIALS_KEY: z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be 32 bytes as 64 hex characters').optional(),
   SANDBOX: z.enum(['on', 'off', 'true', 'false', '1', '0']).optional(),
-  CUSTOMER_REF_SECRET: z.string().min(16).optional(),
+  CUSTOMER_REF_SECRET: z.string().regex(/^[^,]{16,}(,[^,]{16,})*$/, 'must be at least 16 characters (comma-separated to rotate: new,old)').optional(),
+  PAYLOAD_CODEC_KEY: z.string().regex(/^[0-9a-fA-F]{64}(,[0-9a-fA-F]{64})*$/, 'must be 32-byte keys as 64 hex characters, comma-separated (the first encrypts)').optional(),
+  EMBEDDED_PG_PORT: port.default(54329),
+  TEMPORAL_PORT: port.default(7233),
   WHATSAPP_GRAPH_URL: optionalUrl,
   WHATSAPP_API_VERSION: z.string().regex(/^v\d+\.\d+$/, 'looks like v21.0').default('v21.0'),
   WHATSAPP_ACCESS_TOKEN: z.string().min(1).optional(),
@@ -76,7 +80,14 @@ export interface Config {
   /** Seals shops' stored credentials (lib/credentials.ts); in the sandbox a generated one under `dataDir` when unset. */
   credentialsKey: Buffer | undefined;
   sandbox: boolean;
+  /** Key of new customer refs: the first of `customerRefSecrets` (lib/customer-ref.ts); in the sandbox a placeholder until one is generated. */
   customerRefSecret: string;
+  /** `CUSTOMER_REF_SECRET` as a list: the first computes refs, the others are earlier keys whose customers are still recognised. */
+  customerRefSecrets: string[];
+  /** `PAYLOAD_CODEC_KEY` (lib/data-converter.ts); in the sandbox a generated one under `dataDir` when unset, required otherwise. */
+  payloadCodecKeys: CodecKey[] | undefined;
+  /** Ports `npm start` uses for what it runs itself: embedded PostgreSQL, the Temporal dev server's frontend. */
+  localPorts: { postgres: number; temporal: number };
   dataDir: string;
   whatsapp: {
     graphUrl: string;
@@ -118,6 +129,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     throw new ConfigError(`invalid configuration:\n  ${name}: required when SANDBOX is off`);
   };
   const uiPort = env.TEMPORAL_UI_PORT;
+  const customerRefSecrets = env.CUSTOMER_REF_SECRET?.split(',') ?? [];
   return {
     port: env.PORT,
     publicBaseUrl,
@@ -132,7 +144,10 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     adminToken: env.ADMIN_TOKEN,
     credentialsKey: env.CREDENTIALS_KEY ? Buffer.from(env.CREDENTIALS_KEY, 'hex') : undefined,
     sandbox,
-    customerRefSecret: env.CUSTOMER_REF_SECRET ?? secret(env.WHATSAPP_APP_SECRET, 'CUSTOMER_REF_SECRET'),
+    customerRefSecret: customerRefSecrets[0] ?? secret(undefined, 'CUSTOMER_REF_SECRET'),
+    customerRefSecrets,
+    payloadCodecKeys: env.PAYLOAD_CODEC_KEY ? parseCodecKeys(env.PAYLOAD_CODEC_KEY) : undefined,
+    localPorts: { postgres: env.EMBEDDED_PG_PORT, temporal: env.TEMPORAL_PORT },
     dataDir: env.DUKA_DATA_DIR,
     whatsapp: {
       graphUrl: (env.WHATSAPP_GRAPH_URL ?? providerUrl('graph')).replace(/\/$/, ''),

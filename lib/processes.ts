@@ -12,11 +12,15 @@ import { createActivityDeps } from './runtime.ts';
 import { createWorker, installRuntime } from '../workers/worker.ts';
 import { createApp } from '../api/app.ts';
 import { createOrderFromApi } from './create-order.ts';
+import { dukaDataConverter, EncryptionCodec } from './data-converter.ts';
+import { codecKeysOf, withSandboxKeys } from './sandbox-keys.ts';
+import { codecRouter, uiOrigins } from './codec-server.ts';
 
 /** Where the two production processes find PostgreSQL and Temporal when the environment does not say (CONTRACT.md). */
 export const EMBEDDED_PG_PORT = 54329;
-export const defaultDatabaseUrl = () => `postgres://postgres:postgres@127.0.0.1:${EMBEDDED_PG_PORT}/duka`;
-export const defaultTemporalAddress = () => '127.0.0.1:7233';
+type LocalPorts = Pick<Config, 'localPorts'>;
+export const defaultDatabaseUrl = (config?: LocalPorts) => `postgres://postgres:postgres@127.0.0.1:${config?.localPorts.postgres ?? EMBEDDED_PG_PORT}/duka`;
+export const defaultTemporalAddress = (config?: LocalPorts) => `127.0.0.1:${config?.localPorts.temporal ?? 7233}`;
 
 export interface Running {
   stop(): Promise<void>;
@@ -32,7 +36,13 @@ export function buildApp(deps: ActivityDeps, sandboxRouter?: Router): Express {
     payments,
     createOrder: createOrderFromApi({ config, orm, temporal, activities: deps }),
     ...(sandboxRouter ? { sandboxRouter } : {}),
+    ...(config.payloadCodecKeys ? { extraRoutes: [{ path: '/codec', router: codecRouterFor(config) }] } : {}),
   });
+}
+
+/** `/codec/*` (lib/codec-server.ts): open in the sandbox, behind ADMIN_TOKEN otherwise; browsers only from the Temporal UI. */
+function codecRouterFor(config: Config): Router {
+  return codecRouter({ codec: new EncryptionCodec(codecKeysOf(config)), uiOrigins: uiOrigins(config.temporal.uiUrl), open: config.sandbox, adminToken: config.adminToken });
 }
 
 /**
@@ -41,7 +51,7 @@ export function buildApp(deps: ActivityDeps, sandboxRouter?: Router): Express {
  * naming the variable.
  */
 export async function readyToServe(given: Config, orm: MikroORM): Promise<Config> {
-  const config = withSandboxCredentialsKey(given);
+  const config = withSandboxKeys(withSandboxCredentialsKey(given));
   if (config.sandbox) return config;
   const rows = await orm.em.fork().find(Shop, { active: true }, { orderBy: { id: 'asc' } });
   const shops = rows.map((shop) => {
@@ -69,7 +79,7 @@ async function openReady(given: Config, options: { databaseUrl: string; orm?: Mi
 export async function runApi(given: Config, options: { databaseUrl: string; temporalAddress: string; orm?: MikroORM }): Promise<Running & { url: string }> {
   const { config, orm } = await openReady(given, options);
   const connection = await Connection.connect({ address: options.temporalAddress });
-  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  const temporal = new Client({ connection, namespace: config.temporal.namespace, dataConverter: dukaDataConverter(codecKeysOf(config)) });
   const deps = await createActivityDeps(config, options.databaseUrl, temporal, orm);
   const sandboxRouter = config.sandbox ? (await import('../sandbox/index.ts')).createSandbox({ config, orm, temporal }) : undefined;
   const app = buildApp(deps, sandboxRouter?.router);
@@ -98,8 +108,9 @@ export async function runApi(given: Config, options: { databaseUrl: string; temp
 /** The worker: polls `orders`; on stop it drains (in-flight activities finish, workflows are handed back). */
 export async function runWorker(given: Config, options: { databaseUrl: string; temporalAddress: string; orm?: MikroORM }): Promise<Running> {
   const { config, orm } = await openReady(given, options);
+  const dataConverter = dukaDataConverter(codecKeysOf(config));
   const connection = await Connection.connect({ address: options.temporalAddress });
-  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  const temporal = new Client({ connection, namespace: config.temporal.namespace, dataConverter });
   installRuntime();
   const native = await NativeConnection.connect({ address: options.temporalAddress });
   const worker: Worker = await createWorker({
@@ -107,6 +118,7 @@ export async function runWorker(given: Config, options: { databaseUrl: string; t
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     deps: await createActivityDeps(config, options.databaseUrl, temporal, orm),
+    dataConverter,
   });
   const running = worker.run();
   logger.info({ taskQueue: config.temporal.taskQueue }, 'worker polling');

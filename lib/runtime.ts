@@ -5,11 +5,13 @@ import { openOrm, type MikroORM } from '../db/orm.ts';
 import { WhatsAppClient } from '../providers/whatsapp/client.ts';
 import { PaymentProviders } from '../providers/payments/registry.ts';
 import type { ActivityDeps } from '../activities/deps.ts';
+import { dukaDataConverter } from './data-converter.ts';
+import { codecKeysOf } from './sandbox-keys.ts';
 
 /** Builds the long-lived clients both processes share, from configuration alone. */
 export async function connectTemporal(config: Config, address: string) {
   const connection = await Connection.connect({ address });
-  const client = new Client({ connection, namespace: config.temporal.namespace });
+  const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter: dukaDataConverter(codecKeysOf(config)) });
   return { connection, client };
 }
 

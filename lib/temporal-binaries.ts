@@ -117,6 +117,8 @@ export interface DevServerOptions {
   onLog?: (line: string, stream: 'stdout' | 'stderr') => void;
   /** Defaults to resolveTemporalCli(). */
   cliPath?: string;
+  /** The remote codec the Web UI decodes payloads with (`--ui-codec-endpoint`), e.g. duka's `http://localhost:3000/codec`. */
+  uiCodecEndpoint?: string;
 }
 
 export interface DevServer {
@@ -129,7 +131,7 @@ export interface DevServer {
 }
 
 function portInUse(port: number): Error {
-  return new Error(`port ${port} is in use: another Temporal server? set TEMPORAL_ADDRESS to use it, or free the port`);
+  return new Error(`port ${port} (Temporal) is in use: another duka or Temporal server? set TEMPORAL_PORT to start duka's on another port, TEMPORAL_ADDRESS to use the one running there, or free it`);
 }
 
 function uiPortInUse(port: number): Error {
@@ -176,6 +178,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   }
   args.push('--namespace', namespace);
   for (const [name, kind] of Object.entries(searchAttributes)) args.push('--search-attribute', `${name}=${kind}`);
+  if (options.uiCodecEndpoint) args.push('--ui-codec-endpoint', options.uiCodecEndpoint);
   args.push('--ui-disable-news-fetch', '--log-level', options.logLevel ?? 'warn');
 
   const child = spawn(cli, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: false });

@@ -4,7 +4,7 @@ import type { Client } from '@temporalio/client';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Config } from '../lib/config.ts';
 import { logger } from '../lib/logger.ts';
-import { customerRefFor } from '../lib/customer-ref.ts';
+import { CustomerRefs } from '../lib/customer-ref.ts';
 import { conversationWorkflowId, orderWorkflowId } from '../domain/ids.ts';
 import { Order, Product, Shop } from '../db/entities.ts';
 import { conversationQuery, orderQuery, type ConversationView, type OrderView } from '../workflows/definitions.ts';
@@ -137,6 +137,7 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
   const hub = new EventHub();
   const chats = new ChatStore();
   const webhookUrl = `${config.publicBaseUrl}/webhooks/whatsapp`;
+  const refs = CustomerRefs.forConfig(config, orm);
 
   // ---- shops (the page's picker, the catalog sheet, the Graph stand-in's known numbers) ---------------------------
   let shopCache: { at: number; shops: ShopInfo[] } | null = null;
@@ -244,7 +245,7 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
     `${config.temporal.uiUrl}/namespaces/${encodeURIComponent(config.temporal.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
 
   async function orderPanel(shop: ShopInfo, from: string) {
-    const customerRef = customerRefFor(from, config.customerRefSecret);
+    const customerRef = await refs.of(shop.id, from);
     const conversationId = conversationWorkflowId(shop.id, customerRef);
     let conversation: ConversationView | null = null;
     try {

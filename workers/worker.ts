@@ -1,7 +1,9 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { NativeConnection} from '@temporalio/worker';
-import { DefaultLogger, Runtime, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { NativeConnection } from '@temporalio/worker';
+import { Runtime, Worker, bundleWorkflowCode, makeTelemetryFilterString, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { DataConverter, LogLevel } from '@temporalio/common';
+import { SdkLogger } from '../lib/sdk-logger.ts';
 import { createActivities } from '../activities/index.ts';
 import type { ActivityDeps } from '../activities/deps.ts';
 
@@ -9,12 +11,21 @@ export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', imp
 export const PREBUILT_BUNDLE = fileURLToPath(new URL('../dist/workflow-bundle.js', import.meta.url));
 
 let runtimeReady = false;
-/** Quiet SDK logs (warnings and up) and no signal handlers of its own: duka's processes decide when to stop. */
+/**
+ * The SDK logs through duka's logger (lib/sdk-logger.ts: masking, no task tokens, order numbers), core's own lines
+ * forwarded to it; warnings and up unless TEMPORAL_LOG_LEVEL says otherwise; no signal handlers of its own: duka's
+ * processes decide when to stop.
+ */
 export function installRuntime(): void {
   if (runtimeReady) return;
   runtimeReady = true;
+  const level = (process.env.TEMPORAL_LOG_LEVEL?.toUpperCase() as LogLevel | undefined) ?? 'WARN';
   try {
-    Runtime.install({ logger: new DefaultLogger((process.env.TEMPORAL_LOG_LEVEL as 'WARN' | undefined) ?? 'WARN'), shutdownSignals: [] });
+    Runtime.install({
+      logger: new SdkLogger(level),
+      telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: level }), forward: {} } },
+      shutdownSignals: [],
+    });
   } catch {
     // Already installed by the embedding process (tests): keep theirs.
   }
@@ -35,6 +46,8 @@ export async function createWorker(options: {
   deps: ActivityDeps;
   bundle?: { code: string } | { codePath: string };
   maxCachedWorkflows?: number;
+  /** lib/data-converter.ts: the payload codec every client of the namespace shares. */
+  dataConverter: DataConverter;
 }): Promise<Worker> {
   installRuntime();
   const usePrebuilt = !options.bundle && process.env.NODE_ENV === 'production' && existsSync(PREBUILT_BUNDLE);
@@ -43,6 +56,7 @@ export async function createWorker(options: {
     namespace: options.namespace,
     taskQueue: options.taskQueue,
     activities: createActivities(options.deps),
+    dataConverter: options.dataConverter,
     ...(options.bundle
       ? { workflowBundle: options.bundle }
       : usePrebuilt

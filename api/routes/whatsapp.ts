@@ -8,7 +8,7 @@ import { durationMs } from '../../domain/duration.ts';
 /** How long the bot stays quiet once shop staff answer a customer themselves (HANDOVER_SILENCE). */
 export const handoverMinutes = (config: Config) => Math.max(1, Math.round(durationMs(config.timing.handoverSilence) / 60_000));
 import type { Logger } from '../../lib/logger.ts';
-import { customerRefFor } from '../../lib/customer-ref.ts';
+import { CustomerRefs } from '../../lib/customer-ref.ts';
 import { conversationWorkflowId } from '../../domain/ids.ts';
 import type { InboundMessage } from '../../domain/inbound.ts';
 import { INTENT_KEY, messageIntents } from '../../db/message-intents.ts';
@@ -99,6 +99,7 @@ export function whatsappRouter(deps: WhatsAppRouteDeps): Router {
   const router = Router();
   const sql = () => orm.em.getConnection();
   const intents = messageIntents(orm);
+  const refs = CustomerRefs.forConfig(config, orm);
 
   router.get('/webhooks/whatsapp', (req, res) => {
     const result = verifyChallenge(req.query as Record<string, unknown>, config.whatsapp.verifyToken);
@@ -206,7 +207,7 @@ export function whatsappRouter(deps: WhatsAppRouteDeps): Router {
         log.warn({ phoneNumberId: message.phoneNumberId }, 'whatsapp webhook: message for an unknown phone number id, skipped');
         continue;
       }
-      units.push({ kind: 'inbound', waMessageId: message.id, shop, customerRef: customerRefFor(message.from, config.customerRefSecret), type: message.content.kind, message });
+      units.push({ kind: 'inbound', waMessageId: message.id, shop, customerRef: await refs.of(shop.id, message.from), type: message.content.kind, message });
     }
     for (const echo of echoes) {
       if (echo.id.length > MAX_ID) continue;
@@ -215,7 +216,7 @@ export function whatsappRouter(deps: WhatsAppRouteDeps): Router {
         log.warn({ phoneNumberId: echo.phoneNumberId }, 'whatsapp webhook: echo for an unknown phone number id, skipped');
         continue;
       }
-      units.push({ kind: 'echo', waMessageId: echo.id, shop, customerRef: customerRefFor(echo.to, config.customerRefSecret), type: `echo:${echo.type}` });
+      units.push({ kind: 'echo', waMessageId: echo.id, shop, customerRef: await refs.of(shop.id, echo.to), type: `echo:${echo.type}` });
     }
 
     // One conversation's messages go in order; different conversations go in parallel.

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { TEST_PAYLOAD_CODEC_KEY, testDataConverter } from '../helpers/codec.ts';
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -69,6 +70,7 @@ export async function startSandboxDuka(options: { env?: Record<string, string>; 
     PUBLIC_BASE_URL: baseUrl,
     ADMIN_TOKEN,
     CUSTOMER_REF_SECRET: 'browser-test-customer-ref-secret',
+    PAYLOAD_CODEC_KEY: TEST_PAYLOAD_CODEC_KEY,
     TEMPORAL_ADDRESS: address,
     TEMPORAL_TASK_QUEUE: `orders-${randomBytes(4).toString('hex')}`,
     TEMPORAL_UI_URL: 'http://localhost:8233',
@@ -77,7 +79,8 @@ export async function startSandboxDuka(options: { env?: Record<string, string>; 
   });
 
   const connection = await Connection.connect({ address });
-  const client = new Client({ connection, namespace: config.temporal.namespace });
+  const dataConverter = testDataConverter();
+  const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter });
   const deps = await createActivityDeps(config, db.url, client, db.orm);
   const native = await NativeConnection.connect({ address });
   const worker: Worker = await createWorker({
@@ -87,6 +90,7 @@ export async function startSandboxDuka(options: { env?: Record<string, string>; 
     deps,
     bundle: { codePath: bundle },
     maxCachedWorkflows: 100,
+    dataConverter,
   });
   const running = worker.run();
 

@@ -2,11 +2,14 @@ import { randomBytes, randomInt } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import { NativeConnection, type Worker } from '@temporalio/worker';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { loadConfig, type Config } from '../../lib/config.ts';
 import { createActivityDeps } from '../../lib/runtime.ts';
-import { createWorker } from '../../workers/worker.ts';
+import { createWorker, installRuntime } from '../../workers/worker.ts';
+import { dukaDataConverter } from '../../lib/data-converter.ts';
+import { codecKeysOf } from '../../lib/sandbox-keys.ts';
+import { TEST_PAYLOAD_CODEC_KEY } from './codec.ts';
 import { buildApp } from '../../lib/processes.ts';
 import { PaymentProviders } from '../../providers/payments/registry.ts';
 import { customerRefFor } from '../../lib/customer-ref.ts';
@@ -41,13 +44,8 @@ export interface Duka {
  * duka as production runs it — API, worker, real Temporal, real PostgreSQL — with only Meta (and payment providers,
  * when given) replaced by fakes that speak their protocols over HTTP.
  */
-let runtimeInstalled = false;
-
 export async function startDuka(options: { env?: Record<string, string>; label?: string; providerFetch?: typeof fetch } = {}): Promise<Duka> {
-  if (!runtimeInstalled) {
-    Runtime.install({ logger: new DefaultLogger('WARN') });
-    runtimeInstalled = true;
-  }
+  installRuntime();
   const address = process.env.DUKA_TEST_TEMPORAL_ADDRESS;
   if (!address) throw new Error('no Temporal server: run through `npm test`');
   const db = await createTestDatabase(options.label);
@@ -63,6 +61,7 @@ export async function startDuka(options: { env?: Record<string, string>; label?:
     WHATSAPP_APP_SECRET: APP_SECRET,
     WHATSAPP_VERIFY_TOKEN: 'test-verify-token',
     CUSTOMER_REF_SECRET: 'test-customer-ref-secret',
+    PAYLOAD_CODEC_KEY: TEST_PAYLOAD_CODEC_KEY,
     ADMIN_TOKEN: 'test-admin-token-0123456789',
     TEMPORAL_ADDRESS: address,
     TEMPORAL_TASK_QUEUE: taskQueue,
@@ -71,7 +70,8 @@ export async function startDuka(options: { env?: Record<string, string>; label?:
     ...options.env,
   });
   const connection = await Connection.connect({ address });
-  const client = new Client({ connection, namespace: config.temporal.namespace });
+  const dataConverter = dukaDataConverter(codecKeysOf(config));
+  const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter });
   const payments = new PaymentProviders(config, options.providerFetch);
   const deps = { ...(await createActivityDeps(config, db.url, client, db.orm)), payments };
 
@@ -93,6 +93,7 @@ export async function startDuka(options: { env?: Record<string, string>; label?:
       deps,
       bundle: { codePath: process.env.DUKA_TEST_WORKFLOW_BUNDLE! },
       maxCachedWorkflows: 100,
+      dataConverter,
     });
     running = worker.run();
   };

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { testDataConverter } from '../helpers/codec.ts';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startTimeSkipping } from '../helpers/time-skipping.ts';
 import { recordHistory } from '../helpers/histories.ts';
@@ -36,6 +37,7 @@ describe('cart timers', () => {
       taskQueue,
       workflowBundle: { codePath: process.env.DUKA_TEST_WORKFLOW_BUNDLE! },
       activities: createActivities({ orm: db.orm, whatsapp, temporal: env.client, config, payments: new PaymentProviders(config) }),
+      dataConverter: testDataConverter(),
     });
     running = worker.run();
   });

@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startDuka, NAIROBI, type Duka } from '../helpers/duka.ts';
 import { Customer } from '../helpers/chat.ts';
+import { testDataConverter } from '../helpers/codec.ts';
+
+const codec = testDataConverter().payloadCodecs![0]!;
 
 describe('readable in the Temporal UI', () => {
   let duka: Duka;
@@ -21,7 +24,9 @@ describe('readable in the Temporal UI', () => {
 
     const summaries = async (workflowId: string) => {
       const history = await duka.client.workflow.getHandle(workflowId).fetchHistory();
-      return (history.events ?? []).map((e) => e.userMetadata?.summary?.data).filter(Boolean).map((d) => Buffer.from(d!).toString());
+      // Summaries are payloads, encrypted by the codec like every other (the UI decodes them through /codec).
+      const payloads = (history.events ?? []).map((e) => e.userMetadata?.summary).filter((p) => p != null);
+      return (await codec.decode(payloads)).map((p) => Buffer.from(p.data!).toString());
     };
     const conversation = await summaries(duka.conversationId('nairobi', c.waId));
     expect(conversation).toEqual(expect.arrayContaining([expect.stringContaining('reply: buttons'), expect.stringContaining(`order ${orderNumber}: addLine`)]));

@@ -58,6 +58,7 @@ const PRODUCTION = {
   CUSTOMER_REF_SECRET: 'real-customer-ref-secret',
   ADMIN_TOKEN: 'real-admin-token-0123456789',
   CREDENTIALS_KEY: randomBytes(32).toString('hex'),
+  PAYLOAD_CODEC_KEY: randomBytes(32).toString('hex'),
   TEMPORAL_ADDRESS: '127.0.0.1:1',
   PORT: '1',
 };

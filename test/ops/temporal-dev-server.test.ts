@@ -80,7 +80,7 @@ describe('Temporal dev server', () => {
 
   it('reports a busy port clearly', async () => {
     await expect(startDevServer({ port, uiPort: await freePort(), namespace: 'default', searchAttributes: {} })).rejects.toThrow(
-      `port ${port} is in use: another Temporal server? set TEMPORAL_ADDRESS to use it, or free the port`,
+      `port ${port} (Temporal) is in use: another duka or Temporal server? set TEMPORAL_PORT to start duka's on another port, TEMPORAL_ADDRESS to use the one running there, or free it`,
     );
     await expect(startDevServer({ port: await freePort(), uiPort, namespace: 'default', searchAttributes: {} })).rejects.toThrow(
       `port ${uiPort} (Temporal Web UI) is in use`,

@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { testDataConverter } from '../helpers/codec.ts';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { Worker } from '@temporalio/worker';
@@ -21,7 +22,7 @@ describe('replay of recorded histories', () => {
   it('replays every one with the current workflow code', async () => {
     const histories = files.map((f) => ({ workflowId: f, history: temporal.api.history.v1.History.decode(readFileSync(join(HISTORIES_DIR, f))) }));
     const failures: string[] = [];
-    for await (const result of Worker.runReplayHistories({ workflowBundle: { codePath: process.env.DUKA_TEST_WORKFLOW_BUNDLE! }, replayName: 'duka' }, histories)) {
+    for await (const result of Worker.runReplayHistories({ workflowBundle: { codePath: process.env.DUKA_TEST_WORKFLOW_BUNDLE! }, replayName: 'duka', dataConverter: testDataConverter() }, histories)) {
       if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
     }
     expect(failures).toEqual([]);

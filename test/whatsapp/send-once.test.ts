@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { testDataConverter } from '../helpers/codec.ts';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
@@ -58,6 +59,7 @@ describe('sendMessage: at most once per intent, given up after a bound', () => {
         logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} } as never,
       }),
       activities: { ...createCustomerActivities(deps), ...createMessagingActivities(deps, OPTIONS) },
+      dataConverter: testDataConverter(),
     });
     running = worker.run();
   });

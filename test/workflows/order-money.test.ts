@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
+import { testDataConverter } from '../helpers/codec.ts';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startTimeSkipping } from '../helpers/time-skipping.ts';
 import { recordHistory } from '../helpers/histories.ts';
@@ -112,7 +113,7 @@ describe('order money (stubbed activities, time-skipping server)', () => {
       },
       async cancelPayment(): Promise<void> {},
     };
-    worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: { codePath: process.env.DUKA_TEST_WORKFLOW_BUNDLE! }, activities });
+    worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: { codePath: process.env.DUKA_TEST_WORKFLOW_BUNDLE! }, activities, dataConverter: testDataConverter() });
     running = worker.run();
   });
 
