@@ -397,6 +397,13 @@ export class PaymentStep {
           this.d.event('payment_unconfirmed', `callback said ${e.status}, the provider says it is still open`);
           continue;
         }
+        if (!checked && !linkTryFailed) {
+          // The provider would not say (a ProviderError is flagged by check()): the callback alone ends nothing; the
+          // poll or the timeout decides.
+          this.events.splice(this.events.indexOf(e), 1);
+          this.d.event('payment_unconfirmed', `callback said ${e.status}, the provider did not answer`);
+          continue;
+        }
         result = checked && checked.status !== 'pending' ? checked : e;
         break;
       }
