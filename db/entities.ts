@@ -377,6 +377,8 @@ export const Message = defineEntity({
     status: p.string(),
     errorCode: p.integer().nullable(),
     handedOffAt: p.datetime().nullable(),
+    /** What the conversation needs, kept only until the hand-off succeeds (api/redrive.ts re-drives from it). */
+    payload: p.json<Record<string, unknown>>().nullable(),
     statusAt: p.datetime().nullable(),
     createdAt: p.datetime().onCreate(now),
   },

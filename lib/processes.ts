@@ -10,7 +10,8 @@ import { logger } from './logger.ts';
 import { openOrm, type MikroORM } from '../db/orm.ts';
 import { createActivityDeps } from './runtime.ts';
 import { createWorker, installRuntime } from '../workers/worker.ts';
-import { createApp } from '../api/app.ts';
+import { createApp, ShopDirectory } from '../api/app.ts';
+import { startRedriver } from '../api/redrive.ts';
 import { createOrderFromApi } from './create-order.ts';
 import { dukaDataConverter, EncryptionCodec } from './data-converter.ts';
 import { codecKeysOf, withSandboxKeys } from './sandbox-keys.ts';
@@ -90,9 +91,12 @@ export async function runApi(given: Config, options: { databaseUrl: string; temp
     );
   });
   logger.info({ port: config.port }, 'api listening');
+  // Messages whose hand-off failed while Temporal was away are handed off by duka itself once it answers (api/redrive.ts).
+  const redriver = startRedriver({ config, orm, temporal, shops: new ShopDirectory(orm, { credentialsKey: config.credentialsKey }) });
   return {
     url: `http://localhost:${config.port}`,
     async stop() {
+      await redriver.stop();
       await sandboxRouter?.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -3,10 +3,9 @@ import express, { Router } from 'express';
 import type { Client } from '@temporalio/client';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Config } from '../../lib/config.ts';
-import { durationMs } from '../../domain/duration.ts';
+import { signalConversation, type HandOffPayload } from '../hand-off.ts';
 
-/** How long the bot stays quiet once shop staff answer a customer themselves (HANDOVER_SILENCE). */
-export const handoverMinutes = (config: Config) => Math.max(1, Math.round(durationMs(config.timing.handoverSilence) / 60_000));
+export { handoverMinutes } from '../hand-off.ts';
 import type { Logger } from '../../lib/logger.ts';
 import { CustomerRefs } from '../../lib/customer-ref.ts';
 import { conversationWorkflowId } from '../../domain/ids.ts';
@@ -14,8 +13,6 @@ import type { InboundMessage } from '../../domain/inbound.ts';
 import { INTENT_KEY, messageIntents } from '../../db/message-intents.ts';
 import { verifyMetaSignature } from '../../providers/whatsapp/signature.ts';
 import { InvalidWebhookError, parseWebhook, verifyChallenge, type ParsedStatus } from '../../providers/whatsapp/webhook.ts';
-import { handoverSignal, inboundSignal, type ConversationInput } from '../../workflows/definitions.ts';
-import { SA } from '../../workflows/search-attributes.ts';
 import { HttpError } from '../errors.ts';
 import { requestLog } from '../context.ts';
 import type { ShopDirectory, ShopEntry } from '../shops.ts';
@@ -51,9 +48,16 @@ const STATUS_RANK_SQL = `case status when 'sent' then 1 when 'delivered' then 2 
 const STATUS_RANK: Record<string, number> = { sent: 1, delivered: 2, read: 3, failed: 4 };
 
 const CLAIM_SQL =
-  'insert into message (id, wa_message_id, direction, shop_id, customer_ref, type, status, created_at) values (?, ?, ?, ?, ?, ?, ?, now()) ' +
-  'on conflict (wa_message_id) do update set wa_message_id = excluded.wa_message_id returning handed_off_at';
-const HANDED_OFF_SQL = 'update message set handed_off_at = now() where wa_message_id = ?';
+  'insert into message (id, wa_message_id, direction, shop_id, customer_ref, type, status, payload, created_at) values (?, ?, ?, ?, ?, ?, ?, ?, clock_timestamp()) ' +
+  // A redelivery takes the row back from the re-driver (status, status_at = when it was last claimed); the row lock of
+  // `do update` waits for a re-drive in progress, which then answers handed_off_at.
+  "on conflict (wa_message_id) do update set status = case when message.handed_off_at is null then excluded.status else message.status end, " +
+  'status_at = case when message.handed_off_at is null then clock_timestamp() else message.status_at end returning handed_off_at';
+/** The payload is only kept until the hand-off: after it, the conversation (Temporal) has the message. */
+export const HANDED_OFF_SQL = 'update message set handed_off_at = now(), payload = null where wa_message_id = ? and handed_off_at is null';
+/** A failed hand-off is for the re-driver (api/redrive.ts) as soon as Temporal answers again. */
+const handOffFailedSql = (count: number) =>
+  `update message set status = 'handoff_failed' where wa_message_id in (${Array.from({ length: count }, () => '?').join(', ')}) and handed_off_at is null`;
 const OUTBOUND_SQL =
   "insert into message (id, wa_message_id, direction, shop_id, customer_ref, type, status, created_at) values (?, ?, 'out', ?, ?, ?, 'accepted', now()) " +
   'on conflict (wa_message_id) do nothing';
@@ -119,6 +123,7 @@ export function whatsappRouter(deps: WhatsAppRouteDeps): Router {
       unit.customerRef,
       unit.type,
       status,
+      JSON.stringify(unit.kind === 'inbound' ? ({ kind: 'inbound', message: unit.message } satisfies HandOffPayload) : ({ kind: 'echo' } satisfies HandOffPayload)),
     ]);
     return rows[0]?.handed_off_at == null;
   }
@@ -128,22 +133,8 @@ export function whatsappRouter(deps: WhatsAppRouteDeps): Router {
       log.debug({ wamid: unit.waMessageId }, 'whatsapp: duplicate delivery skipped');
       return;
     }
-    const workflowId = conversationWorkflowId(unit.shop.id, unit.customerRef);
-    const common = {
-      workflowId,
-      taskQueue: config.temporal.taskQueue,
-      args: [{ shopId: unit.shop.id, customerRef: unit.customerRef } satisfies ConversationInput] as [ConversationInput],
-      staticSummary: `Conversation · ${unit.shop.name}`,
-      typedSearchAttributes: [
-        { key: SA.shopId, value: unit.shop.id },
-        { key: SA.customerRef, value: unit.customerRef },
-      ],
-    };
-    if (unit.kind === 'inbound') {
-      await temporal.workflow.signalWithStart('conversationWorkflow', { ...common, signal: inboundSignal, signalArgs: [unit.message] });
-    } else {
-      await temporal.workflow.signalWithStart('conversationWorkflow', { ...common, signal: handoverSignal, signalArgs: [{ minutes: handoverMinutes(config) }] });
-    }
+    const target = { shopId: unit.shop.id, shopName: unit.shop.name, customerRef: unit.customerRef };
+    await signalConversation(temporal, config, target, unit.kind === 'inbound' ? { kind: 'inbound', message: unit.message } : { kind: 'echo' });
     await sql().execute(HANDED_OFF_SQL, [unit.waMessageId]);
   }
 
@@ -234,7 +225,15 @@ export function whatsappRouter(deps: WhatsAppRouteDeps): Router {
       ...statuses.map((s) => recordStatus(s)),
     ]);
     const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failures.length > 0) throw failures[0]!.reason;
+    if (failures.length > 0) {
+      const ids = units.map((u) => u.waMessageId);
+      if (ids.length > 0) {
+        await sql()
+          .execute(handOffFailedSql(ids.length), ids)
+          .catch((err: unknown) => log.warn({ err }, 'whatsapp webhook: could not mark the failed hand-off'));
+      }
+      throw failures[0]!.reason;
+    }
   }
 
   return router;

@@ -44,7 +44,9 @@ export interface Duka {
  * duka as production runs it — API, worker, real Temporal, real PostgreSQL — with only Meta (and payment providers,
  * when given) replaced by fakes that speak their protocols over HTTP.
  */
-export async function startDuka(options: { env?: Record<string, string>; label?: string; providerFetch?: typeof fetch } = {}): Promise<Duka> {
+export async function startDuka(
+  options: { env?: Record<string, string>; label?: string; providerFetch?: typeof fetch; /** The API's Temporal client goes here (e.g. a proxy a test can cut); the worker always connects directly. */ clientTemporalAddress?: string } = {},
+): Promise<Duka> {
   installRuntime();
   const address = process.env.DUKA_TEST_TEMPORAL_ADDRESS;
   if (!address) throw new Error('no Temporal server: run through `npm test`');
@@ -69,7 +71,7 @@ export async function startDuka(options: { env?: Record<string, string>; label?:
     PUBLIC_BASE_URL: 'http://127.0.0.1:1',
     ...options.env,
   });
-  const connection = await Connection.connect({ address });
+  const connection = await Connection.connect({ address: options.clientTemporalAddress ?? address });
   const dataConverter = dukaDataConverter(codecKeysOf(config));
   const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter });
   const payments = new PaymentProviders(config, options.providerFetch);

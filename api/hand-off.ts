@@ -1,0 +1,41 @@
+import type { Client } from '@temporalio/client';
+import type { Config } from '../lib/config.ts';
+import { durationMs } from '../domain/duration.ts';
+import { conversationWorkflowId } from '../domain/ids.ts';
+import type { InboundMessage } from '../domain/inbound.ts';
+import { handoverSignal, inboundSignal, type ConversationInput } from '../workflows/definitions.ts';
+import { SA } from '../workflows/search-attributes.ts';
+
+/** How long the bot stays quiet once shop staff answer a customer themselves (HANDOVER_SILENCE). */
+export const handoverMinutes = (config: Config) => Math.max(1, Math.round(durationMs(config.timing.handoverSilence) / 60_000));
+
+/** What a stored inbound row hands to its conversation: a customer's message, or a staff reply (echo). */
+export type HandOffPayload = { kind: 'inbound'; message: InboundMessage } | { kind: 'echo' };
+
+export interface ConversationTarget {
+  shopId: string;
+  shopName: string;
+  customerRef: string;
+}
+
+/**
+ * The one call that hands a WhatsApp event to its conversation (signalWithStart), shared by the webhook and by the
+ * re-driver (api/redrive.ts) so both start the workflow the same way.
+ */
+export async function signalConversation(temporal: Client, config: Config, target: ConversationTarget, payload: HandOffPayload): Promise<void> {
+  const common = {
+    workflowId: conversationWorkflowId(target.shopId, target.customerRef),
+    taskQueue: config.temporal.taskQueue,
+    args: [{ shopId: target.shopId, customerRef: target.customerRef } satisfies ConversationInput] as [ConversationInput],
+    staticSummary: `Conversation · ${target.shopName}`,
+    typedSearchAttributes: [
+      { key: SA.shopId, value: target.shopId },
+      { key: SA.customerRef, value: target.customerRef },
+    ],
+  };
+  if (payload.kind === 'inbound') {
+    await temporal.workflow.signalWithStart('conversationWorkflow', { ...common, signal: inboundSignal, signalArgs: [payload.message] });
+  } else {
+    await temporal.workflow.signalWithStart('conversationWorkflow', { ...common, signal: handoverSignal, signalArgs: [{ minutes: handoverMinutes(config) }] });
+  }
+}
