@@ -23,6 +23,7 @@ import { promotionsRouter } from './routes/promotions.ts';
 import { adminPageRouter } from '../sandbox/admin.ts';
 import { paidRouter } from './routes/paid.ts';
 import { ordersRouter, type CreateOrder } from './routes/orders.ts';
+import { openApiRouter } from './openapi.ts';
 
 export type { CreateOrderInput, CreateOrder, CreateOrderItemInput } from './routes/orders.ts';
 export { CreateOrderRefusedError } from './routes/orders.ts';
@@ -71,6 +72,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use('/api/admin', auth, json, customersRouter({ readModel }), bookingsRouter({ orm }), promotionsRouter({ orm }));
   app.use('/api/admin', auth, json, catalogRouter({ orm }));
   app.use('/api/orders', auth, json, ordersRouter({ config, orm, shops, createOrder: deps.createOrder }));
+  app.use(openApiRouter());
 
   for (const { path, router } of deps.extraRoutes ?? []) app.use(path, router);
   app.use('/admin', adminPageRouter());

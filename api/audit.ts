@@ -5,6 +5,7 @@ import { AuditEntry } from '../db/entities.ts';
 import { actorOf, scopeShop } from './auth.ts';
 import { requestId } from './context.ts';
 import { parseInput } from './errors.ts';
+import { describeRoute } from './openapi.ts';
 
 export interface AuditInput {
   shopId: string | null;
@@ -55,6 +56,7 @@ const AuditQuery = z.object({
 /** `GET /api/admin/audit?shop=&entity=&before=&limit=`: newest first; a shop token reads only its shop's entries. */
 export function auditRouter({ orm }: { orm: MikroORM }): Router {
   const router = Router();
+  describeRoute({ method: 'get', path: '/api/admin/audit', summary: 'Who changed what through the admin API, newest first', query: AuditQuery, responses: { 200: 'audit entries', 403: 'a shop token asking for another shop' } });
   router.get('/audit', async (req, res) => {
     const q = parseInput(AuditQuery, req.query, 'query');
     const shopId = scopeShop(res, q.shop);

@@ -17,6 +17,7 @@ import {
 } from '../../workflows/definitions.ts';
 import { HttpError, parseInput } from '../errors.ts';
 import { requestLog } from '../context.ts';
+import { describeRoute } from '../openapi.ts';
 import { handoverMinutes } from './whatsapp.ts';
 import { canSeeShop, scopeShop } from '../auth.ts';
 import { decodeCursor, type ReadModel, type OrderDetail } from '../read-model.ts';
@@ -87,11 +88,13 @@ export function adminRouter(deps: AdminRouteDeps): Router {
     }
   }
 
+  describeRoute({ method: 'get', path: '/api/admin/stats', summary: 'Orders, revenue per currency and customers', query: StatsQuery, responses: { 200: 'the totals', 403: 'a shop token asking for another shop' } });
   router.get('/stats', async (req, res) => {
     const query = parseInput(StatsQuery, req.query, 'query');
     res.json(await readModel.stats(scopeShop(res, query.shop)));
   });
 
+  describeRoute({ method: 'get', path: '/api/admin/orders', summary: 'Orders, newest first, paged by cursor', query: OrdersQuery, responses: { 200: 'a page of orders and the next cursor', 403: 'a shop token asking for another shop' } });
   router.get('/orders', async (req, res) => {
     const query = parseInput(OrdersQuery, req.query, 'query');
     const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
@@ -108,6 +111,7 @@ export function adminRouter(deps: AdminRouteDeps): Router {
     );
   });
 
+  describeRoute({ method: 'get', path: '/api/admin/orders/:orderNumber', summary: 'One order with items, payments, timeline and its workflow', params: { orderNumber: OrderNumberParam }, responses: { 200: 'the order; live is the workflow\'s own view or null', 404: 'no such order (or another shop\'s)' } });
   router.get('/orders/:orderNumber', async (req, res) => {
     const detail = await visibleOrder(res, req.params.orderNumber);
     const result: OrderDetail = { ...detail, live: await liveView(res, detail.workflowId) };
@@ -142,36 +146,42 @@ export function adminRouter(deps: AdminRouteDeps): Router {
   /** `Idempotency-Key` becomes the update id, so a retried request does not run the action twice. */
   const updateIdOf = (value: string | undefined) => (value && /^[A-Za-z0-9._:-]{1,128}$/.test(value) ? value : undefined);
 
+  describeRoute({ method: 'post', path: '/api/admin/orders/:orderNumber/status', summary: 'Advance the order status', params: { orderNumber: OrderNumberParam }, body: StatusBody, responses: { 200: 'the order after the action, with the workflow\'s live view', 404: 'no such order (or another shop\'s)', 409: 'refused by the order workflow, with its reason', 503: 'Temporal is not reachable', 504: 'the workflow did not finish in time; it may still happen' } });
   router.post('/orders/:orderNumber/status', async (req, res) => {
     const body = parseInput(StatusBody, bodyOf(req.body), 'body');
     const arg = { status: body.status, ...(body.note !== undefined && { note: body.note }) };
     await runUpdate(res, req.params.orderNumber, 'advanceStatus', (h, updateId) => h.executeUpdate(advanceStatusUpdate, { args: [arg], ...(updateId && { updateId }) }), updateIdOf(req.get('idempotency-key')));
   });
 
+  describeRoute({ method: 'post', path: '/api/admin/orders/:orderNumber/cancel', summary: 'Cancel the order (refunded first when paid and the provider can)', params: { orderNumber: OrderNumberParam }, body: ReasonBody, bodyOptional: true, responses: { 200: 'the order after the action, with the workflow\'s live view', 404: 'no such order (or another shop\'s)', 409: 'refused by the order workflow, with its reason', 503: 'Temporal is not reachable', 504: 'the workflow did not finish in time; it may still happen' } });
   router.post('/orders/:orderNumber/cancel', async (req, res) => {
     const body = parseInput(ReasonBody, bodyOf(req.body), 'body');
     const arg = body.reason !== undefined ? { reason: body.reason } : {};
     await runUpdate(res, req.params.orderNumber, 'cancelOrder', (h, updateId) => h.executeUpdate(cancelOrderUpdate, { args: [arg], ...(updateId && { updateId }) }), updateIdOf(req.get('idempotency-key')));
   });
 
+  describeRoute({ method: 'post', path: '/api/admin/orders/:orderNumber/refund', summary: 'Refund all of what is paid, or an amount in minor units', params: { orderNumber: OrderNumberParam }, body: RefundBody, bodyOptional: true, responses: { 200: 'the order after the action, with the workflow\'s live view', 404: 'no such order (or another shop\'s)', 409: 'refused by the order workflow, with its reason', 503: 'Temporal is not reachable', 504: 'the workflow did not finish in time; it may still happen' } });
   router.post('/orders/:orderNumber/refund', async (req, res) => {
     const body = parseInput(RefundBody, bodyOf(req.body), 'body');
     const arg = { ...(body.reason !== undefined && { reason: body.reason }), ...(body.amount !== undefined && { amount: body.amount }) };
     await runUpdate(res, req.params.orderNumber, 'refundOrder', (h, updateId) => h.executeUpdate(refundOrderUpdate, { args: [arg], ...(updateId && { updateId }) }), updateIdOf(req.get('idempotency-key')));
   });
 
+  describeRoute({ method: 'post', path: '/api/admin/orders/:orderNumber/mark-refunded', summary: 'Record money given back by hand', params: { orderNumber: OrderNumberParam }, body: MarkRefundedBody, responses: { 200: 'the order after the action, with the workflow\'s live view', 404: 'no such order (or another shop\'s)', 409: 'refused by the order workflow, with its reason', 503: 'Temporal is not reachable', 504: 'the workflow did not finish in time; it may still happen' } });
   router.post('/orders/:orderNumber/mark-refunded', async (req, res) => {
     const body = parseInput(MarkRefundedBody, req.body, 'body');
     const arg = { note: body.note, ...(body.amount !== undefined && { amount: body.amount }) };
     await runUpdate(res, req.params.orderNumber, 'markRefunded', (h, updateId) => h.executeUpdate(markRefundedUpdate, { args: [arg], ...(updateId && { updateId }) }), updateIdOf(req.get('idempotency-key')));
   });
 
+  describeRoute({ method: 'post', path: '/api/admin/orders/:orderNumber/retry-payment', summary: 'Send the customer a new payment prompt', params: { orderNumber: OrderNumberParam }, body: RetryBody, bodyOptional: true, responses: { 200: 'the order after the action, with the workflow\'s live view', 404: 'no such order (or another shop\'s)', 409: 'refused by the order workflow, with its reason', 503: 'Temporal is not reachable', 504: 'the workflow did not finish in time; it may still happen' } });
   router.post('/orders/:orderNumber/retry-payment', async (req, res) => {
     const body = parseInput(RetryBody, bodyOf(req.body), 'body');
     const arg = body.method !== undefined ? { method: body.method } : {};
     await runUpdate(res, req.params.orderNumber, 'retryPayment', (h, updateId) => h.executeUpdate(retryPaymentUpdate, { args: [arg], ...(updateId && { updateId }) }), updateIdOf(req.get('idempotency-key')));
   });
 
+  describeRoute({ method: 'post', path: '/api/admin/conversations/:shopId/:customerRef/handover', summary: 'Hand a conversation to staff for some minutes, or give it back to the bot', params: { shopId: ShopParam, customerRef: CustomerRefParam }, body: HandoverBody, bodyOptional: true, responses: { 202: 'the handover started or ended', 403: 'another shop\'s conversation', 404: 'no open conversation for this customer', 503: 'Temporal is not reachable' } });
   router.post('/conversations/:shopId/:customerRef/handover', async (req, res) => {
     const shopId = parseInput(ShopParam, req.params.shopId, 'shop id');
     const customerRef = parseInput(CustomerRefParam, req.params.customerRef, 'customer ref');

@@ -4,7 +4,8 @@ import { LockMode, type MikroORM } from '@mikro-orm/postgresql';
 import { Booking, type IBooking, type IShop } from '../../db/entities.ts';
 import { HttpError, parseInput } from '../errors.ts';
 import { requestLog } from '../context.ts';
-import { pathShop } from '../shop-scope.ts';
+import { pathShop, ShopIdParam } from '../shop-scope.ts';
+import { describeRoute } from '../openapi.ts';
 import { audit, changes } from '../audit.ts';
 
 /** Minor units. */
@@ -74,12 +75,14 @@ export function bookingsRouter(deps: { orm: MikroORM }): Router {
     return { shop, booking };
   }
 
+  describeRoute({ method: 'get', path: '/api/admin/shops/:shopId/bookings', summary: 'Bookings, newest first, with balance and payment status', params: { shopId: ShopIdParam }, responses: { 200: 'the bookings', 404: 'no such shop', 403: 'another shop\'s token' } });
   router.get('/shops/:shopId/bookings', async (req, res) => {
     const shop = await pathShop(res, orm, req.params.shopId);
     const bookings = await orm.em.fork().find(Booking, { shop: shop.id }, { orderBy: { createdAt: 'desc', id: 'desc' }, limit: 500 });
     res.json({ bookings: bookings.map(bookingJson) });
   });
 
+  describeRoute({ method: 'post', path: '/api/admin/shops/:shopId/bookings', summary: 'Enter a booking (amounts in minor units)', params: { shopId: ShopIdParam }, body: CreateBooking, responses: { 201: 'the booking', 404: 'no such shop', 403: 'another shop\'s token', 409: 'the reference exists (ignoring case)' } });
   router.post('/shops/:shopId/bookings', async (req, res) => {
     const shop = await pathShop(res, orm, req.params.shopId);
     const body = parseInput(CreateBooking, req.body, 'body');
@@ -105,6 +108,7 @@ export function bookingsRouter(deps: { orm: MikroORM }): Router {
     res.status(201).json(bookingJson(booking));
   });
 
+  describeRoute({ method: 'get', path: '/api/admin/shops/:shopId/bookings/:reference', summary: 'One booking with its payments', params: { shopId: ShopIdParam, reference: Reference }, responses: { 200: 'the booking', 404: 'no such shop or booking', 403: 'another shop\'s token' } });
   router.get('/shops/:shopId/bookings/:reference', async (req, res) => {
     const { booking } = await visibleBooking(res, req.params.shopId, req.params.reference);
     const payments = await orm.em
@@ -118,6 +122,7 @@ export function bookingsRouter(deps: { orm: MikroORM }): Router {
   });
 
   /** `paid` here is a correction by an operator (money taken outside duka); payments over WhatsApp add to it themselves. */
+  describeRoute({ method: 'patch', path: '/api/admin/shops/:shopId/bookings/:reference', summary: 'Correct a booking (paid: money taken outside duka)', params: { shopId: ShopIdParam, reference: Reference }, body: PatchBooking, responses: { 200: 'the booking', 404: 'no such shop or booking', 403: 'another shop\'s token' } });
   router.patch('/shops/:shopId/bookings/:reference', async (req, res) => {
     const { shop, booking } = await visibleBooking(res, req.params.shopId, req.params.reference);
     const body = parseInput(PatchBooking, req.body, 'body');

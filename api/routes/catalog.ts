@@ -6,7 +6,8 @@ import { Category, ModifierGroup, ModifierOption, Presentation, Product, type IC
 import { HttpError, parseInput } from '../errors.ts';
 import { requestLog } from '../context.ts';
 import { audit, changes } from '../audit.ts';
-import { pathShop } from '../shop-scope.ts';
+import { pathShop, ShopIdParam } from '../shop-scope.ts';
+import { describeRoute } from '../openapi.ts';
 
 const MAX_MINOR = 1_000_000_000_000;
 const Id = z.string().regex(/^[A-Za-z0-9_.:-]{1,100}$/, 'letters, digits, _ . : - (1 to 100)');
@@ -194,12 +195,14 @@ export function catalogRouter(deps: { orm: MikroORM }): Router {
   }
 
   // ---- categories -------------------------------------------------------------------------------------------------
+  describeRoute({ method: 'get', path: '/api/admin/shops/:shopId/categories', summary: 'Categories in their order', params: { shopId: ShopIdParam }, responses: { 200: 'the categories', 404: 'no such shop', 403: 'another shop\'s token' } });
   router.get('/shops/:shopId/categories', async (req, res) => {
     const shop = await pathShop(res, orm, req.params.shopId);
     const categories = await orm.em.fork().find(Category, { shop: shop.id }, { orderBy: { position: 'asc', id: 'asc' } });
     res.json({ categories: categories.map(categoryJson) });
   });
 
+  describeRoute({ method: 'post', path: '/api/admin/shops/:shopId/categories', summary: 'Add a category', params: { shopId: ShopIdParam }, body: CreateCategory, responses: { 201: 'the category', 404: 'no such shop', 403: 'another shop\'s token' } });
   router.post('/shops/:shopId/categories', async (req, res) => {
     const shop = await pathShop(res, orm, req.params.shopId);
     const body = parseInput(CreateCategory, req.body, 'body');
@@ -211,6 +214,7 @@ export function catalogRouter(deps: { orm: MikroORM }): Router {
     res.status(201).json(categoryJson(category));
   });
 
+  describeRoute({ method: 'patch', path: '/api/admin/shops/:shopId/categories/:categoryId', summary: 'Change a category (active: false hides it from customers)', params: { shopId: ShopIdParam, categoryId: Id }, body: PatchCategory, responses: { 200: 'the category', 404: 'no such shop or category', 403: 'another shop\'s token' } });
   router.patch('/shops/:shopId/categories/:categoryId', async (req, res) => {
     const shop = await pathShop(res, orm, req.params.shopId);
     const em = orm.em.fork();
@@ -223,6 +227,7 @@ export function catalogRouter(deps: { orm: MikroORM }): Router {
     res.json(categoryJson(category));
   });
 
+  describeRoute({ method: 'delete', path: '/api/admin/shops/:shopId/categories/:categoryId', summary: 'Delete a category; its products stay, in no category', params: { shopId: ShopIdParam, categoryId: Id }, responses: { 204: 'deleted', 404: 'no such shop or category', 403: 'another shop\'s token' } });
   router.delete('/shops/:shopId/categories/:categoryId', async (req, res) => {
     const shop = await pathShop(res, orm, req.params.shopId);
     const em = orm.em.fork();
@@ -235,6 +240,7 @@ export function catalogRouter(deps: { orm: MikroORM }): Router {
   });
 
   // ---- products ---------------------------------------------------------------------------------------------------
+  describeRoute({ method: 'get', path: '/api/admin/shops/:shopId/products', summary: 'Products with sizes, add-ons and stock', params: { shopId: ShopIdParam }, query: ProductsQuery, responses: { 200: 'the products', 404: 'no such shop', 403: 'another shop\'s token' } });
   router.get('/shops/:shopId/products', async (req, res) => {
     const shop = await pathShop(res, orm, req.params.shopId);
     const q = parseInput(ProductsQuery, req.query, 'query');
@@ -242,11 +248,13 @@ export function catalogRouter(deps: { orm: MikroORM }): Router {
     res.json({ products: products.map((p) => productJson(p, shop)) });
   });
 
+  describeRoute({ method: 'get', path: '/api/admin/shops/:shopId/products/:productId', summary: 'One product', params: { shopId: ShopIdParam, productId: Id }, responses: { 200: 'the product', 404: 'no such shop or product', 403: 'another shop\'s token' } });
   router.get('/shops/:shopId/products/:productId', async (req, res) => {
     const shop = await pathShop(res, orm, req.params.shopId);
     res.json(productJson(await productOf(orm.em.fork(), shop, req.params.productId), shop));
   });
 
+  describeRoute({ method: 'post', path: '/api/admin/shops/:shopId/products', summary: 'Add a product (price in minor units; stock null = unlimited)', params: { shopId: ShopIdParam }, body: CreateProduct, responses: { 201: 'the product with its ids', 404: 'no such shop', 403: 'another shop\'s token', 409: 'retailerId already taken', 422: 'categoryId is not this shop\'s' } });
   router.post('/shops/:shopId/products', async (req, res) => {
     const shop = await pathShop(res, orm, req.params.shopId);
     const body = parseInput(CreateProduct, req.body, 'body');
@@ -273,6 +281,7 @@ export function catalogRouter(deps: { orm: MikroORM }): Router {
     res.status(201).json(productJson(await productOf(orm.em.fork(), shop, product.id), shop));
   });
 
+  describeRoute({ method: 'patch', path: '/api/admin/shops/:shopId/products/:productId', summary: 'Change a product; lists given replace its sizes and add-ons (kept by id)', params: { shopId: ShopIdParam, productId: Id }, body: PatchProduct, responses: { 200: 'the product', 404: 'no such shop or product', 403: 'another shop\'s token', 409: 'retailerId already taken', 422: 'an unknown category, size, group or option id' } });
   router.patch('/shops/:shopId/products/:productId', async (req, res) => {
     const shop = await pathShop(res, orm, req.params.shopId);
     const em = orm.em.fork();
@@ -303,6 +312,7 @@ export function catalogRouter(deps: { orm: MikroORM }): Router {
     res.json(after);
   });
 
+  describeRoute({ method: 'delete', path: '/api/admin/shops/:shopId/products/:productId', summary: 'Delete a product', params: { shopId: ShopIdParam, productId: Id }, responses: { 204: 'deleted', 404: 'no such shop or product', 403: 'another shop\'s token' } });
   router.delete('/shops/:shopId/products/:productId', async (req, res) => {
     const shop = await pathShop(res, orm, req.params.shopId);
     const em = orm.em.fork();

@@ -4,6 +4,7 @@ import { HttpError, parseInput } from '../errors.ts';
 import { requireCaller, scopeShop } from '../auth.ts';
 import { decodeCursor, type ReadModel } from '../read-model.ts';
 import { ShopIdParam } from '../shop-scope.ts';
+import { describeRoute } from '../openapi.ts';
 
 const CustomersQuery = z.object({
   shop: ShopIdParam.optional(),
@@ -18,6 +19,7 @@ const CustomersQuery = z.object({
  */
 export function customersRouter(deps: { readModel: ReadModel }): Router {
   const router = Router();
+  describeRoute({ method: 'get', path: '/api/admin/customers', summary: 'Customers with their order count, spend per currency and last order (phone numbers only for ADMIN_TOKEN)', query: CustomersQuery, responses: { 200: 'a page of customers and the next cursor', 403: 'a shop token asking for another shop' } });
   router.get('/customers', async (req, res) => {
     const query = parseInput(CustomersQuery, req.query, 'query');
     const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor);

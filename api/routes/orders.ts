@@ -13,6 +13,7 @@ import { scopeShop } from '../auth.ts';
 import type { ShopDirectory } from '../shops.ts';
 import { temporalUrl } from '../read-model.ts';
 import { failureMessage, isUpdateFailed } from '../temporal.ts';
+import { describeRoute } from '../openapi.ts';
 
 /** One line as a shop system names it: by duka product id or by its catalogue retailer id. */
 export interface CreateOrderItemInput {
@@ -107,6 +108,7 @@ export function ordersRouter(deps: OrdersRouteDeps): Router {
   const { config, orm, shops, createOrder } = deps;
   const router = Router();
 
+  describeRoute({ method: 'post', path: '/api/orders', summary: 'Create an order for a customer and send them payment options (Idempotency-Key: one order per key)', body: Body, responses: { 201: 'the order', 403: 'a shop token creating an order for another shop', 404: 'no such shop', 422: 'refused: unknown product, sold out, method not offered', 503: 'Temporal is not reachable' } });
   router.post('/', async (req, res) => {
     const body = parseInput(Body, req.body, 'body');
     scopeShop(res, body.shopId);

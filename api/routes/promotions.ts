@@ -4,7 +4,8 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { Promotion, type IPromotion, type IShop } from '../../db/entities.ts';
 import { HttpError, parseInput } from '../errors.ts';
 import { requestLog } from '../context.ts';
-import { DateTimeInput, pathShop } from '../shop-scope.ts';
+import { DateTimeInput, pathShop, ShopIdParam } from '../shop-scope.ts';
+import { describeRoute } from '../openapi.ts';
 import { audit, changes } from '../audit.ts';
 
 const Id = z.string().min(1).max(100);
@@ -119,12 +120,14 @@ export function promotionsRouter(deps: { orm: MikroORM }): Router {
     return { shop, promotion, em };
   }
 
+  describeRoute({ method: 'get', path: '/api/admin/shops/:shopId/promotions', summary: 'Promotions, newest first (running: shown and discounting now)', params: { shopId: ShopIdParam }, responses: { 200: 'the promotions', 404: 'no such shop', 403: 'another shop\'s token' } });
   router.get('/shops/:shopId/promotions', async (req, res) => {
     const shop = await pathShop(res, orm, req.params.shopId);
     const promotions = await orm.em.fork().find(Promotion, { shop: shop.id }, { orderBy: { createdAt: 'desc', id: 'desc' }, limit: 500 });
     res.json({ promotions: promotions.map(promotionJson) });
   });
 
+  describeRoute({ method: 'post', path: '/api/admin/shops/:shopId/promotions', summary: 'Add a promotion: percentOff or amountOff (minor units) off products and/or categories, between optional dates', params: { shopId: ShopIdParam }, body: CreatePromotion, responses: { 201: 'the promotion', 404: 'no such shop', 403: 'another shop\'s token', 422: 'a product or category that is not this shop\'s' } });
   router.post('/shops/:shopId/promotions', async (req, res) => {
     const shop = await pathShop(res, orm, req.params.shopId);
     const body = parseInput(CreatePromotion, req.body, 'body');
@@ -149,6 +152,7 @@ export function promotionsRouter(deps: { orm: MikroORM }): Router {
     res.status(201).json(promotionJson(promotion));
   });
 
+  describeRoute({ method: 'patch', path: '/api/admin/shops/:shopId/promotions/:promotionId', summary: 'Change a promotion (one kind of discount replaces the other; null clears)', params: { shopId: ShopIdParam, promotionId: PromotionIdParam }, body: PatchPromotion, responses: { 200: 'the promotion', 404: 'no such shop or promotion', 403: 'another shop\'s token', 422: 'a product or category that is not this shop\'s' } });
   router.patch('/shops/:shopId/promotions/:promotionId', async (req, res) => {
     const { shop, promotion, em } = await visiblePromotion(res, req.params.shopId, req.params.promotionId);
     const body = parseInput(PatchPromotion, req.body, 'body');
@@ -172,6 +176,7 @@ export function promotionsRouter(deps: { orm: MikroORM }): Router {
     res.json(promotionJson(promotion));
   });
 
+  describeRoute({ method: 'delete', path: '/api/admin/shops/:shopId/promotions/:promotionId', summary: 'Delete a promotion', params: { shopId: ShopIdParam, promotionId: PromotionIdParam }, responses: { 204: 'deleted', 404: 'no such shop or promotion', 403: 'another shop\'s token' } });
   router.delete('/shops/:shopId/promotions/:promotionId', async (req, res) => {
     const { shop, promotion, em } = await visiblePromotion(res, req.params.shopId, req.params.promotionId);
     audit(res, em, { shopId: shop.id, entity: 'promotion', entityId: promotion.id, action: 'delete', diff: changes(audited(promotion), {}) });

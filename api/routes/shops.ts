@@ -13,6 +13,7 @@ import { HttpError, parseInput } from '../errors.ts';
 import { requireAdmin, requireCaller, requireShopAccess } from '../auth.ts';
 import { audit, changes } from '../audit.ts';
 import type { ShopDirectory } from '../shops.ts';
+import { describeRoute } from '../openapi.ts';
 
 /**
  * The back office's shops (CONTRACT.md § Back office): create, read, update, deactivate (`PATCH { "active": false }`:
@@ -310,6 +311,7 @@ export function shopsRouter({ config, orm, shops }: ShopRouteDeps): Router {
     shops.invalidate();
   }
 
+  describeRoute({ method: 'get', path: '/api/admin/shops', summary: 'Shops (a shop token sees its own)', responses: { 200: 'the shops; credentials only as which are set' } });
   router.get('/shops', async (_req, res) => {
     const c = requireCaller(res);
     const em = orm.em.fork();
@@ -317,6 +319,7 @@ export function shopsRouter({ config, orm, shops }: ShopRouteDeps): Router {
     res.json({ shops: rows.map((s) => shopView(config, s)) });
   });
 
+  describeRoute({ method: 'post', path: '/api/admin/shops', summary: 'Open a shop (ADMIN_TOKEN only); credentials are write-only', body: CreateShop, responses: { 201: 'the shop', 403: 'a shop token', 409: 'id, phoneNumberId or orderPrefix already taken', 503: 'CREDENTIALS_KEY is not set' } });
   router.post('/shops', async (req, res) => {
     requireAdmin(res);
     const body = parseInput(CreateShop, req.body, 'shop');
@@ -347,11 +350,13 @@ export function shopsRouter({ config, orm, shops }: ShopRouteDeps): Router {
     res.status(201).json(shopView(config, shop));
   });
 
+  describeRoute({ method: 'get', path: '/api/admin/shops/:shopId', summary: 'One shop', params: { shopId: ShopIdParam }, responses: { 200: 'the shop', 404: 'no such shop', 403: 'another shop\'s token' } });
   router.get('/shops/:shopId', async (req, res) => {
     const shop = await ownShop(res, orm.em.fork(), req.params.shopId);
     res.json(shopView(config, shop));
   });
 
+  describeRoute({ method: 'patch', path: '/api/admin/shops/:shopId', summary: 'Change a shop; active: false deactivates it (ADMIN_TOKEN only); a credentials entry is replaced whole, null removes it', params: { shopId: ShopIdParam }, body: PatchShop, responses: { 200: 'the shop', 404: 'no such shop', 403: 'another shop\'s token', 409: 'phoneNumberId or orderPrefix taken, or credentials unreadable', 503: 'CREDENTIALS_KEY is not set' } });
   router.patch('/shops/:shopId', async (req, res) => {
     const em = orm.em.fork();
     const shop = await ownShop(res, em, req.params.shopId);
@@ -374,6 +379,7 @@ export function shopsRouter({ config, orm, shops }: ShopRouteDeps): Router {
     res.json(shopView(config, shop));
   });
 
+  describeRoute({ method: 'get', path: '/api/admin/shops/:shopId/tokens', summary: 'The shop\'s API tokens by prefix', params: { shopId: ShopIdParam }, responses: { 200: 'the tokens, never their values', 404: 'no such shop', 403: 'another shop\'s token' } });
   router.get('/shops/:shopId/tokens', async (req, res) => {
     const em = orm.em.fork();
     const shop = await ownShop(res, em, req.params.shopId);
@@ -381,6 +387,7 @@ export function shopsRouter({ config, orm, shops }: ShopRouteDeps): Router {
     res.json({ tokens: tokens.map(tokenView) });
   });
 
+  describeRoute({ method: 'post', path: '/api/admin/shops/:shopId/tokens', summary: 'Issue a shop token', params: { shopId: ShopIdParam }, body: TokenInput, bodyOptional: true, responses: { 201: 'the token, shown this once', 404: 'no such shop', 403: 'another shop\'s token' } });
   router.post('/shops/:shopId/tokens', async (req, res) => {
     const em = orm.em.fork();
     const shop = await ownShop(res, em, req.params.shopId);
@@ -393,6 +400,7 @@ export function shopsRouter({ config, orm, shops }: ShopRouteDeps): Router {
     res.status(201).json({ ...tokenView(row), token });
   });
 
+  describeRoute({ method: 'delete', path: '/api/admin/shops/:shopId/tokens/:tokenId', summary: 'Revoke a shop token (refused from the next request on)', params: { shopId: ShopIdParam, tokenId: TokenIdParam }, responses: { 200: 'the revoked token', 404: 'no such shop or token', 403: 'another shop\'s token' } });
   router.delete('/shops/:shopId/tokens/:tokenId', async (req, res) => {
     const em = orm.em.fork();
     const shop = await ownShop(res, em, req.params.shopId);
