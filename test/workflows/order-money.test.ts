@@ -81,6 +81,18 @@ describe('order money (stubbed activities, time-skipping server)', () => {
     env = await startTimeSkipping();
     const activities = {
       async saveOrder(): Promise<void> {},
+      async activePromotions(): Promise<never[]> {
+        return [];
+      },
+      async reserveStock(): Promise<{ ok: true }> {
+        return { ok: true };
+      },
+      async commitStock(): Promise<{ taken: number }> {
+        return { taken: 0 };
+      },
+      async releaseStock(): Promise<{ released: number }> {
+        return { released: 0 };
+      },
       async priceLines(input: { lines: { lineId: string; choice: { quantity: number } }[] }): Promise<CartLine[]> {
         return input.lines.map((l) => ({ ...CHAI, lineId: l.lineId, quantity: l.choice.quantity, lineTotal: CHAI.unitPrice * l.choice.quantity }));
       },
