@@ -8,6 +8,7 @@ import { shopAccessToken } from '../lib/credentials.ts';
 import { WhatsAppApiError } from '../providers/whatsapp/client.ts';
 import { UnsendableMessageError } from '../providers/whatsapp/messages.ts';
 import type { ActivityDeps } from './deps.ts';
+import { messagesFailed, messagesSent } from '../lib/metrics.ts';
 
 const WINDOW_MS = 24 * 60 * 60 * 1000;
 
@@ -99,6 +100,7 @@ export function createMessagingActivities({ orm, whatsapp, config }: ActivityDep
       attempt,
       reason: maskPhones(reason),
     });
+    messagesFailed.inc({ code: 'given_up' });
     return GIVEN_UP;
   }
 
@@ -129,6 +131,7 @@ export function createMessagingActivities({ orm, whatsapp, config }: ActivityDep
     try {
       ({ messageId } = await whatsapp.send(phoneNumberId, waId, message, { callbackData: intent.key, accessToken }));
     } catch (err) {
+      messagesFailed.inc({ code: err instanceof WhatsAppApiError ? (err.maybeAccepted ? 'unknown_outcome' : String(err.code)) : err instanceof UnsendableMessageError ? 'unsendable' : 'none' });
       if (err instanceof WhatsAppApiError && err.maybeAccepted) {
         // No answer, but the request may have reached Meta: the intent stays `sending` for the next attempt to resolve.
         await intents.answerLost(intent.key, describe(err));
@@ -149,6 +152,7 @@ export function createMessagingActivities({ orm, whatsapp, config }: ActivityDep
       throw err;
     }
     await intents.accepted(intent.key, messageId);
+    messagesSent.inc({ via });
     await recordOutbound(messageId, intent.shopId, intent.customerRef, message.kind);
     return messageId;
   }

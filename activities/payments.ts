@@ -18,6 +18,7 @@ import {
 } from '../providers/payments/types.ts';
 import type { PaymentSignal } from '../workflows/definitions.ts';
 import type { ActivityDeps } from './deps.ts';
+import { paymentResults } from '../lib/metrics.ts';
 
 export interface InitiatePaymentInput {
   reference: string;
@@ -363,10 +364,13 @@ export function createPaymentActivities({ orm, payments, config }: ActivityDeps)
      */
     async recordPaymentResult(input: { reference: string; status: IPayment['status']; transactionReference: string | null; failureReason: string | null }): Promise<{ booking: BookingView | null }> {
       const { payment, em } = await load(input.reference);
+      const changed = payment.status !== input.status;
       payment.status = input.status;
       payment.transactionReference = input.transactionReference ?? payment.transactionReference ?? null;
       payment.failureReason = input.failureReason;
       await em.flush();
+      // Counted once per change: a retry of this activity finds the status already written.
+      if (changed) paymentResults.inc({ provider: payment.provider, result: input.status });
       if (input.status !== 'succeeded' || !payment.booking) return { booking: null };
       const bookingId = payment.booking.id;
       await orm.em.fork().transactional(async (tx) => {

@@ -10,6 +10,9 @@ import { ShopDirectory } from './shops.ts';
 import { ReadModel } from './read-model.ts';
 import { BODY_LIMIT } from './limits.ts';
 import { healthRouter } from './routes/health.ts';
+import { metricsRouter } from './routes/metrics.ts';
+import { observeRequests } from '../lib/metrics.ts';
+import { traceRequests } from '../lib/tracing.ts';
 import { whatsappRouter } from './routes/whatsapp.ts';
 import { flowsRouter } from './routes/flows.ts';
 import { paymentsRouter } from './routes/payments.ts';
@@ -61,7 +64,9 @@ export function createApp(deps: AppDeps): express.Express {
   app.set('etag', false);
 
   app.use(requestContext());
+  app.use(observeRequests(), traceRequests());
   app.use(healthRouter({ orm, temporal }));
+  app.use(metricsRouter({ orm }));
   app.use(whatsappRouter({ config, orm, temporal, shops }));
   app.use(flowsRouter({ config, orm }));
   app.use(paymentsRouter({ config, orm, temporal, payments, shops }));

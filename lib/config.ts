@@ -36,6 +36,7 @@ const EnvSchema = z.object({
   PAYLOAD_CODEC_KEY: z.string().regex(/^[0-9a-fA-F]{64}(,[0-9a-fA-F]{64})*$/, 'must be 32-byte keys as 64 hex characters, comma-separated (the first encrypts)').optional(),
   EMBEDDED_PG_PORT: port.default(54329),
   TEMPORAL_PORT: port.default(7233),
+  WORKER_METRICS_PORT: port.default(9464),
   WHATSAPP_GRAPH_URL: optionalUrl,
   WHATSAPP_API_VERSION: z.string().regex(/^v\d+\.\d+$/, 'looks like v21.0').default('v21.0'),
   WHATSAPP_ACCESS_TOKEN: z.string().min(1).optional(),
@@ -73,6 +74,8 @@ export type Env = z.infer<typeof EnvSchema>;
 
 export interface Config {
   port: number;
+  /** The worker's Prometheus endpoint (duka's series and the Temporal SDK's, lib/metrics.ts). */
+  workerMetricsPort: number;
   publicBaseUrl: string;
   databaseUrl: string | undefined;
   temporal: { address: string | undefined; namespace: string; taskQueue: string; uiPort: number; uiUrl: string };
@@ -132,6 +135,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   const customerRefSecrets = env.CUSTOMER_REF_SECRET?.split(',') ?? [];
   return {
     port: env.PORT,
+    workerMetricsPort: env.WORKER_METRICS_PORT,
     publicBaseUrl,
     databaseUrl: env.DATABASE_URL,
     temporal: {

@@ -16,6 +16,8 @@ import { createOrderFromApi } from './create-order.ts';
 import { dukaDataConverter, EncryptionCodec } from './data-converter.ts';
 import { codecKeysOf, withSandboxKeys } from './sandbox-keys.ts';
 import { codecRouter, uiOrigins } from './codec-server.ts';
+import { startTracing, tracingClientInterceptors } from './tracing.ts';
+import { freeLoopbackPort, handOffRedrives, serveWorkerMetrics } from './metrics.ts';
 
 /** Where the two production processes find PostgreSQL and Temporal when the environment does not say (CONTRACT.md). */
 export const EMBEDDED_PG_PORT = 54329;
@@ -79,8 +81,9 @@ async function openReady(given: Config, options: { databaseUrl: string; orm?: Mi
 /** The API: listens, and on stop finishes in-flight requests before closing its connections. */
 export async function runApi(given: Config, options: { databaseUrl: string; temporalAddress: string; orm?: MikroORM }): Promise<Running & { url: string }> {
   const { config, orm } = await openReady(given, options);
+  const tracing = startTracing('duka-api');
   const connection = await Connection.connect({ address: options.temporalAddress });
-  const temporal = new Client({ connection, namespace: config.temporal.namespace, dataConverter: dukaDataConverter(codecKeysOf(config)) });
+  const temporal = new Client({ connection, namespace: config.temporal.namespace, dataConverter: dukaDataConverter(codecKeysOf(config)), interceptors: tracingClientInterceptors() });
   const deps = await createActivityDeps(config, options.databaseUrl, temporal, orm);
   const sandboxRouter = config.sandbox ? (await import('../sandbox/index.ts')).createSandbox({ config, orm, temporal }) : undefined;
   const app = buildApp(deps, sandboxRouter?.router);
@@ -92,7 +95,13 @@ export async function runApi(given: Config, options: { databaseUrl: string; temp
   });
   logger.info({ port: config.port }, 'api listening');
   // Messages whose hand-off failed while Temporal was away are handed off by duka itself once it answers (api/redrive.ts).
-  const redriver = startRedriver({ config, orm, temporal, shops: new ShopDirectory(orm, { credentialsKey: config.credentialsKey }) });
+  const redriver = startRedriver({
+    config,
+    orm,
+    temporal,
+    shops: new ShopDirectory(orm, { credentialsKey: config.credentialsKey }),
+    onRedrive: (result) => handOffRedrives.inc({ result }),
+  });
   return {
     url: `http://localhost:${config.port}`,
     async stop() {
@@ -104,6 +113,7 @@ export async function runApi(given: Config, options: { databaseUrl: string; temp
         setTimeout(() => server.closeAllConnections(), 10_000).unref();
       });
       await connection.close();
+      await tracing?.shutdown();
       if (!options.orm) await orm.close();
     },
   };
@@ -113,9 +123,13 @@ export async function runApi(given: Config, options: { databaseUrl: string; temp
 export async function runWorker(given: Config, options: { databaseUrl: string; temporalAddress: string; orm?: MikroORM }): Promise<Running> {
   const { config, orm } = await openReady(given, options);
   const dataConverter = dukaDataConverter(codecKeysOf(config));
+  const tracing = startTracing('duka-worker');
   const connection = await Connection.connect({ address: options.temporalAddress });
-  const temporal = new Client({ connection, namespace: config.temporal.namespace, dataConverter });
-  installRuntime();
+  const temporal = new Client({ connection, namespace: config.temporal.namespace, dataConverter, interceptors: tracingClientInterceptors() });
+  // One scrape target on WORKER_METRICS_PORT: the SDK's exporter on a private loopback port, merged with duka's series.
+  const sdkMetrics = `127.0.0.1:${await freeLoopbackPort()}`;
+  installRuntime({ metricsBindAddress: sdkMetrics });
+  const metricsServer = await serveWorkerMetrics(config.workerMetricsPort, `http://${sdkMetrics}/metrics`);
   const native = await NativeConnection.connect({ address: options.temporalAddress });
   const worker: Worker = await createWorker({
     connection: native,
@@ -125,13 +139,15 @@ export async function runWorker(given: Config, options: { databaseUrl: string; t
     dataConverter,
   });
   const running = worker.run();
-  logger.info({ taskQueue: config.temporal.taskQueue }, 'worker polling');
+  logger.info({ taskQueue: config.temporal.taskQueue, metricsPort: config.workerMetricsPort }, 'worker polling');
   return {
     async stop() {
       worker.shutdown();
       await running;
       await native.close();
       await connection.close();
+      await new Promise((resolve) => metricsServer.close(resolve));
+      await tracing?.shutdown();
       if (!options.orm) await orm.close();
     },
   };

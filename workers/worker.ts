@@ -5,25 +5,32 @@ import { Runtime, Worker, bundleWorkflowCode, makeTelemetryFilterString, type Wo
 import type { DataConverter, LogLevel } from '@temporalio/common';
 import { SdkLogger } from '../lib/sdk-logger.ts';
 import { createActivities } from '../activities/index.ts';
+import { tracingActivityInterceptors, tracingClientInterceptors, tracingSinks } from '../lib/tracing.ts';
 import type { ActivityDeps } from '../activities/deps.ts';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 export const PREBUILT_BUNDLE = fileURLToPath(new URL('../dist/workflow-bundle.js', import.meta.url));
+/** Workflow-side tracing (no commands, no yields, no draw from the workflow's random: replay-safe). */
+export const WORKFLOW_INTERCEPTORS_PATH = fileURLToPath(new URL('../workflows/tracing-interceptors.ts', import.meta.url));
 
 let runtimeReady = false;
 /**
  * The SDK logs through duka's logger (lib/sdk-logger.ts: masking, no task tokens, order numbers), core's own lines
  * forwarded to it; warnings and up unless TEMPORAL_LOG_LEVEL says otherwise; no signal handlers of its own: duka's
- * processes decide when to stop.
+ * processes decide when to stop. `metricsBindAddress`: where the SDK's Prometheus exporter listens (the worker serves
+ * it merged with duka's own on WORKER_METRICS_PORT, lib/metrics.ts).
  */
-export function installRuntime(): void {
+export function installRuntime(options: { metricsBindAddress?: string } = {}): void {
   if (runtimeReady) return;
   runtimeReady = true;
   const level = (process.env.TEMPORAL_LOG_LEVEL?.toUpperCase() as LogLevel | undefined) ?? 'WARN';
   try {
     Runtime.install({
       logger: new SdkLogger(level),
-      telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: level }), forward: {} } },
+      telemetryOptions: {
+        logging: { filter: makeTelemetryFilterString({ core: level }), forward: {} },
+        ...(options.metricsBindAddress ? { metrics: { prometheus: { bindAddress: options.metricsBindAddress } } } : {}),
+      },
       shutdownSignals: [],
     });
   } catch {
@@ -32,7 +39,7 @@ export function installRuntime(): void {
 }
 
 export async function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
-  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} } as never });
+  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, workflowInterceptorModules: [WORKFLOW_INTERCEPTORS_PATH], logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} } as never });
 }
 
 /**
@@ -57,6 +64,8 @@ export async function createWorker(options: {
     taskQueue: options.taskQueue,
     activities: createActivities(options.deps),
     dataConverter: options.dataConverter,
+    interceptors: { activity: tracingActivityInterceptors(), client: tracingClientInterceptors() },
+    sinks: tracingSinks(),
     ...(options.bundle
       ? { workflowBundle: options.bundle }
       : usePrebuilt

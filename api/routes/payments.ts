@@ -15,6 +15,7 @@ import { requestLog } from '../context.ts';
 import { isWorkflowNotFound } from '../temporal.ts';
 import type { ShopDirectory } from '../shops.ts';
 import { BODY_LIMIT } from '../limits.ts';
+import { paymentCallbacks } from '../../lib/metrics.ts';
 
 export interface PaymentRouteDeps {
   config: Config;
@@ -121,6 +122,7 @@ export function paymentsRouter(deps: PaymentRouteDeps): Router {
         'values (?, ?, ?, ?, ?, ?, ?::jsonb, ?, now()) on conflict (dedup_key) do nothing returning id',
       [id, e.provider, dedupKey, e.paymentId, e.outcome, e.security ?? false, JSON.stringify(keptHeaders(req)), e.raw],
     );
+    if (rows[0]) paymentCallbacks.inc({ provider: e.provider, outcome: e.security ? 'forged' : e.outcome });
     return rows[0]?.id ?? null;
   }
 
@@ -206,6 +208,7 @@ export function paymentsRouter(deps: PaymentRouteDeps): Router {
       }
       log.warn({ payment: payment.reference, workflowId, err }, 'payment callback: Temporal did not take the signal');
       await releaseDedupKey(eventId);
+      paymentCallbacks.inc({ provider: payment.provider, outcome: 'unavailable' });
       sendError(res, 503, 'unavailable', 'could not hand the callback to the order; retry later');
       return;
     }

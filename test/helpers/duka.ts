@@ -9,6 +9,7 @@ import { createActivityDeps } from '../../lib/runtime.ts';
 import { createWorker, installRuntime } from '../../workers/worker.ts';
 import { dukaDataConverter } from '../../lib/data-converter.ts';
 import { codecKeysOf } from '../../lib/sandbox-keys.ts';
+import { tracingClientInterceptors } from '../../lib/tracing.ts';
 import { TEST_PAYLOAD_CODEC_KEY } from './codec.ts';
 import { buildApp } from '../../lib/processes.ts';
 import { PaymentProviders } from '../../providers/payments/registry.ts';
@@ -73,7 +74,7 @@ export async function startDuka(
   });
   const connection = await Connection.connect({ address: options.clientTemporalAddress ?? address });
   const dataConverter = dukaDataConverter(codecKeysOf(config));
-  const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter });
+  const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter, interceptors: tracingClientInterceptors() });
   const payments = new PaymentProviders(config, options.providerFetch);
   const deps = { ...(await createActivityDeps(config, db.url, client, db.orm)), payments };
 

@@ -1,0 +1,108 @@
+import * as otel from '@opentelemetry/api';
+import { BatchSpanProcessor, NodeTracerProvider, NoopSpanProcessor, SimpleSpanProcessor, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-node';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { Resource } from '@opentelemetry/resources';
+import { OpenTelemetryActivityInboundInterceptor, OpenTelemetryActivityOutboundInterceptor, OpenTelemetryWorkflowClientInterceptor, makeWorkflowExporter } from '@temporalio/interceptors-opentelemetry';
+import type { ClientInterceptors } from '@temporalio/client';
+import type { ActivityInterceptorsFactory, InjectedSinks } from '@temporalio/worker';
+import type { RequestHandler } from 'express';
+import type { OpenTelemetrySinks } from '@temporalio/interceptors-opentelemetry';
+
+/**
+ * OpenTelemetry traces, on only when OTEL_EXPORTER_OTLP_ENDPOINT is set (OTLP over HTTP, OpenTelemetry's own
+ * variables: OTEL_SERVICE_NAME, OTEL_EXPORTER_OTLP_HEADERS…) or a test hands an exporter. A trace runs from the
+ * webhook's span through the client's signalWithStart (Temporal headers) into the workflow
+ * (workflows/tracing-interceptors.ts) and on to every activity it schedules; provider calls happen inside those
+ * activity spans.
+ */
+export interface Tracing {
+  processor: SpanProcessor;
+  resource: Resource;
+  shutdown(): Promise<void>;
+}
+
+let active: Tracing | undefined;
+
+export function startTracing(service: string, options: { exporter?: SpanExporter; env?: Record<string, string | undefined> } = {}): Tracing | undefined {
+  if (active) return active;
+  const env = options.env ?? process.env;
+  if (!options.exporter && !env.OTEL_EXPORTER_OTLP_ENDPOINT) return undefined;
+  const resource = new Resource({ 'service.name': env.OTEL_SERVICE_NAME ?? service });
+  const processor = options.exporter ? new SimpleSpanProcessor(options.exporter) : new BatchSpanProcessor(new OTLPTraceExporter());
+  const provider = new NodeTracerProvider({ resource, spanProcessors: [processor] });
+  provider.register();
+  const tracing: Tracing = {
+    processor,
+    resource,
+    async shutdown() {
+      if (active !== tracing) return;
+      active = undefined;
+      await provider.shutdown();
+      otel.trace.disable();
+      otel.context.disable();
+      otel.propagation.disable();
+    },
+  };
+  active = tracing;
+  return tracing;
+}
+
+/**
+ * One SERVER span per API request while tracing is on, active through body parsing and the handler (the request and
+ * response emitters are bound to it), so the webhook's signalWithStart and a callback's signal are its children. Named
+ * by method and matched route: never the raw path, which can carry a secret (`/webhooks/mpesa/:token`).
+ */
+export function traceRequests(): RequestHandler {
+  return (req, res, next) => {
+    if (!active) {
+      next();
+      return;
+    }
+    const span = otel.trace.getTracer('duka').startSpan(`${req.method} unmatched`, {
+      kind: otel.SpanKind.SERVER,
+      attributes: { 'http.request.method': req.method },
+    });
+    const context = otel.trace.setSpan(otel.context.active(), span);
+    otel.context.bind(context, req);
+    otel.context.bind(context, res);
+    res.on('finish', () => {
+      const route = (req as { route?: { path?: unknown } }).route?.path;
+      if (typeof route === 'string') span.updateName(`${req.method} ${req.baseUrl}${route}`);
+      span.setAttribute('http.response.status_code', res.statusCode);
+      if (res.statusCode >= 500) span.setStatus({ code: otel.SpanStatusCode.ERROR });
+      span.end();
+    });
+    otel.context.with(context, next);
+  };
+}
+
+/** A span around `fn`, the active one while it runs (so a Temporal call inside carries it); errors mark it failed. */
+export async function inSpan<T>(name: string, attributes: otel.Attributes, fn: (span: otel.Span) => Promise<T>): Promise<T> {
+  return otel.trace.getTracer('duka').startActiveSpan(name, { kind: otel.SpanKind.SERVER, attributes }, async (span) => {
+    try {
+      return await fn(span);
+    } catch (err) {
+      span.setStatus({ code: otel.SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+      throw err;
+    } finally {
+      span.end();
+    }
+  });
+}
+
+/** Every duka Temporal client: starts, signals and updates carry the caller's span in a header (a no-op untraced). */
+export const tracingClientInterceptors = (): ClientInterceptors => ({ workflow: [new OpenTelemetryWorkflowClientInterceptor()] });
+
+/** Activities continue the workflow's trace (their span's parent comes in the activity's headers). */
+export const tracingActivityInterceptors = (): ActivityInterceptorsFactory[] => [
+  (ctx) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx), outbound: new OpenTelemetryActivityOutboundInterceptor(ctx) }),
+];
+
+/**
+ * The `exporter` sink the workflow interceptors hand their spans to: always registered (the bundle is the same traced
+ * or not), dropping them when tracing is off.
+ */
+export function tracingSinks(): InjectedSinks<OpenTelemetrySinks> {
+  const processor = active?.processor ?? new NoopSpanProcessor();
+  return { exporter: makeWorkflowExporter(processor, active?.resource ?? Resource.empty()) };
+}
