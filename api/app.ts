@@ -23,7 +23,7 @@ import { auditRouter } from './audit.ts';
 import { customersRouter } from './routes/customers.ts';
 import { bookingsRouter } from './routes/bookings.ts';
 import { promotionsRouter } from './routes/promotions.ts';
-import { adminPageRouter } from '../sandbox/admin.ts';
+import { adminPageRouter } from '../dashboard/page.ts';
 import { paidRouter } from './routes/paid.ts';
 import { ordersRouter, type CreateOrder } from './routes/orders.ts';
 import { openApiRouter } from './openapi.ts';

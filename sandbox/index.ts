@@ -17,7 +17,6 @@ import { pageRouter } from './static.ts';
 import { buildInboundWebhook, buttonReply, listReply, locationMessage, orderMessage, textMessage, type RawInboundMessage } from './meta.ts';
 import { HttpError } from '../api/errors.ts';
 
-export { adminPageRouter } from './admin.ts';
 
 /**
  * The sandbox (`/sandbox`, when SANDBOX is on): a WhatsApp-like chat page that reaches duka only as Meta would (signed

@@ -123,6 +123,7 @@ describe(SUITE, () => {
   it('admin dashboard: the token from ?token=, the orders, the detail, and "advance status" completes the order', async () => {
     expect(puneOrder).toMatch(/^PNQ-/);
     const page = (current = await browser.newPage());
+    page.on('dialog', (d) => void d.accept()); // the dashboard asks before it changes an order
     await page.goto(`${duka.baseUrl}/admin?token=${ADMIN_TOKEN}`);
     await page.locator(`tr[data-order="${puneOrder}"]`).waitFor();
     expect(page.url()).not.toContain('token=');

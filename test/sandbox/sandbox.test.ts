@@ -8,7 +8,8 @@ import express from 'express';
 import type { Client } from '@temporalio/client';
 import { loadConfig, type Config } from '../../lib/config.ts';
 import { verifyMetaSignature } from '../../providers/whatsapp/signature.ts';
-import { createSandbox, adminPageRouter, type Sandbox } from '../../sandbox/index.ts';
+import { createSandbox, type Sandbox } from '../../sandbox/index.ts';
+import { adminPageRouter } from '../../dashboard/page.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 
 /**
@@ -322,7 +323,7 @@ describe('sandbox server', () => {
       const missing = await fetch(url);
       expect(missing.status).toBe(503);
       expect(await missing.text()).toContain('not built');
-      writeFileSync(join(dist, 'admin.html'), '<!doctype html><title>admin</title>');
+      writeFileSync(join(dist, 'index.html'), '<!doctype html><title>admin</title>');
       const page = await fetch(url);
       expect(page.status).toBe(200);
       expect(page.headers.get('referrer-policy')).toBe('no-referrer');
