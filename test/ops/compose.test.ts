@@ -87,7 +87,7 @@ function dockerfile() {
 
 describe('docker-compose.yml', () => {
   it('has the services duka needs', () => {
-    for (const name of ['postgresql', 'temporal', 'temporal-setup', 'temporal-ui', 'migrate', 'api', 'worker']) {
+    for (const name of ['postgresql', 'temporal', 'temporal-setup', 'temporal-ui', 'migrate', 'api', 'worker', 'prometheus']) {
       expect(services).toHaveProperty([name]);
     }
   });
@@ -180,6 +180,56 @@ describe('docker-compose.yml', () => {
         'temporal-setup': { condition: 'service_completed_successfully' },
       });
     }
+  });
+});
+
+describe('Prometheus beside the compose file', () => {
+  const prometheus = parse(read('ops/prometheus/prometheus.yml')) as {
+    rule_files: string[];
+    scrape_configs: { job_name: string; metrics_path?: string; static_configs: { targets: string[] }[] }[];
+  };
+  const alerts = parse(read('ops/prometheus/alerts.yml')) as { groups: { rules: { alert: string; expr: string }[] }[] };
+  const rules = alerts.groups.flatMap((g) => g.rules);
+
+  it('runs a prometheus service with ops/prometheus mounted where its command reads the config', () => {
+    const service = services.prometheus!;
+    expect(service.image).toMatch(/^prom\/prometheus:/);
+    const mount = (service.volumes ?? []).find((v) => v.startsWith('./ops/prometheus:'))!;
+    const target = mount.split(':')[1]!;
+    expect(asArray(service.command)).toContain(`--config.file=${target}/prometheus.yml`);
+    for (const file of prometheus.rule_files) expect(file.startsWith(`${target}/`) && existsSync(join(ROOT, 'ops/prometheus', file.slice(target.length + 1)))).toBe(true);
+    expect(dependsOn(service)).toMatchObject({ api: { condition: 'service_healthy' }, worker: { condition: 'service_started' } });
+  });
+
+  it('scrapes the api on its port and the worker on WORKER_METRICS_PORT', () => {
+    const targets = Object.fromEntries(prometheus.scrape_configs.map((c) => [c.job_name, { path: c.metrics_path ?? '/metrics', targets: c.static_configs.flatMap((s) => s.targets) }]));
+    expect(targets['duka-api']).toEqual({ path: '/metrics', targets: [`api:${services.api!.environment!.PORT}`] });
+    const workerPort = /:-(\d+)\}/.exec(String(services.worker!.environment!.WORKER_METRICS_PORT))![1];
+    expect(targets['duka-worker']).toEqual({ path: '/metrics', targets: [`worker:${workerPort}`] });
+  });
+
+  it('alerts on webhook p99, 5xx, hand-off failures, failing payments, worker slots and schedule-to-start latency', () => {
+    const byName = Object.fromEntries(rules.map((r) => [r.alert, r.expr]));
+    expect(byName.DukaWebhookSlow).toMatch(/histogram_quantile\(0\.99,.*duka_whatsapp_webhook_duration_seconds_bucket.*> 1$/s);
+    expect(byName.DukaHttp5xx).toContain('status_class="5xx"');
+    expect(byName.DukaHandOffFailing).toContain('duka_whatsapp_handoff_failures_total');
+    expect(byName.DukaPaymentsFailing).toContain('duka_payments_total{result="failed"}');
+    expect(byName.DukaWorkerSlotsExhausted).toContain('temporal_worker_task_slots_available');
+    expect(byName.DukaScheduleToStartSlow).toContain('schedule_to_start_latency_bucket');
+  });
+
+  it('names in rules and the Grafana dashboard only series duka or the Temporal SDK exports', () => {
+    const dashboard = JSON.parse(read('ops/grafana/duka-dashboard.json')) as { panels: { targets: { expr: string }[] }[] };
+    const exprs = [...rules.map((r) => r.expr), ...dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr))];
+    const known = new Set(read('lib/metrics.ts').match(/duka_[a-z_]+/g));
+    known.add('duka_orders');
+    for (const expr of exprs) {
+      for (const [name] of expr.matchAll(/\bduka_[a-z_]+/g)) {
+        const base = name.replace(/_(bucket|count|sum)$/, '');
+        expect({ name, known: known.has(base) || name.startsWith('duka_process_') }).toEqual({ name, known: true });
+      }
+    }
+    expect(dashboard.panels.length).toBeGreaterThanOrEqual(10);
   });
 });
 
