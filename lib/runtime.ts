@@ -7,6 +7,7 @@ import { PaymentProviders } from '../providers/payments/registry.ts';
 import type { ActivityDeps } from '../activities/deps.ts';
 import { dukaDataConverter } from './data-converter.ts';
 import { codecKeysOf } from './sandbox-keys.ts';
+import { tracedFetch } from './tracing.ts';
 
 /** Builds the long-lived clients both processes share, from configuration alone. */
 export async function connectTemporal(config: Config, address: string) {
@@ -25,8 +26,9 @@ export async function createActivityDeps(config: Config, databaseUrl: string, te
       apiVersion: config.whatsapp.apiVersion,
       accessToken: config.whatsapp.accessToken,
       ratePerSecond: config.whatsapp.ratePerSecond,
+      fetch: tracedFetch('whatsapp'),
     }),
-    payments: new PaymentProviders(config),
+    payments: new PaymentProviders(config, tracedFetch('payments')),
   };
 }
 

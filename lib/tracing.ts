@@ -76,18 +76,33 @@ export function traceRequests(): RequestHandler {
   };
 }
 
-/** A span around `fn`, the active one while it runs (so a Temporal call inside carries it); errors mark it failed. */
-export async function inSpan<T>(name: string, attributes: otel.Attributes, fn: (span: otel.Span) => Promise<T>): Promise<T> {
-  return otel.trace.getTracer('duka').startActiveSpan(name, { kind: otel.SpanKind.SERVER, attributes }, async (span) => {
-    try {
-      return await fn(span);
-    } catch (err) {
-      span.setStatus({ code: otel.SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
-      throw err;
-    } finally {
-      span.end();
-    }
-  });
+/**
+ * `fetch` for a provider client (Graph API, payment providers): while tracing is on each call is a CLIENT span under
+ * the activity's, named by provider, method and host (never the path or the query: they can carry ids or tokens).
+ */
+export function tracedFetch(provider: string, base: typeof fetch = fetch): typeof fetch {
+  return (input, init) => {
+    if (!active) return base(input, init);
+    const url = new URL(input instanceof Request ? input.url : String(input));
+    const method = (init?.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase();
+    return otel.trace.getTracer('duka').startActiveSpan(
+      `${provider} ${method} ${url.host}`,
+      { kind: otel.SpanKind.CLIENT, attributes: { 'http.request.method': method, 'server.address': url.hostname, 'duka.provider': provider } },
+      async (span) => {
+        try {
+          const response = await base(input, init);
+          span.setAttribute('http.response.status_code', response.status);
+          if (response.status >= 500) span.setStatus({ code: otel.SpanStatusCode.ERROR });
+          return response;
+        } catch (err) {
+          span.setStatus({ code: otel.SpanStatusCode.ERROR, message: err instanceof Error ? err.name : 'error' });
+          throw err;
+        } finally {
+          span.end();
+        }
+      },
+    );
+  };
 }
 
 /** Every duka Temporal client: starts, signals and updates carry the caller's span in a header (a no-op untraced). */

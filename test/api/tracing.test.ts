@@ -7,7 +7,7 @@ import { Customer } from '../helpers/chat.ts';
 /**
  * One trace from a customer's webhook to the reply: the API's request span → the client's SignalWithStartWorkflow →
  * the workflow (headers) → StartActivity:sendMessage → RunActivity:sendMessage, on real Temporal and PostgreSQL, with
- * an in-memory exporter in place of OTLP.
+ * an in-memory exporter in place of OTLP; the Graph API call is a span inside the activity's.
  */
 describe('tracing', () => {
   const exporter = new InMemorySpanExporter();
@@ -56,6 +56,10 @@ describe('tracing', () => {
       expect(names).toContain('StartActivity:sendMessage');
       expect(names).toContain('SignalWithStartWorkflow:conversationWorkflow');
       expect(names.at(-1)).toBe('POST /webhooks/whatsapp');
+      // The Graph API call is a CLIENT span inside the activity's, named by host only.
+      const graphCall = spans().find((s) => s.parentSpanId === sent!.spanContext().spanId && s.name.startsWith('whatsapp POST '));
+      expect(graphCall?.name).toBe(`whatsapp POST ${new URL(duka.graph.url).host}`);
+      expect(graphCall?.attributes['http.response.status_code']).toBe(200);
       // Span names and attributes carry no phone number.
       for (const s of spans()) expect(JSON.stringify({ name: s.name, attributes: s.attributes })).not.toContain('254712300888');
     }
