@@ -40,7 +40,7 @@ async function startApi(): Promise<() => Promise<void>> {
   const temporal = new Client({ connection, namespace: config.temporal.namespace, dataConverter: dukaDataConverter(codecKeysOf(config)) });
   const app = buildApp(await createActivityDeps(config, databaseUrl, temporal, orm));
   const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    const s = app.listen(Number(process.env[CHILD_ENV.apiPort] ?? 0), '127.0.0.1', () => resolve(s));
     s.once('error', reject);
   });
   tell({ type: 'ready', url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });

@@ -21,4 +21,6 @@ export type FromChild =
 export const CHILD_ENV = {
   bundle: 'BENCH_WORKFLOW_BUNDLE',
   sourceMap: 'BENCH_WORKFLOW_SOURCE_MAP',
+  /** The API's port on 127.0.0.1 (any free one when unset): `npm run chaos` restarts its API on the same port. */
+  apiPort: 'BENCH_API_PORT',
 } as const;

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import net from 'node:net';
 
 /**
  * CPU time of a process and everything under it, from /proc (Linux only: elsewhere every figure is NaN). Used to
@@ -93,4 +94,16 @@ export function machineCpu(): { busy: number; steal: number } {
   } catch {
     return { busy: Number.NaN, steal: Number.NaN };
   }
+}
+
+/** A port nothing listens on right now, on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
 }

@@ -12,7 +12,6 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -28,7 +27,7 @@ import { bundleWorkflows } from '../workers/worker.ts';
 import { buildInboundWebhook, startFakeGraphApi, textMessage, type FakeGraphApi } from '../test/fakes/graph-api.ts';
 import type { BareMessage, benchBareWorkflow } from './bare-workflow.ts';
 import { CHILD_ENV, type ChildRole, type FromChild, type MemorySample, type ToChild } from './ipc.ts';
-import { cpuSeconds, isAlive, machineCpu, postmasterPid } from './proc.ts';
+import { cpuSeconds, freePort, isAlive, machineCpu, postmasterPid } from './proc.ts';
 import { fixed, mb, ratio, summarize, table, type LatencySummary } from './stats.ts';
 
 // ---- settings ---------------------------------------------------------------------------------------------------
@@ -129,17 +128,6 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Polls `done` until it is true, the deadline passes or the run is aborted; says which. */
 async function until(done: () => boolean, timeoutMs: number): Promise<boolean> {
