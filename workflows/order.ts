@@ -134,6 +134,8 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
   const choices = (state.choices ??= {});
   const stock = new OrderStock(db, order, state);
   let dirty = true;
+  /** The run's first save is done (handlers that arrive with the start wait for it). */
+  let started = false;
 
   const event = (type: string, detail?: string) => {
     order.timeline.push({ at: now(), type, ...(detail ? { detail } : {}) });
@@ -474,6 +476,9 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
   setHandler(
     createFromApiUpdate,
     async ({ lines, fulfilment }) => {
+      // Arriving with the start (update-with-start), this waits for the run's first save: two coroutines running local
+      // activities in the same first task would interleave differently on replay than they did live.
+      await condition(() => started);
       // A retried request with the same key reaches here only after a continue-as-new: it answers what was created.
       if (order.status !== 'CART' || order.items.length > 0) return { ok: true as const, order };
       const priced = await db.priceLines({ shopId: order.shopId, lines: lines.map((choice) => ({ lineId: `L${(state.lineSeq += 1)}`, choice })) });
@@ -663,6 +668,7 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
   const expiryMs = durationMs(input.timing.cartExpiresAfter);
   const autoCloseMs = durationMs(input.timing.autoCloseAfter ?? '14d');
   await persist();
+  started = true;
 
   while (!FINAL_STATUSES.includes(order.status)) {
     if (payment.hasWork()) {
