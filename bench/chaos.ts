@@ -33,6 +33,10 @@ let settings: Settings;
 try {
   settings = readSettings(process.argv.slice(2), process.env);
 } catch (err) {
+  if (err instanceof SettingsError && err.exitCode === 0) {
+    console.log(err.message);
+    process.exit(0);
+  }
   console.error(err instanceof SettingsError || err instanceof TypeError ? err.message : err);
   process.exit(2);
 }

@@ -43,11 +43,18 @@ const SPECS: Record<Exclude<keyof Settings, 'kills' | 'keep'>, Spec> = {
 export const USAGE = [
   'npm run chaos [-- options]   (each option also reads as a variable)',
   ...Object.values(SPECS).map((s) => `  --${s.flag.padEnd(13)} ${s.env.padEnd(19)} ${s.help}${s.fallback >= 0 ? ` (default ${s.fallback})` : ''}`),
-  `  --no-kills      CHAOS_KILLS=off      the same journeys without killing anything`,
-  `  --keep          CHAOS_KEEP=1         keep the work directory (each process's log) after the run`,
+  `  --no-kills      CHAOS_KILLS=off     the same journeys without killing anything`,
+  `  --keep          CHAOS_KEEP=1        keep the work directory (each process's log) after the run`,
 ].join('\n');
 
-export class SettingsError extends Error {}
+export class SettingsError extends Error {
+  /** 0 for --help, 2 for a bad option. */
+  readonly exitCode: number;
+  constructor(message: string, exitCode = 2) {
+    super(message);
+    this.exitCode = exitCode;
+  }
+}
 
 export function readSettings(argv: string[], env: NodeJS.ProcessEnv): Settings {
   const { values } = parseArgs({
@@ -60,7 +67,7 @@ export function readSettings(argv: string[], env: NodeJS.ProcessEnv): Settings {
     },
     strict: true,
   });
-  if (values.help) throw new SettingsError(USAGE);
+  if (values.help) throw new SettingsError(USAGE, 0);
   const read = (spec: Spec): number => {
     const raw = (values as Record<string, string | boolean | undefined>)[spec.flag] ?? env[spec.env];
     if (raw === undefined || raw === '' || typeof raw === 'boolean') return spec.fallback;
