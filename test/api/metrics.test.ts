@@ -56,6 +56,9 @@ describe('metrics', () => {
 
     const forged = await fetch(`${duka.baseUrl}/webhooks/whatsapp`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-hub-signature-256': 'sha256=00' }, body: '{}' });
     expect(forged.status).toBe(401);
+    // A callback for no payment of duka's: refused, and counted under its provider (the token is never a label).
+    const callback = await fetch(`${duka.baseUrl}/webhooks/mpesa/not-a-token-of-ours`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"Body":{}}' });
+    expect(callback.status).toBeGreaterThanOrEqual(400);
 
     const c = new Customer(duka, NAIROBI, '254712300777', 'Wanjiru');
     await c.say('hi');
@@ -76,6 +79,10 @@ describe('metrics', () => {
     expect(sample(after, 'duka_http_responses_total', { method: 'POST', route: '/webhooks/whatsapp', status_class: '4xx' })).toBe(1);
     expect(sample(after, 'duka_http_responses_total', { method: 'POST', route: '/webhooks/whatsapp', status_class: '2xx' })).toBeGreaterThanOrEqual(8);
 
+    const callbacks = after.split('\n').filter((l) => l.startsWith('duka_payment_callbacks_total{'));
+    expect(callbacks.some((l) => l.includes('provider="mpesa"') && / 1$/.test(l))).toBe(true);
+    expect(after).not.toContain('not-a-token-of-ours');
+    expect(sample(after, 'duka_http_responses_total', { method: 'POST', route: '/webhooks/mpesa/:token', status_class: '4xx' })).toBe(1);
     const rows = await duka.orm.em.getConnection().execute<{ status: string; n: string }[]>('select status, count(*) as n from orders group by status');
     expect(rows.length).toBeGreaterThan(0);
     for (const row of rows) expect(sample(after, 'duka_orders', { status: row.status })).toBe(Number(row.n));
