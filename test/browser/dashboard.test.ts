@@ -186,6 +186,42 @@ describe(SUITE, () => {
     expect(await other.locator('tr[data-order]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-order')))).not.toContain(puneOrder);
   }, 60_000);
 
+  it('customers with their spend, a booking entered with its balance, a promotion that runs', async () => {
+    const page = await dashboardPage();
+    await page.goto(`${duka.baseUrl}/admin/?token=${ADMIN_TOKEN}#/customers`);
+    const asha = page.locator('tr[data-customer]', { hasText: 'Asha' });
+    await asha.waitFor();
+    expect(await asha.textContent()).toContain('+919812000401'); // the admin token sees phone numbers
+    expect(await asha.textContent()).toContain(puneOrder);
+
+    await page.selectOption('#shop', 'nairobi');
+    await page.click('nav a[data-page="bookings"]');
+    const booking = page.locator('#booking-form');
+    await booking.locator('input[name="reference"]').fill('WED-0612');
+    await booking.locator('input[name="customerName"]').fill('Njeri');
+    await booking.locator('input[name="description"]').fill('Wedding cake');
+    await booking.locator('input[name="total"]').fill('12000');
+    await booking.locator('input[name="paid"]').fill('5000');
+    await booking.locator('button[type="submit"]').click();
+    const row = page.locator('tr[data-booking="WED-0612"]');
+    await row.waitFor();
+    expect(await row.textContent()).toContain('KES 7,000'); // the balance
+    expect(await row.textContent()).toContain('PARTLY PAID');
+
+    await page.click('nav a[data-page="promotions"]');
+    const promo = page.locator('#promotion-form');
+    await promo.locator('input[name="title"]').fill('Pantry week');
+    await promo.locator('input[name="value"]').fill('10');
+    await promo.locator('label', { hasText: 'Coffee & Pantry' }).locator('input').check();
+    await promo.locator('button[type="submit"]').click();
+    const running = page.locator('tr[data-promotion]', { hasText: 'Pantry week' });
+    await running.waitFor();
+    expect(await running.textContent()).toContain('10% off');
+    expect(await running.textContent()).toContain('RUNNING');
+    const { body } = await api('GET', '/api/admin/shops/nairobi/promotions');
+    expect(body.promotions).toEqual([expect.objectContaining({ title: 'Pantry week', percentOff: 10, categoryIds: ['nairobi-pantry'], running: true })]);
+  }, 60_000);
+
   it('fits a phone: 390 px wide, nothing scrolls sideways', async () => {
     const page = await dashboardPage();
     await page.setViewportSize({ width: 390, height: 844 });
