@@ -26,6 +26,16 @@ function payloadsIn(value: unknown, found: Payload[] = []): Payload[] {
   return found;
 }
 
+/** The payloads under every `header` in a history (interceptors' context: trace ids, never personal data). */
+function collectHeaders(value: unknown, found: Payload[] = []): Payload[] {
+  if (value === null || typeof value !== 'object' || value instanceof Uint8Array) return found;
+  for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
+    if (key === 'header') payloadsIn(v, found);
+    else collectHeaders(v, found);
+  }
+  return found;
+}
+
 const encoding = (p: Payload) => Buffer.from(p.metadata?.encoding ?? []).toString();
 
 describe('personal data in Temporal: encrypted by the payload codec', () => {
@@ -75,8 +85,11 @@ describe('personal data in Temporal: encrypted by the payload codec', () => {
           ]),
         ),
       );
+      // Headers carry trace context only (the raw-bytes check above covers them for personal data); the SDK does not
+      // pass them through the codec.
+      const headers = new Set(collectHeaders(history));
       const payloads = payloadsIn(history);
-      expect(payloads.filter((p) => !notTheCodecs.has(p) && encoding(p) !== ENCRYPTED_ENCODING)).toEqual([]);
+      expect(payloads.filter((p) => !notTheCodecs.has(p) && !headers.has(p) && encoding(p) !== ENCRYPTED_ENCODING)).toEqual([]);
       decoded.push(...(await codec.decode(payloads)).map((p) => Buffer.from(p.data ?? []).toString('utf8')));
     }
     const opened = decoded.join('\n');
