@@ -54,6 +54,8 @@ export interface FakeGraphApi {
   /** Status webhooks posted so far (see reportStatusesTo). */
   statuses: PostedStatus[];
   failNext(n: number, failure: GraphFailure): void;
+  /** From now on, messages from this phone number id are accepted with this token only. */
+  ownNumber(phoneNumberId: string, accessToken: string): void;
   /** The next n messages are accepted (recorded, statuses posted) but their answer never comes: the connection drops. */
   loseAnswerNext(n: number): void;
   /** The next n messages are accepted at once but answered only after `ms`. */
@@ -122,6 +124,9 @@ export async function startFakeGraphApi(options: FakeGraphApiOptions = {}): Prom
     for (const wake of waiters) wake();
   }
 
+  // A shop with its own WhatsApp Business Account: Meta accepts only that account's token for its number.
+  const numberTokens = new Map<string, string>();
+
   const app = express();
   app.use(express.json({ limit: '1mb' }));
 
@@ -129,7 +134,8 @@ export async function startFakeGraphApi(options: FakeGraphApiOptions = {}): Prom
     const receivedAt = performance.now();
     const { version, phoneNumberId } = req.params as { version: string; phoneNumberId: string };
     const token = /^Bearer (.+)$/.exec(req.get('authorization') ?? '')?.[1];
-    if (!token || (options.accessToken !== undefined && token !== options.accessToken)) {
+    const expected = numberTokens.get(phoneNumberId) ?? options.accessToken;
+    if (!token || (expected !== undefined && token !== expected)) {
       graphError(res, { status: 401, code: 190, message: 'Invalid OAuth access token - Cannot parse access token' });
       return;
     }
@@ -202,6 +208,9 @@ export async function startFakeGraphApi(options: FakeGraphApiOptions = {}): Prom
     sent,
     reads,
     statuses,
+    ownNumber(phoneNumberId, accessToken) {
+      numberTokens.set(phoneNumberId, accessToken);
+    },
     failNext(n, failure) {
       for (let i = 0; i < n; i++) failures.push(failure);
     },
