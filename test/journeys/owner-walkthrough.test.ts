@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Customer, type Seen } from '../helpers/chat.ts';
-import { activeOrderNumber, eventually, orderOf, startWorld, waitForPush, type World } from '../payments-e2e/support.ts';
+import { ADMIN_TOKEN, activeOrderNumber, eventually, orderOf, startWorld, waitForPush, type World } from '../payments-e2e/support.ts';
 
 /**
  * Issue 9's "done when", as one owner would live it: a shop opened through the admin API alone (its own WhatsApp
@@ -31,7 +31,7 @@ describe('an owner opens a shop through the admin API and sells on WhatsApp', ()
     const text = await res.text();
     return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
   }
-  const asAdmin = (method: string, path: string, body?: unknown) => call(method, path, w.duka.config.adminToken, body);
+  const asAdmin = (method: string, path: string, body?: unknown) => call(method, path, ADMIN_TOKEN, body);
 
   /** The id of the row or button whose title is `title`, from what the customer was shown. */
   function idOf(seen: Seen, title: RegExp): string {
