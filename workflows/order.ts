@@ -574,7 +574,8 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
         if (money && money.owed > 0) payment.flag('REFUND_OWED', `${price(money.owed, order.currency)} to give back by hand`);
         else if (money && money.refunded > 0) setStatus('REFUNDED', 'refund issued on cancel');
         await persist();
-        await say({ kind: 'text', body: t.orderCancelled(order.orderNumber) }, { key: 'orderUpdate', params: [order.orderNumber, 'cancelled'] });
+        // The template's text in the customer's language too (it was English for everyone).
+        await say({ kind: 'text', body: t.orderCancelled(order.orderNumber) }, { key: 'orderUpdate', params: [order.orderNumber, t.statusText.CANCELLED ?? 'cancelled'] });
         if (money && money.refunded > 0) {
           const text = t.statusText.REFUNDED ?? 'refunded';
           await say({ kind: 'text', body: t.statusUpdate(order.orderNumber, text) }, { key: 'orderUpdate', params: [order.orderNumber, text] });
