@@ -8,7 +8,8 @@ import { errorHandler, notFoundHandler } from './errors.ts';
 import { bearerAuth } from './auth.ts';
 import { ShopDirectory } from './shops.ts';
 import { ReadModel } from './read-model.ts';
-import { BODY_LIMIT } from './limits.ts';
+import { authFailureLimit, BODY_LIMIT, listenWithLimits, refuseDeepJson, refuseNulInUrl } from './limits.ts';
+import { withoutNul } from '../lib/untrusted-json.ts';
 import { healthRouter } from './routes/health.ts';
 import { metricsRouter } from './routes/metrics.ts';
 import { observeRequests } from '../lib/metrics.ts';
@@ -18,10 +19,12 @@ import { flowsRouter } from './routes/flows.ts';
 import { paymentsRouter } from './routes/payments.ts';
 import { adminRouter } from './routes/admin.ts';
 import { catalogRouter } from './routes/catalog.ts';
+import { catalogSyncRouter } from './routes/catalog-sync.ts';
 import { shopsRouter } from './routes/shops.ts';
 import { auditRouter } from './audit.ts';
 import { customersRouter } from './routes/customers.ts';
 import { bookingsRouter } from './routes/bookings.ts';
+import { requestsRouter } from './routes/requests.ts';
 import { promotionsRouter } from './routes/promotions.ts';
 import { adminPageRouter } from '../dashboard/page.ts';
 import { paidRouter } from './routes/paid.ts';
@@ -51,8 +54,9 @@ export interface AppDeps {
 
 /**
  * duka's HTTP surface (CONTRACT.md). Every route answers JSON errors `{ error: { code, message } }`; bodies are parsed
- * per route (webhooks need their raw bytes for signatures) with one 1 MB limit. The app holds no timers or
- * connections of its own: whoever created `orm` and `temporal` closes them.
+ * per route (webhooks need their raw bytes for signatures) with one 1 MB limit, without NUL and at most MAX_JSON_DEPTH
+ * deep (lib/untrusted-json.ts). The app holds no timers or connections of its own: whoever created `orm` and
+ * `temporal` closes them.
  */
 export function createApp(deps: AppDeps): express.Express {
   const { config, orm, temporal, payments } = deps;
@@ -62,8 +66,10 @@ export function createApp(deps: AppDeps): express.Express {
   app.disable('x-powered-by');
   app.set('trust proxy', deps.trustProxy ?? false);
   app.set('etag', false);
+  listenWithLimits(app);
 
   app.use(requestContext());
+  app.use(refuseNulInUrl);
   app.use(observeRequests(), traceRequests());
   app.use(healthRouter({ orm, temporal }));
   app.use(metricsRouter({ orm }));
@@ -71,11 +77,14 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(flowsRouter({ config, orm }));
   app.use(paymentsRouter({ config, orm, temporal, payments, shops }));
 
-  const json = express.json({ limit: BODY_LIMIT });
+  const json = express.json({ limit: BODY_LIMIT, reviver: withoutNul, verify: refuseDeepJson });
   const auth = bearerAuth(config.adminToken, shops);
+  // Mounted once: a request falls through several routers below, and each one runs `auth` again.
+  app.use(['/api/admin', '/api/orders'], authFailureLimit());
   app.use('/api/admin', auth, json, adminRouter({ config, temporal, readModel }), shopsRouter({ config, orm, shops }), auditRouter({ orm }));
-  app.use('/api/admin', auth, json, customersRouter({ readModel }), bookingsRouter({ orm }), promotionsRouter({ orm }));
-  app.use('/api/admin', auth, json, catalogRouter({ orm }));
+  app.use('/api/admin', auth, json, customersRouter({ readModel }), bookingsRouter({ orm }), promotionsRouter({ orm }), requestsRouter({ orm }));
+  const catalogSync = { orm, temporal, taskQueue: config.temporal.taskQueue };
+  app.use('/api/admin', auth, json, catalogRouter({ orm, catalogSync }), catalogSyncRouter(catalogSync));
   app.use('/api/orders', auth, json, ordersRouter({ config, orm, shops, createOrder: deps.createOrder }));
   app.use(openApiRouter());
 

@@ -159,6 +159,8 @@ export function decodeCursor(cursor: string): { at: string; id: string } | null 
     if (!Array.isArray(value) || value.length !== 2) return null;
     const [at, id] = value as unknown[];
     if (typeof at !== 'string' || typeof id !== 'string' || !CURSOR_AT.test(at) || !UUID.test(id)) return null;
+    // The shape alone lets "2026-13-45T99:…" through, which PostgreSQL refuses: only a date that exists is a cursor.
+    if (new Date(at).toISOString().slice(0, 23) !== at.slice(0, 23)) return null;
     return { at, id };
   } catch {
     return null;

@@ -25,6 +25,7 @@ import {
 import { HttpError } from '../errors.ts';
 import { requestLog } from '../context.ts';
 import { BODY_LIMIT } from '../limits.ts';
+import { parseUntrustedJson } from '../../lib/untrusted-json.ts';
 
 /**
  * `POST /flows/whatsapp`: the WhatsApp Flows data endpoint (protocols.md §2) for one flow, product customisation.
@@ -221,9 +222,9 @@ export function flowsRouter(deps: FlowsRouteDeps): Router {
     }
     let body: unknown;
     try {
-      body = JSON.parse(raw.toString('utf8'));
-    } catch {
-      throw new HttpError(400, 'invalid_json', 'Flows request body is not JSON');
+      body = parseUntrustedJson(raw);
+    } catch (err) {
+      throw new HttpError(400, 'invalid_json', `Flows request body: ${(err as Error).message}`);
     }
     const { privateKey } = await endpointKey(log);
     let decrypted;

@@ -4,7 +4,7 @@ import type { Client } from '@temporalio/client';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { Config } from '../../lib/config.ts';
-import { maskPhones, type Logger } from '../../lib/logger.ts';
+import { logger, maskPhones, type Logger } from '../../lib/logger.ts';
 import { orderWorkflowId } from '../../domain/ids.ts';
 import { isCurrencyCode } from '../../domain/money.ts';
 import type { NormalisedPaymentEvent, ProviderId, WebhookActionAndData, WebhookRequest, WebhookSpec } from '../../providers/payments/types.ts';
@@ -14,7 +14,7 @@ import { HttpError, sendError } from '../errors.ts';
 import { requestLog } from '../context.ts';
 import { isWorkflowNotFound } from '../temporal.ts';
 import type { ShopDirectory } from '../shops.ts';
-import { BODY_LIMIT } from '../limits.ts';
+import { BODY_LIMIT, MAX_REFUSAL_BYTES, PerMinuteBudget } from '../limits.ts';
 import { paymentCallbacks } from '../../lib/metrics.ts';
 
 export interface PaymentRouteDeps {
@@ -40,7 +40,11 @@ interface PaymentRow {
 }
 
 /** Evidence of requests that failed a check is kept, but bounded: a forged body cannot fill the disk 1 MB at a time. */
-const MAX_REJECTED_RAW = 64 * 1024;
+const MAX_REJECTED_RAW = MAX_REFUSAL_BYTES;
+/** Refused and repeated deliveries stored per provider and minute; past it they are counted only (metrics, one log line). */
+const REFUSALS_PER_MINUTE = 60;
+/** No provider sends NUL (raw, `\u0000` in JSON, `%00` in a form); PostgreSQL refuses it in text, jsonb and lookups. */
+const NUL = /\0|\\u0000|%00/i;
 const EMAIL = /[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g;
 const KEPT_HEADERS = ['content-type', 'content-length', 'user-agent', 'x-forwarded-for', 'x-request-id', 'x-razorpay-event-id', 'x-razorpay-signature'];
 
@@ -92,6 +96,9 @@ export function paymentsRouter(deps: PaymentRouteDeps): Router {
   const { orm, temporal, payments, shops } = deps;
   const router = Router();
   const sql = () => orm.em.getConnection();
+  const refusals = new PerMinuteBudget(REFUSALS_PER_MINUTE, (provider, dropped) =>
+    logger.warn({ provider, dropped }, 'payment callbacks: refused deliveries over the per-minute budget were counted, not stored'),
+  );
 
   function keptHeaders(req: Request): Record<string, string> {
     const headers: Record<string, string> = {};
@@ -126,8 +133,12 @@ export function paymentsRouter(deps: PaymentRouteDeps): Router {
     return rows[0]?.id ?? null;
   }
 
-  /** A request that is not acted on: each delivery gets its own row. */
+  /** A request that is not acted on: each delivery gets its own row, up to REFUSALS_PER_MINUTE per provider. */
   async function recordRefusal(req: Request, e: Omit<Evidence, 'dedupKey'>): Promise<void> {
+    if (!refusals.take(e.provider)) {
+      paymentCallbacks.inc({ provider: e.provider, outcome: e.security ? 'forged' : e.outcome });
+      return;
+    }
     await insertEvidence(req, { ...e, dedupKey: `${e.provider}:${e.outcome}:${randomUUID()}` });
   }
 
@@ -135,7 +146,9 @@ export function paymentsRouter(deps: PaymentRouteDeps): Router {
   async function recordAccepted(req: Request, e: Omit<Evidence, 'outcome'>): Promise<string | null> {
     const id = await insertEvidence(req, { ...e, outcome: 'accepted' });
     if (id) return id;
-    await insertEvidence(req, { ...e, outcome: 'duplicate', dedupKey: `${e.dedupKey}:duplicate:${randomUUID()}` });
+    // A replayed genuine delivery is kept like a refusal: bounded, so replays cannot grow the table either.
+    if (refusals.take(e.provider)) await insertEvidence(req, { ...e, outcome: 'duplicate', dedupKey: `${e.dedupKey}:duplicate:${randomUUID()}`, raw: redactRaw(e.raw, MAX_REJECTED_RAW) });
+    else paymentCallbacks.inc({ provider: e.provider, outcome: 'duplicate' });
     return null;
   }
 
@@ -216,6 +229,14 @@ export function paymentsRouter(deps: PaymentRouteDeps): Router {
     ok();
   }
 
+  async function signedByAnyCredential(spec: WebhookSpec, request: WebhookRequest): Promise<boolean> {
+    for (const provider of payments.everyCredential(await shops.all(), spec.provider)) {
+      const verdict = await provider.parseWebhook?.(request, null);
+      if (verdict && verdict.action !== 'forged') return true;
+    }
+    return false;
+  }
+
   /** The claim found no payment of this provider: the provider's rule for that (WebhookSpec.unknownPayment). */
   async function unknownPayment(spec: WebhookSpec, request: WebhookRequest, req: Request, res: Response, log: Logger): Promise<void> {
     const text = request.rawBody.toString('utf8');
@@ -263,6 +284,13 @@ export function paymentsRouter(deps: PaymentRouteDeps): Router {
   async function webhook(spec: WebhookSpec, req: Request, res: Response): Promise<void> {
     const log = requestLog(res);
     const request: WebhookRequest = { rawBody: bytesOf(req), header: (name) => req.get(name), ...(typeof req.params.token === 'string' ? { pathToken: req.params.token } : {}) };
+    if (NUL.test(request.rawBody.toString('latin1'))) {
+      paymentCallbacks.inc({ provider: spec.provider, outcome: 'malformed' });
+      throw new HttpError(400, 'invalid_callback', 'the body contains a NUL character');
+    }
+    // A provider that can check a delivery without knowing its payment (one signature over the body) does so before
+    // anything in the body is looked up: an unsigned body never reaches a query.
+    if (spec.unknownPayment === 'verify_any' && !(await signedByAnyCredential(spec, request))) return refuse(spec, req, null, undefined, request.rawBody.toString('utf8'), log);
     const claim = spec.claim(request);
     const found = claim ? await (claim.by === 'callbackToken' ? paymentWhere('callback_token_hash', sha256hex(claim.value)) : paymentWhere('reference', claim.value)) : null;
     const payment = found?.provider === spec.provider ? found : null;

@@ -17,6 +17,7 @@ import { HttpError } from '../errors.ts';
 import { requestLog } from '../context.ts';
 import type { ShopDirectory, ShopEntry } from '../shops.ts';
 import { BODY_LIMIT } from '../limits.ts';
+import { parseUntrustedJson } from '../../lib/untrusted-json.ts';
 
 export interface WhatsAppRouteDeps {
   config: Config;
@@ -164,9 +165,10 @@ export function whatsappRouter(deps: WhatsAppRouteDeps): Router {
     }
     let body: unknown;
     try {
-      body = JSON.parse(raw.toString('utf8'));
-    } catch {
-      throw new HttpError(400, 'invalid_json', 'WhatsApp webhook body is not JSON');
+      // Signed bytes, then no NUL and no deep nesting past this point (lib/untrusted-json.ts).
+      body = parseUntrustedJson(raw);
+    } catch (err) {
+      throw new HttpError(400, 'invalid_json', `WhatsApp webhook body: ${(err as Error).message}`);
     }
     let parsed;
     try {

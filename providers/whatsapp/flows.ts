@@ -16,6 +16,7 @@ import { linkSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSyn
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { z } from 'zod';
+import { parseUntrustedJson } from '../../lib/untrusted-json.ts';
 
 /**
  * WhatsApp Flows data endpoint, wire level (protocols.md §2): the encrypted envelope, the decrypted request payload,
@@ -150,7 +151,7 @@ export function decryptFlowRequest(body: unknown, privateKeyPem: string | KeyObj
 
   let json: unknown;
   try {
-    json = JSON.parse(plaintext);
+    json = parseUntrustedJson(plaintext);
   } catch {
     throw new FlowRequestError('decrypted Flows request is not JSON');
   }

@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import type { InboundContent, InboundMessage, ReferredProduct, StatusEvent } from '../../domain/inbound.ts';
 import { logger } from '../../lib/logger.ts';
+import { parseUntrustedJson } from '../../lib/untrusted-json.ts';
 
 /**
  * Meta webhook POST body → normalised inbound messages and delivery statuses. The envelope must be well formed (or the
@@ -46,9 +47,15 @@ const MessagesValue = z.looseObject({
 /** Meta's docs type quantities and prices as integers, its examples use decimals and its SDK uses strings. */
 const Numeric = z.union([z.number(), z.string().trim().regex(/^-?\d+(\.\d+)?$/).transform(Number)]);
 const IdString = z.union([z.string().min(1), z.number().transform(String)]);
-const UnixSeconds = z.union([z.string().regex(/^\d+$/), z.number().int().nonnegative()]).transform((s) => Number(s) * 1000);
+/** Seconds since 1970 up to 9,999,999,999 (year 2286): a larger "timestamp" is no date PostgreSQL or Date can hold. */
+const UnixSeconds = z.union([z.string().regex(/^\d{1,10}$/), z.number().int().nonnegative().max(9_999_999_999)]).transform((s) => Number(s) * 1000);
+/**
+ * Ids duka stores or keys on (`message.wa_message_id`, `customer.wa_id` are varchar(255)): a longer one, never sent by
+ * Meta, would fail every insert and so every retry of the step holding it; it is dropped here instead.
+ */
+const StoredId = z.string().min(1).max(255);
 
-const MessageBase = z.looseObject({ id: z.string().min(1), from: z.string().min(1), timestamp: UnixSeconds });
+const MessageBase = z.looseObject({ id: StoredId, from: StoredId, timestamp: UnixSeconds });
 
 const Contact = z.looseObject({ wa_id: z.string(), profile: z.looseObject({ name: z.string() }) });
 
@@ -86,8 +93,9 @@ const MediaPayload = z.looseObject({ caption: z.string().optional() });
 const MEDIA_TYPES = new Set(['image', 'audio', 'video', 'document', 'sticker']);
 
 const StatusPayload = z.looseObject({
-  id: z.string().min(1),
-  status: z.string().min(1),
+  id: StoredId,
+  // sent, delivered, read, failed, deleted, warning… (`message.status` is varchar(255)).
+  status: z.string().min(1).max(40),
   timestamp: UnixSeconds,
   recipient_id: z.string().optional(),
   from: z.string().optional(),
@@ -124,7 +132,7 @@ function asRecord(value: unknown): Record<string, unknown> {
 
 function parseFlowResponse(json: string): Record<string, unknown> {
   try {
-    const parsed: unknown = JSON.parse(json);
+    const parsed: unknown = parseUntrustedJson(json);
     return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : {};
   } catch {
     return {};
@@ -210,7 +218,8 @@ function contactNames(contacts: unknown[] | undefined): Map<string, string> {
   const names = new Map<string, string>();
   for (const raw of contacts ?? []) {
     const contact = Contact.safeParse(raw);
-    if (contact.success) names.set(contact.data.wa_id, contact.data.profile.name);
+    // `customer.name` is varchar(255); WhatsApp profile names are far shorter.
+    if (contact.success) names.set(contact.data.wa_id, contact.data.profile.name.slice(0, 255));
   }
   return names;
 }
@@ -266,7 +275,7 @@ function statusEvent(raw: unknown, phoneNumberId: string, where: string): Parsed
 function decode(body: unknown): unknown {
   if (typeof body !== 'string' && !Buffer.isBuffer(body)) return body;
   try {
-    return JSON.parse(body.toString());
+    return parseUntrustedJson(body);
   } catch (err) {
     throw new InvalidWebhookError(`WhatsApp webhook body is not JSON: ${(err as Error).message}`);
   }
