@@ -31,6 +31,8 @@ export interface InitiatePaymentInput {
   currency: CurrencyCode;
   attempt: number;
   phone?: string;
+  /** For the provider's receipt (Paynow, Razorpay). */
+  email?: string;
   bookingReference?: string;
   expiresInSeconds: number;
 }
@@ -224,10 +226,10 @@ export function createPaymentActivities({ orm, payments, config }: ActivityDeps)
       }
       const customer = await em.findOneOrFail(Customer, { shop: shop.id, ref: input.customerRef });
       const phone = phoneForMethod(input.phone ?? customer.waId, input.method);
-      if (!phone && ['mpesa', 'ecocash', 'onemoney', 'innbucks', 'omari'].includes(input.method)) {
+      if (!phone && ['mpesa', 'ghala_mpesa', 'ecocash', 'onemoney', 'innbucks', 'omari'].includes(input.method)) {
         throw ApplicationFailure.create({ type: 'PaymentDeclined', message: 'not a mobile number for this method', nonRetryable: true, details: [{ reason: 'invalid_number' }] });
       }
-      const callbackPath = { mpesa: `/webhooks/mpesa/${token}`, paynow: '/webhooks/paynow', razorpay: '/webhooks/razorpay', omari: '/webhooks/omari', cash: '/webhooks/cash' }[providerId];
+      const callbackPath = { mpesa: `/webhooks/mpesa/${token}`, paynow: '/webhooks/paynow', razorpay: '/webhooks/razorpay', ghala: '/webhooks/ghala', omari: '/webhooks/omari', cash: '/webhooks/cash' }[providerId];
       const request: InitiateInput = {
         amount: { amount: input.amount, currency: input.currency },
         method: input.method,
@@ -239,6 +241,7 @@ export function createPaymentActivities({ orm, payments, config }: ActivityDeps)
           callbackUrl: `${config.publicBaseUrl}${callbackPath}`,
           returnUrl: `${config.publicBaseUrl}/paid/${encodeURIComponent(input.reference)}`,
           ...(phone ? { customerPhone: phone } : {}),
+          ...(input.email ? { customerEmail: input.email } : {}),
           ...(customer.name ? { customerName: customer.name } : {}),
           expiresAt: Math.floor(Date.now() / 1000) + input.expiresInSeconds,
         },

@@ -10,6 +10,7 @@ export interface ShopProviderSettings {
   paynow?: { integrationId?: string; integrationKey?: string; baseUrl?: string; authEmail?: string };
   omari?: { merchantKey?: string; baseUrl?: string };
   razorpay?: { keyId?: string; keySecret?: string; webhookSecret?: string; baseUrl?: string };
+  ghala?: { apiKey?: string; webhookSecret?: string; baseUrl?: string };
 }
 
 export const Shop = defineEntity({

@@ -3,10 +3,20 @@
  * lives longer) or approves a prompt, and whether duka can refund through the provider. Workflows, screens and
  * providers all read this; nothing here knows how a provider is called.
  */
-export type ProviderId = 'mpesa' | 'paynow' | 'omari' | 'razorpay' | 'cash';
+export type ProviderId = 'mpesa' | 'paynow' | 'omari' | 'razorpay' | 'ghala' | 'cash';
 
 /** What a customer picks; several methods can share one provider. */
-export type PaymentMethod = 'mpesa' | 'ecocash' | 'onemoney' | 'innbucks' | 'paynow_web' | 'omari' | 'razorpay_link' | 'cash';
+export type PaymentMethod =
+  | 'mpesa'
+  | 'ecocash'
+  | 'onemoney'
+  | 'innbucks'
+  | 'paynow_web'
+  | 'zimswitch'
+  | 'omari'
+  | 'razorpay_link'
+  | 'ghala_mpesa'
+  | 'cash';
 
 export interface MethodFacts {
   provider: ProviderId;
@@ -20,8 +30,12 @@ export const PAYMENT_METHODS: Record<PaymentMethod, MethodFacts> = {
   onemoney: { provider: 'paynow', link: false },
   innbucks: { provider: 'paynow', link: false },
   paynow_web: { provider: 'paynow', link: true },
+  // A ZimSwitch bank card, paid on Paynow's hosted page (Paynow's express checkout has no ZimSwitch method).
+  zimswitch: { provider: 'paynow', link: true },
   omari: { provider: 'omari', link: false },
   razorpay_link: { provider: 'razorpay', link: true },
+  // M-Pesa through Ghala (seed 001): Ghala sends the STK prompt and reports by a signed webhook.
+  ghala_mpesa: { provider: 'ghala', link: false },
   cash: { provider: 'cash', link: false },
 };
 

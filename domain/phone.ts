@@ -6,6 +6,7 @@ import type { PaymentMethod } from './payment-methods.ts';
 export const METHOD_COUNTRY: Partial<Record<PaymentMethod, CountryCode>> = {
   mpesa: 'KE',
   ghala_mpesa: 'KE',
+  ghala_mpesa: 'KE',
   ecocash: 'ZW',
   onemoney: 'ZW',
   innbucks: 'ZW',

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { PROVIDER_OF, type PaymentMethod, type ProviderId } from '../domain/payment-methods.ts';
 import type { ShopProviderSettings } from '../db/entities.ts';
 import { parseCodecKeys, type CodecKey } from './data-converter.ts';
+import { GHALA_SIGNATURE_SCHEMES, type GhalaSignatureScheme } from '../providers/payments/ghala-signature.ts';
 
 /**
  * Every setting duka reads, validated once. CONTRACT.md lists the outside names; defaults point at the sandbox so
@@ -15,6 +16,8 @@ const PRODUCTION_URLS = {
   paynow: 'https://www.paynow.co.zw',
   omari: 'https://omari.v.co.zw/vsuite/omari/api/merchant/api/payment',
   razorpay: 'https://api.razorpay.com',
+  // Seen in third-party integrations only (protocols.md §8): Ghala publishes no API reference.
+  ghala: 'https://api.ghala.io',
 } as const;
 
 const optionalUrl = z.url({ protocol: /^https?$/ }).optional();
@@ -59,6 +62,11 @@ const EnvSchema = z.object({
   RAZORPAY_KEY_ID: z.string().optional(),
   RAZORPAY_KEY_SECRET: z.string().optional(),
   RAZORPAY_WEBHOOK_SECRET: z.string().optional(),
+  SHOPIFY_BASE_URL: z.string().regex(/^https?:\/\/\S+$/, 'must be an http(s) URL; {shopDomain} stands for the shop\'s own domain').optional(),
+  GHALA_BASE_URL: optionalUrl,
+  GHALA_API_KEY: z.string().optional(),
+  GHALA_WEBHOOK_SECRET: z.string().optional(),
+  GHALA_SIGNATURE_SCHEME: z.enum(GHALA_SIGNATURE_SCHEMES).default('hex'),
   CART_REMINDER_AFTER: z.string().default('1h'),
   CART_EXPIRES_AFTER: z.string().default('24h'),
   HANDOVER_SILENCE: z.string().default('30m'),
@@ -105,6 +113,9 @@ export interface Config {
   paynow: { baseUrl: string; integrationId: string; integrationKey: string; authEmail: string };
   omari: { baseUrl: string; merchantKey: string };
   razorpay: { baseUrl: string; keyId: string; keySecret: string; webhookSecret: string };
+  /** Base of Shopify Admin API calls; `{shopDomain}` is replaced by the shop's own (CONTRACT.md). */
+  shopify: { baseUrl: string };
+  ghala: { baseUrl: string; apiKey: string; webhookSecret: string; signatureScheme: GhalaSignatureScheme };
   timing: { cartReminderAfter: string; cartExpiresAfter: string; handoverSilence: string; paymentTimeout: string; paymentLinkTimeout: string; pollInterval: string; refundWindow: string; autoCloseAfter: string };
 }
 
@@ -183,6 +194,13 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       keySecret: env.RAZORPAY_KEY_SECRET ?? SANDBOX_SECRET,
       webhookSecret: env.RAZORPAY_WEBHOOK_SECRET ?? SANDBOX_SECRET,
     },
+    shopify: { baseUrl: env.SHOPIFY_BASE_URL ?? 'https://{shopDomain}' },
+    ghala: {
+      baseUrl: env.GHALA_BASE_URL ?? providerUrl('ghala'),
+      apiKey: env.GHALA_API_KEY ?? SANDBOX_SECRET,
+      webhookSecret: env.GHALA_WEBHOOK_SECRET ?? SANDBOX_SECRET,
+      signatureScheme: env.GHALA_SIGNATURE_SCHEME,
+    },
     timing: {
       cartReminderAfter: env.CART_REMINDER_AFTER,
       cartExpiresAfter: env.CART_EXPIRES_AFTER,
@@ -213,6 +231,10 @@ const PROVIDER_ENV: Record<Exclude<ProviderId, 'cash'>, { variable: string; fiel
     { variable: 'RAZORPAY_KEY_ID', field: 'keyId', value: (c) => c.razorpay.keyId },
     { variable: 'RAZORPAY_KEY_SECRET', field: 'keySecret', value: (c) => c.razorpay.keySecret },
     { variable: 'RAZORPAY_WEBHOOK_SECRET', field: 'webhookSecret', value: (c) => c.razorpay.webhookSecret },
+  ],
+  ghala: [
+    { variable: 'GHALA_API_KEY', field: 'apiKey', value: (c) => c.ghala.apiKey },
+    { variable: 'GHALA_WEBHOOK_SECRET', field: 'webhookSecret', value: (c) => c.ghala.webhookSecret },
   ],
 };
 

@@ -46,7 +46,7 @@ const REFUSALS_PER_MINUTE = 60;
 /** No provider sends NUL (raw, `\u0000` in JSON, `%00` in a form); PostgreSQL refuses it in text, jsonb and lookups. */
 const NUL = /\0|\\u0000|%00/i;
 const EMAIL = /[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g;
-const KEPT_HEADERS = ['content-type', 'content-length', 'user-agent', 'x-forwarded-for', 'x-request-id', 'x-razorpay-event-id', 'x-razorpay-signature'];
+const KEPT_HEADERS = ['content-type', 'content-length', 'user-agent', 'x-forwarded-for', 'x-request-id', 'x-razorpay-event-id', 'x-razorpay-signature', 'x-ghala-signature', 'x-ghala-timestamp'];
 
 const PAYMENT_SELECT =
   'select p.id, p.reference, p.provider, p.provider_reference, p.currency, p.shop_id, o.number as order_number, p.data ' +
@@ -161,7 +161,7 @@ export function paymentsRouter(deps: PaymentRouteDeps): Router {
     await sql().execute("update payment_event set dedup_key = dedup_key || ':undelivered:' || id::text where id = ?", [eventId]);
   }
 
-  async function paymentWhere(column: 'callback_token_hash' | 'reference', value: string): Promise<PaymentRow | null> {
+  async function paymentWhere(column: 'callback_token_hash' | 'reference' | 'provider_reference', value: string): Promise<PaymentRow | null> {
     const rows = await sql().execute<PaymentRow[]>(`${PAYMENT_SELECT} where p.${column} = ? limit 1`, [value]);
     return rows[0] ?? null;
   }
@@ -292,7 +292,8 @@ export function paymentsRouter(deps: PaymentRouteDeps): Router {
     // anything in the body is looked up: an unsigned body never reaches a query.
     if (spec.unknownPayment === 'verify_any' && !(await signedByAnyCredential(spec, request))) return refuse(spec, req, null, undefined, request.rawBody.toString('utf8'), log);
     const claim = spec.claim(request);
-    const found = claim ? await (claim.by === 'callbackToken' ? paymentWhere('callback_token_hash', sha256hex(claim.value)) : paymentWhere('reference', claim.value)) : null;
+    const column = claim?.by === 'callbackToken' ? 'callback_token_hash' : claim?.by === 'providerReference' ? 'provider_reference' : 'reference';
+    const found = claim ? await paymentWhere(column, claim.by === 'callbackToken' ? sha256hex(claim.value) : claim.value) : null;
     const payment = found?.provider === spec.provider ? found : null;
     const shop = payment ? await shops.get(payment.shop_id) : undefined;
     if (!payment || !shop) return unknownPayment(spec, request, req, res, log);

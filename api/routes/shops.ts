@@ -28,7 +28,7 @@ export interface ShopRouteDeps {
 }
 
 const PAYMENT_METHODS = Object.keys(PROVIDER_OF) as [PaymentMethod, ...PaymentMethod[]];
-const PAID_PROVIDERS = ['mpesa', 'paynow', 'omari', 'razorpay'] as const;
+const PAID_PROVIDERS = ['mpesa', 'paynow', 'omari', 'razorpay', 'ghala'] as const;
 type PaidProvider = (typeof PAID_PROVIDERS)[number];
 
 const Secret = z.string().min(1).max(4096);
@@ -41,6 +41,7 @@ const ProviderCredentials = {
   paynow: z.strictObject({ integrationId: Digits, integrationKey: Secret, authEmail: z.email().optional() }),
   omari: z.strictObject({ merchantKey: Secret }),
   razorpay: z.strictObject({ keyId: z.string().regex(/^rzp_(live|test)_\w+$/, 'a Razorpay key id (rzp_live_…)'), keySecret: Secret, webhookSecret: Secret }),
+  ghala: z.strictObject({ apiKey: Secret, webhookSecret: Secret }),
 } satisfies Record<PaidProvider, z.ZodType>;
 
 /** Keyed by provider (`paynow`) or by a method it takes (`ecocash`). */

@@ -70,7 +70,7 @@ export function requestSignal(what: string, timeoutMs: number, budget?: AbortSig
 export async function callJson(
   provider: string,
   fetchImpl: typeof fetch,
-  request: { method: 'GET' | 'POST'; url: string; path: string; authorization: string; body?: unknown; timeoutMs: number; budget?: AbortSignal },
+  request: { method: 'GET' | 'POST'; url: string; path: string; authorization: string; body?: unknown; timeoutMs: number; budget?: AbortSignal; headers?: Record<string, string> },
 ): Promise<JsonReply> {
   const what = `${provider} unreachable (${request.method} ${request.path.split('?')[0]})`;
   const signal = requestSignal(what, request.timeoutMs, request.budget);
@@ -78,7 +78,7 @@ export async function callJson(
   try {
     res = await fetchImpl(request.url, {
       method: request.method,
-      headers: { authorization: request.authorization, accept: 'application/json', ...(request.body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: { ...request.headers, authorization: request.authorization, accept: 'application/json', ...(request.body === undefined ? {} : { 'content-type': 'application/json' }) },
       body: request.body === undefined ? undefined : JSON.stringify(request.body),
       signal,
     });

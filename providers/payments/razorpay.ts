@@ -2,6 +2,7 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { isCurrencyCode } from '../../domain/money.ts';
 import { callJson, isUnavailableStatus, operationBudget, PROVIDER_HTTP_TIMEOUT_MS } from './http.ts';
+import { withoutPersonalKeys } from './redact.ts';
 import type { Money } from '../../domain/money.ts';
 import { forgedWebhook, InvalidCallbackError, malformedWebhook, ProviderRejectedError, ProviderUnavailableError, webhookEvent } from './types.ts';
 import type {
@@ -288,6 +289,7 @@ const WebhookPayment = z.object({
   currency: z.string(),
   status: z.string(),
   notes: Notes,
+  description: z.string().nullish(),
   error_description: z.string().nullish(),
   error_reason: z.string().nullish(),
 });
@@ -299,7 +301,18 @@ const FailedPayload = z.object({
   payment_link: z.object({ entity: WebhookLink }).optional(),
 });
 
-const HANDLED_EVENTS = new Set(['payment_link.paid', 'payment_link.partially_paid', 'payment_link.expired', 'payment_link.cancelled', 'payment.failed']);
+const CapturedPayload = FailedPayload;
+
+const HANDLED_EVENTS = new Set(['payment_link.paid', 'payment_link.partially_paid', 'payment_link.expired', 'payment_link.cancelled', 'payment.failed', 'payment.captured']);
+
+/**
+ * The payment link a bare payment was made on, from the payment's description: Razorpay's samples of a link payment
+ * show `"description": "#<link id without plink_>"` (protocols.md §6.3; unconfirmed beyond them).
+ */
+export function linkIdFromDescription(description: string | null | undefined): string | undefined {
+  const match = /^#([A-Za-z0-9]{6,40})$/.exec(description?.trim() ?? '');
+  return match ? `plink_${match[1]}` : undefined;
+}
 
 function parseJson(raw: Buffer): unknown {
   try {
@@ -326,20 +339,13 @@ function failureReasonOf(errorReason: string | null | undefined): FailureReason 
   return 'declined';
 }
 
-const PERSONAL_KEYS = new Set(['contact', 'email', 'vpa', 'customer', 'wa_id']);
+const PERSONAL_KEYS: ReadonlySet<string> = new Set(['contact', 'email', 'vpa', 'customer', 'wa_id']);
 
-/** Webhooks and links carry the customer's phone, e-mail and UPI id; none of them belongs in a stored event. */
-function withoutPersonalData(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(withoutPersonalData);
-  if (value === null || typeof value !== 'object') return value;
-  return Object.fromEntries(
-    Object.entries(value as Record<string, unknown>).map(([key, v]) => [key, PERSONAL_KEYS.has(key) && v !== null ? 'redacted' : withoutPersonalData(v)]),
-  );
-}
+const withoutPersonalData = (value: unknown): unknown => withoutPersonalKeys(value, PERSONAL_KEYS);
 
 /**
  * A verified webhook body → one normalised event, or null for a well-formed event duka does not act on (such as
- * `payment.captured`), which must still be answered 2xx or Razorpay retries it for a day and then disables the webhook.
+ * `order.paid`), which must still be answered 2xx or Razorpay retries it for a day and then disables the webhook.
  */
 export function parseRazorpayWebhook(raw: Buffer, eventId: string | undefined): NormalisedPaymentEvent | null {
   const envelope = Envelope.safeParse(parseJson(raw));
@@ -363,6 +369,25 @@ export function parseRazorpayWebhook(raw: Buffer, eventId: string | undefined): 
       transactionReference: payment.entity.id,
       failureReason: failureReasonOf(payment.entity.error_reason),
       ...(payment.entity.error_description ? { failureMessage: payment.entity.error_description } : {}),
+      dedupKey,
+      raw: redacted,
+    };
+  }
+
+  if (event === 'payment.captured') {
+    // Seed 004 subscribes only this one: it carries no payment link, so the link is found by the payment's notes
+    // (duka's reference, when Razorpay copies the link's notes) or its description. The workflow then confirms with
+    // the link's status before the order is paid, and the link's own payment_link.paid, if also subscribed, finds the
+    // attempt already settled.
+    const { payment, payment_link: link } = payloadOf(CapturedPayload, payload, event);
+    const reference = link?.entity.reference_id ?? noteReference(link?.entity.notes) ?? noteReference(payment.entity.notes);
+    const linkId = link?.entity.id ?? linkIdFromDescription(payment.entity.description);
+    return {
+      ...(reference ? { reference } : {}),
+      ...(linkId ? { providerReference: linkId } : {}),
+      status: 'succeeded',
+      amount: moneyOf(payment.entity.amount, payment.entity.currency, 'payment', invalid),
+      transactionReference: payment.entity.id,
       dedupKey,
       raw: redacted,
     };
@@ -410,7 +435,9 @@ export const razorpayWebhook: WebhookSpec = {
   tokenInPath: false,
   claim(req) {
     const reference = referenceFromRazorpayWebhook(req.rawBody);
-    return reference ? { by: 'reference', value: reference } : null;
+    if (reference) return { by: 'reference', value: reference };
+    const linkId = linkFromRazorpayWebhook(req.rawBody);
+    return linkId ? { by: 'providerReference', value: linkId } : null;
   },
   unknownPayment: 'verify_any',
   forged: { status: 403, code: 'invalid_signature', message: 'X-Razorpay-Signature does not match the body' },
@@ -433,16 +460,29 @@ export function parseRazorpayDelivery(req: WebhookRequest, webhookSecret: string
   return { action: 'not_supported', data: { dedupKey, raw: withoutPersonalData(JSON.parse(req.rawBody.toString('utf8'))) } };
 }
 
-/** Unverified: which payment the body claims to be about, so the API can pick the shop's secret before verifying it. */
-export function referenceFromRazorpayWebhook(raw: Buffer): string | undefined {
+type ClaimedPayload = Record<string, { entity?: { reference_id?: unknown; notes?: unknown; description?: unknown } } | undefined>;
+
+function claimedPayload(raw: Buffer): ClaimedPayload | undefined {
   let body: unknown;
   try {
     body = JSON.parse(raw.toString('utf8'));
   } catch {
     return undefined;
   }
-  const payload = (body as { payload?: Record<string, { entity?: { reference_id?: unknown; notes?: unknown } } | undefined> } | null)?.payload;
-  if (!payload || typeof payload !== 'object') return undefined;
+  const payload = (body as { payload?: ClaimedPayload } | null)?.payload;
+  return payload && typeof payload === 'object' ? payload : undefined;
+}
+
+/** Unverified: the link a bare payment event (payment.captured without notes) names in its description. */
+function linkFromRazorpayWebhook(raw: Buffer): string | undefined {
+  const description = claimedPayload(raw)?.payment?.entity?.description;
+  return typeof description === 'string' ? linkIdFromDescription(description) : undefined;
+}
+
+/** Unverified: which payment the body claims to be about, so the API can pick the shop's secret before verifying it. */
+export function referenceFromRazorpayWebhook(raw: Buffer): string | undefined {
+  const payload = claimedPayload(raw);
+  if (!payload) return undefined;
   const linkEntity = payload.payment_link?.entity;
   if (typeof linkEntity?.reference_id === 'string' && linkEntity.reference_id !== '') return linkEntity.reference_id;
   for (const entity of [linkEntity, payload.payment?.entity]) {

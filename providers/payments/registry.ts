@@ -6,10 +6,11 @@ import { createPaynowProvider, paynowWebhook } from './paynow.ts';
 import { createOmariProvider } from './omari.ts';
 import { createRazorpayProvider, razorpayWebhook } from './razorpay.ts';
 import { createCashProvider } from './cash.ts';
+import { createGhalaProvider, ghalaWebhook } from './ghala.ts';
 import type { PaymentProvider, ProviderId, WebhookSpec } from './types.ts';
 
 /** The providers that call back, each behind the one generic webhook route (O'mari and cash never call back). */
-export const WEBHOOKS: readonly WebhookSpec[] = [mpesaWebhook, paynowWebhook, razorpayWebhook];
+export const WEBHOOKS: readonly WebhookSpec[] = [mpesaWebhook, paynowWebhook, razorpayWebhook, ghalaWebhook];
 
 /** The demo shops' credentials: the environment alone, for a callback that names no shop duka knows. */
 const ENVIRONMENT: { id: string; providerSettings: ShopProviderSettings } = { id: '(environment)', providerSettings: {} };
@@ -65,6 +66,8 @@ export class PaymentProviders {
         return createOmariProvider({ ...c.omari, ...settings.omari }, deps);
       case 'razorpay':
         return createRazorpayProvider({ ...c.razorpay, ...settings.razorpay }, deps);
+      case 'ghala':
+        return createGhalaProvider({ ...c.ghala, ...settings.ghala }, deps);
       case 'cash':
         return createCashProvider();
     }

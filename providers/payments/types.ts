@@ -106,7 +106,7 @@ export interface WebhookRequest {
 }
 
 /** Which payment a callback claims to be about, read before anything is verified: only for finding the payment. */
-export type WebhookClaim = { by: 'callbackToken' | 'reference'; value: string };
+export type WebhookClaim = { by: 'callbackToken' | 'reference' | 'providerReference'; value: string };
 
 /** The payment a callback claims to be about, as duka holds it. */
 export interface WebhookPayment {

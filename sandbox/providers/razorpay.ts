@@ -23,7 +23,16 @@ export interface RazorpaySimulatorBehaviour {
   callbackDelayMs?: number;
   /** Every endpoint answers 503, as during a Razorpay outage. */
   down?: boolean;
+  /**
+   * The events the merchant's webhook subscribes to (Dashboard → Webhooks); unset: the payment link events and
+   * `payment.failed`. Seed 004 subscribes `payment.captured` alone.
+   */
+  subscribedEvents?: readonly string[];
+  /** false: payments carry `notes: []` instead of the link's notes, so only the description names the link. */
+  notesOnPayments?: boolean;
 }
+
+const DEFAULT_EVENTS = ['payment_link.paid', 'payment_link.partially_paid', 'payment_link.expired', 'payment_link.cancelled', 'payment.failed'];
 
 export interface WebhookDelivery {
   event: string;
@@ -185,7 +194,7 @@ export function createRazorpaySimulator(opts: RazorpaySimulatorOptions): Razorpa
       email: customer.email ?? 'void@razorpay.com',
       contact: customer.contact ?? null,
       // Link notes carried onto the payment (assumed, see the provider): a bare payment.failed can still name duka's payment.
-      notes: link.notes,
+      notes: behaviour.notesOnPayments === false ? [] : link.notes,
       fee: status === 'captured' ? Math.round(amount * 0.02) : null,
       tax: status === 'captured' ? 0 : null,
       error_code: failure ? 'BAD_REQUEST_ERROR' : null,
@@ -239,7 +248,11 @@ export function createRazorpaySimulator(opts: RazorpaySimulatorOptions): Razorpa
     return {
       link,
       payment,
-      events: [envelope(event, { payment_link: { entity: { ...link } }, order: { entity: orderEntity(link) }, payment: { entity: { ...payment } } })],
+      // Razorpay sends the payment's own event first, and the link's once the link is settled.
+      events: [
+        envelope('payment.captured', { payment: { entity: { ...payment } } }),
+        envelope(event, { payment_link: { entity: { ...link } }, order: { entity: orderEntity(link) }, payment: { entity: { ...payment } } }),
+      ],
     };
   }
 
@@ -278,7 +291,8 @@ export function createRazorpaySimulator(opts: RazorpaySimulatorOptions): Razorpa
     if (dropCallbacks) return [];
     if (callbackDelayMs) await sleep(callbackDelayMs);
     const sent: WebhookDelivery[] = [];
-    for (const pending of events) {
+    const subscribed = new Set(behaviour.subscribedEvents ?? DEFAULT_EVENTS);
+    for (const pending of events.filter((e) => subscribed.has(e.event))) {
       const eventId = razorpayId('');
       const raw = JSON.stringify(pending.body);
       sent.push(await deliver(pending, eventId, raw));

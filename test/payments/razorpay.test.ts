@@ -172,6 +172,38 @@ describe('Razorpay provider against the simulator', () => {
     });
   });
 
+  test('a webhook subscribed only to payment.captured (seed 004) gets that one event, which names the link and pays', async () => {
+    simulator.control.setBehaviour({ subscribedEvents: ['payment.captured'], notesOnPayments: false });
+    try {
+      const { data } = await provider.initiate(input());
+      const sent = await simulator.control.pay(String(data.paymentLinkId));
+      expect(sent.map((d) => d.event)).toEqual(['payment.captured']);
+      const { delivery, event } = await verifiedEvent(0);
+      expect(razorpayWebhook.claim({ rawBody: delivery.raw, header: () => undefined })).toEqual({ by: 'providerReference', value: data.paymentLinkId });
+      const paymentId = simulator.control.link(String(data.paymentLinkId))!.payments![0]!.payment_id;
+      expect(event).toMatchObject({ providerReference: data.paymentLinkId, status: 'succeeded', amount: { amount: 204_800, currency: 'INR' }, transactionReference: paymentId });
+    } finally {
+      simulator.control.setBehaviour({ subscribedEvents: undefined, notesOnPayments: undefined });
+    }
+  });
+
+  test('subscribed to both, payment.captured comes first and payment_link.paid after, for the same payment', async () => {
+    simulator.control.setBehaviour({ subscribedEvents: ['payment.captured', 'payment_link.paid'] });
+    try {
+      const { data } = await provider.initiate(input());
+      const sent = await simulator.control.pay(String(data.paymentLinkId));
+      expect(sent.map((d) => d.event)).toEqual(['payment.captured', 'payment_link.paid']);
+      const first = await verifiedEvent(0);
+      const second = await verifiedEvent(1);
+      expect(first.event?.dedupKey).not.toBe(second.event?.dedupKey);
+      expect(first.event?.transactionReference).toBe(second.event?.transactionReference);
+      expect(first.event?.reference).toBe(`pay_ref_${counter}`);
+      expect(second.event?.reference).toBe(`pay_ref_${counter}`);
+    } finally {
+      simulator.control.setBehaviour({ subscribedEvents: undefined });
+    }
+  });
+
   test('expired: webhook and status', async () => {
     const { data } = await provider.initiate(input());
     await simulator.control.expire(String(data.paymentLinkId));
@@ -333,8 +365,8 @@ describe('Razorpay webhooks', () => {
     expect(razorpayWebhook.claim(request(expired, sign(expired)))).toEqual({ by: 'reference', value: 'r1' });
     expect(await provider.parseWebhook!(request(expired, sign(expired), 'evt_9'), payment)).toMatchObject({ action: 'expired', data: { dedupKey: 'razorpay:evt_9', reference: 'r1' } });
     expect(await provider.parseWebhook!(request(expired, sign(expired, 'other-secret')), payment)).toMatchObject({ action: 'forged' });
-    const captured = body({ entity: 'event', event: 'payment.captured', contains: ['payment'], payload: { payment: { entity: { id: 'pay_1', contact: '+919812345678' } } } });
-    const ignored = await provider.parseWebhook!(request(captured, sign(captured), 'evt_10'), null);
+    const orderPaid = body({ entity: 'event', event: 'order.paid', contains: ['payment', 'order'], payload: { payment: { entity: { id: 'pay_1', contact: '+919812345678' } } } });
+    const ignored = await provider.parseWebhook!(request(orderPaid, sign(orderPaid), 'evt_10'), null);
     expect(ignored).toMatchObject({ action: 'not_supported', data: { dedupKey: 'razorpay:evt_10' } });
     expect(JSON.stringify(ignored.data)).not.toContain('9812345678');
     const broken = body({ entity: 'event', event: 'payment_link.paid', payload: {} });
@@ -342,8 +374,36 @@ describe('Razorpay webhooks', () => {
   });
 
   test('events duka does not act on are recognised and left alone', () => {
-    const raw = body({ entity: 'event', event: 'payment.captured', contains: ['payment'], payload: { payment: { entity: { id: 'pay_1' } } }, created_at: 1 });
+    const raw = body({ entity: 'event', event: 'order.paid', contains: ['payment', 'order'], payload: { payment: { entity: { id: 'pay_1' } } }, created_at: 1 });
     expect(parseRazorpayWebhook(raw, 'evt1')).toBeNull();
+  });
+
+  test('payment.captured pays: the link is found by the notes, or by the description when the notes are empty', () => {
+    const captured = (notes: unknown, description = '#Qfl1abcDEF23') =>
+      body({
+        entity: 'event',
+        event: 'payment.captured',
+        contains: ['payment'],
+        payload: { payment: { entity: { id: 'pay_9', entity: 'payment', amount: 4200, currency: 'INR', status: 'captured', order_id: 'order_X1', description, contact: '+919812345678', notes } } },
+      });
+    const withNotes = captured({ duka_reference: 'r1', order_number: 'PNQ-1' });
+    expect(razorpayWebhook.claim({ rawBody: withNotes, header: () => undefined })).toEqual({ by: 'reference', value: 'r1' });
+    expect(parseRazorpayWebhook(withNotes, 'evt_c1')).toMatchObject({
+      reference: 'r1',
+      providerReference: 'plink_Qfl1abcDEF23',
+      status: 'succeeded',
+      amount: { amount: 4200, currency: 'INR' },
+      transactionReference: 'pay_9',
+      dedupKey: 'razorpay:evt_c1',
+    });
+    expect(JSON.stringify(parseRazorpayWebhook(withNotes, 'evt_c1')?.raw)).not.toContain('9812345678');
+    const bare = captured([]);
+    expect(razorpayWebhook.claim({ rawBody: bare, header: () => undefined })).toEqual({ by: 'providerReference', value: 'plink_Qfl1abcDEF23' });
+    const event = parseRazorpayWebhook(bare, 'evt_c2');
+    expect(event).toMatchObject({ providerReference: 'plink_Qfl1abcDEF23', status: 'succeeded', transactionReference: 'pay_9' });
+    expect(event?.reference).toBeUndefined();
+    // A payment made elsewhere on the account (no notes, no link in its description) names no duka payment.
+    expect(razorpayWebhook.claim({ rawBody: captured([], 'Checkout order 7'), header: () => undefined })).toBeNull();
   });
 
   test('malformed bodies are InvalidCallbackError; the reference lookup never throws', () => {
