@@ -21,6 +21,7 @@ export function shopView(shop: IShop, hasBookings: boolean): ShopView {
     ...(shop.catalogId ? { catalogId: shop.catalogId } : {}),
     hasBookings,
     preparationMinutes: shop.preparationMinutes,
+    ...(shop.menuExtras?.length ? { menuExtras: shop.menuExtras } : {}),
   };
 }
 

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Customer, Order, Shop } from '../db/entities.ts';
 import { FINAL_STATUSES, type OrderStatus } from '../domain/status.ts';
 import { isLanguage, type Language } from '../domain/i18n.ts';
@@ -30,6 +31,17 @@ export function createCustomerActivities({ orm }: ActivityDeps) {
         language: isLanguage(customer.language ?? undefined) ? (customer.language as Language) : null,
         activeOrder: open ? { orderNumber: open.number, status: open.status } : null,
       };
+    },
+
+    /** A customer's answer to a shop's request entry; once per WhatsApp message, however often it is retried. */
+    async recordCustomerRequest(input: { shopId: string; customerRef: string; messageId: string; title: string; text: string }): Promise<void> {
+      await orm.em
+        .fork()
+        .getConnection()
+        .execute(
+          'insert into customer_request (id, shop_id, customer_ref, wa_message_id, title, body, created_at) values (?, ?, ?, ?, ?, ?, now()) on conflict (wa_message_id) do nothing',
+          [randomUUID(), input.shopId, input.customerRef, input.messageId, input.title.slice(0, 100), input.text.slice(0, 4000)],
+        );
     },
 
     async setCustomerLanguage(input: { shopId: string; customerRef: string; language: Language }): Promise<void> {

@@ -28,6 +28,9 @@ export interface ProductView {
   groups: ModifierGroupView[];
 }
 
+/** A main-menu entry a shop adds (seed 003's FAQs, seed 000's "Request installation"). */
+export type MenuExtraView = { kind: 'faq'; title: string; reply?: string; url?: string } | { kind: 'request'; title: string; prompt: string };
+
 export interface ShopView {
   id: string;
   name: string;
@@ -45,6 +48,8 @@ export interface ShopView {
   /** Some promotion is running now ("View promotions" in the main menu); absent in older runs' copies. */
   hasPromotions?: boolean;
   preparationMinutes: number;
+  /** Absent when the shop has none (and in older runs' copies). */
+  menuExtras?: MenuExtraView[];
 }
 
 export interface ChosenOption {

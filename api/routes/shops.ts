@@ -76,7 +76,7 @@ const CredentialsInput = z
 const MenuExtraInput = z.discriminatedUnion('kind', [
   z
     .strictObject({ kind: z.literal('faq'), title: z.string().trim().min(1).max(24), reply: z.string().trim().min(1).max(4096).optional(), url: z.url({ protocol: /^https$/ }).optional() })
-    .refine((f) => (f.reply === undefined) !== (f.url === undefined), 'a FAQ entry has a reply or a url'),
+    .refine((f) => f.reply !== undefined || f.url !== undefined, 'a FAQ entry has a reply, a url, or both'),
   z.strictObject({ kind: z.literal('request'), title: z.string().trim().min(1).max(24), prompt: z.string().trim().min(1).max(1024) }),
 ]);
 
@@ -107,7 +107,8 @@ const Fields = {
   deliveryAvailable: z.boolean(),
   pickupAvailable: z.boolean(),
   catalogId: Digits.nullable(),
-  menuExtras: z.array(MenuExtraInput).max(8),
+  // The main menu is a WhatsApp list of at most ten rows, five of them duka's own.
+  menuExtras: z.array(MenuExtraInput).max(5),
   active: z.boolean(),
   whatsapp: z.strictObject({ accessToken: Secret, appSecret: Secret.optional(), businessAccountId: Digits.optional() }).nullable(),
   credentials: CredentialsInput,

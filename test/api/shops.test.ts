@@ -149,7 +149,7 @@ describe('shops', () => {
       { ...NEW_SHOP, id: 'x2', phoneNumberId: '100000000000092', timezone: 'Mars/Olympus' },
       { ...NEW_SHOP, id: 'x3', phoneNumberId: '100000000000093', credentials: { cash: { key: 'x' } } },
       { ...NEW_SHOP, id: 'x4', phoneNumberId: '100000000000094', credentials: { mpesa: { consumerKey: 'k' } } },
-      { ...NEW_SHOP, id: 'x5', phoneNumberId: '100000000000095', menuExtras: [{ kind: 'faq', title: 'Both', reply: 'a', url: 'https://a.example' }] },
+      { ...NEW_SHOP, id: 'x5', phoneNumberId: '100000000000095', menuExtras: [{ kind: 'faq', title: 'Neither' }] },
       { ...NEW_SHOP, id: 'x6', phoneNumberId: '100000000000096', deliveryAvailable: false },
       { ...NEW_SHOP, id: 'x7', phoneNumberId: '100000000000097', defaultLanguage: 'sw', languages: ['en'] },
       { name: 'No number' },
