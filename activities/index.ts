@@ -6,6 +6,7 @@ import { createOrderActivities } from './orders.ts';
 import { createPaymentActivities } from './payments.ts';
 import { createStockActivities } from './stock.ts';
 import { createPromotionActivities } from './promotions.ts';
+import { createCatalogSyncActivities } from './catalog-sync.ts';
 
 /** Every activity, built from its dependencies (real ones in the worker, test doubles of third parties in tests). */
 export function createActivities(deps: ActivityDeps) {
@@ -17,6 +18,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createPaymentActivities(deps),
     ...createStockActivities(deps),
     ...createPromotionActivities(deps),
+    ...createCatalogSyncActivities(deps),
   };
 }
 

@@ -409,4 +409,58 @@ export const MessageIntent = defineEntity({
   },
 });
 
-export const entities = [Shop, ShopToken, AuditEntry, Customer, Category, Product, Presentation, ModifierGroup, ModifierOption, Order, OrderItem, OrderEvent, Booking, Promotion, Payment, PaymentEvent, Message, MessageIntent];
+/** Meta catalog sync (activities/catalog-sync.ts): one row per retailer id the shop has had in its Meta catalog. */
+export const CatalogItemSync = defineEntity({
+  name: 'CatalogItemSync',
+  indexes: [{ properties: ['shopId', 'handle'] }],
+  properties: {
+    shopId: p.string().primary(),
+    retailerId: p.string().primary(),
+    productId: p.string().nullable(),
+    /** pending (sent, not yet confirmed), synced, failed (error says why), deleted (gone from Meta's catalog). */
+    status: p.string().$type<CatalogItemStatus>(),
+    method: p.string().$type<'UPDATE' | 'DELETE'>().nullable(),
+    error: p.text().nullable(),
+    /** Hash of the item last sent, and of the item Meta confirmed: a product whose hash is synced is not sent again. */
+    sentHash: p.string().nullable(),
+    syncedHash: p.string().nullable(),
+    /** Meta's batch handle of the last send. */
+    handle: p.string().nullable(),
+    attemptedAt: p.datetime().nullable(),
+    syncedAt: p.datetime().nullable(),
+    updatedAt: p.datetime().onCreate(now).onUpdate(now),
+  },
+});
+export type CatalogItemStatus = 'pending' | 'synced' | 'failed' | 'deleted';
+export type ICatalogItemSync = InferEntity<typeof CatalogItemSync>;
+
+/** A shop's latest catalog sync: asked for (`requestedAt`) by the API, run by its catalog-sync workflow. */
+export const CatalogSyncRun = defineEntity({
+  name: 'CatalogSyncRun',
+  properties: {
+    shopId: p.string().primary(),
+    status: p.string().$type<'never' | 'running' | 'completed' | 'failed' | 'no_catalog'>().default('never'),
+    source: p.string().nullable(),
+    requestedAt: p.datetime().nullable(),
+    startedAt: p.datetime().nullable(),
+    finishedAt: p.datetime().nullable(),
+    error: p.text().nullable(),
+    runs: p.integer().default(0),
+  },
+});
+export type ICatalogSyncRun = InferEntity<typeof CatalogSyncRun>;
+
+/** The Meta product set of one category (seed 002 organises a shop's catalog by category). */
+export const CatalogProductSet = defineEntity({
+  name: 'CatalogProductSet',
+  properties: {
+    shopId: p.string().primary(),
+    categoryId: p.string().primary(),
+    setId: p.string(),
+    name: p.string(),
+    filterHash: p.string(),
+    updatedAt: p.datetime().onCreate(now).onUpdate(now),
+  },
+});
+
+export const entities = [Shop, ShopToken, AuditEntry, Customer, Category, Product, Presentation, ModifierGroup, ModifierOption, Order, OrderItem, OrderEvent, Booking, Promotion, Payment, PaymentEvent, Message, MessageIntent, CatalogItemSync, CatalogSyncRun, CatalogProductSet];

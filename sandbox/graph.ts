@@ -1,13 +1,14 @@
 import express, { type Request, type Response, type Router } from 'express';
 import type { ChatStore } from './chat.ts';
 import type { EventHub } from './events.ts';
+import type { CatalogStandIn } from './catalog.ts';
 import { buildInboundWebhook, graphErrorBody, isObject, newWamid, sendBodyProblem, statusUpdate, type GraphFailure, type RawStatus } from './meta.ts';
 
 /**
  * The Graph API as duka's WhatsApp client sees it (`POST /{version}/{phone_number_id}/messages`): Bearer token, Meta's
  * answers and error bodies, read receipts. Every accepted message is shown in its chat, then Meta's delivery statuses
  * (sent → delivered → read) come back to duka as signed webhooks, a few hundred ms apart, echoing the send's
- * `biz_opaque_callback_data` as Meta does.
+ * `biz_opaque_callback_data` as Meta does. With a `catalog`, Meta's Commerce catalog endpoints are served too.
  */
 export interface GraphStandInOptions {
   accessToken: string;
@@ -20,6 +21,8 @@ export interface GraphStandInOptions {
   /** Delays after the send for sent, delivered, read (default 250, 700, 1400 ms). */
   statusDelaysMs?: [number, number, number];
   displayPhone(phoneNumberId: string): string | undefined;
+  /** Meta's Commerce catalogs (items_batch, batch status, product sets), served under the same base URL. */
+  catalog?: CatalogStandIn;
   log(message: string, detail?: Record<string, unknown>): void;
 }
 
@@ -81,6 +84,7 @@ export function createGraphStandIn(opts: GraphStandInOptions): { router: Router;
   }
 
   const router = express.Router();
+  if (opts.catalog) router.use(opts.catalog.router);
   router.use(express.json({ limit: '1mb' }));
 
   router.post('/:version/:phoneNumberId/messages', (req: Request, res: Response) => {
@@ -132,6 +136,7 @@ export function createGraphStandIn(opts: GraphStandInOptions): { router: Router;
     deliveries,
     close() {
       closed = true;
+      opts.catalog?.close();
       for (const t of timers) clearTimeout(t);
       timers.clear();
     },

@@ -216,3 +216,23 @@ export interface ConversationView {
   handoverUntil: string | null;
 }
 export const conversationQuery = defineQuery<ConversationView>('conversation');
+
+/** Catalog sync workflow (one per shop, `catalog-sync:<shopId>`): what asked for a sync. */
+export type CatalogSyncSource = 'change' | 'manual' | 'webhook';
+export interface CatalogSyncRequest {
+  source: CatalogSyncSource;
+  /** Send every product again, not only those Meta has not confirmed (an operator's sync). */
+  full?: boolean;
+  /** Skip the debounce. */
+  now?: boolean;
+}
+export const catalogSyncSignal = defineSignal<[CatalogSyncRequest]>('catalogSync');
+export interface CatalogSyncInput {
+  shopId: string;
+  /** Quiet time after the last change before a sync runs, and the longest a sync waits behind changes that keep coming. */
+  debounceMs: number;
+  maxWaitMs: number;
+  /** A request carried over continue-as-new. */
+  pending?: CatalogSyncRequest | null;
+}
+export const catalogSyncWorkflowId = (shopId: string) => `catalog-sync:${shopId}`;

@@ -1,2 +1,3 @@
 export { orderWorkflow } from './order.ts';
 export { conversationWorkflow } from './conversation.ts';
+export { catalogSyncWorkflow } from './catalog-sync.ts';

@@ -8,6 +8,7 @@ import { requestLog } from '../context.ts';
 import { audit, changes } from '../audit.ts';
 import { pathShop, ShopIdParam } from '../shop-scope.ts';
 import { describeRoute } from '../openapi.ts';
+import { catalogChanged, type CatalogSyncDeps } from './catalog-sync.ts';
 
 const MAX_MINOR = 1_000_000_000_000;
 const Id = z.string().regex(/^[A-Za-z0-9_.:-]{1,100}$/, 'letters, digits, _ . : - (1 to 100)');
@@ -118,9 +119,11 @@ function checkIds(given: (string | undefined)[], known: Set<string>, what: strin
  * change here is seen by the very next message, also in conversations already open; an order re-prices its lines when
  * it is placed. Every change is written to the audit log in the same flush.
  */
-export function catalogRouter(deps: { orm: MikroORM }): Router {
+export function catalogRouter(deps: { orm: MikroORM; catalogSync?: CatalogSyncDeps }): Router {
   const { orm } = deps;
   const router = Router();
+  /** After the write: the shop's Meta catalog follows (debounced, workflows/catalog-sync.ts). */
+  const changed = (shop: IShop) => (deps.catalogSync ? catalogChanged(deps.catalogSync, shop) : Promise.resolve());
 
   async function categoryOf(em: EntityManager, shop: IShop, categoryId: string): Promise<ICategory> {
     const category = await em.findOne(Category, { id: parseInput(Id, categoryId, 'category id'), shop: shop.id });
@@ -224,6 +227,7 @@ export function catalogRouter(deps: { orm: MikroORM }): Router {
     em.assign(category, body);
     audit(res, em, { shopId: shop.id, entity: 'category', entityId: category.id, action: 'update', diff: changes(before, categoryJson(category)) });
     await em.flush();
+    await changed(shop);
     res.json(categoryJson(category));
   });
 
@@ -235,6 +239,7 @@ export function catalogRouter(deps: { orm: MikroORM }): Router {
     // Its products stay, in no category (the foreign key sets it null) until they are given another.
     audit(res, em, { shopId: shop.id, entity: 'category', entityId: category.id, action: 'delete', diff: changes(categoryJson(category), {}) });
     await em.remove(category).flush();
+    await changed(shop);
     requestLog(res).info({ shopId: shop.id, categoryId: category.id }, 'category deleted');
     res.status(204).end();
   });
@@ -277,6 +282,7 @@ export function catalogRouter(deps: { orm: MikroORM }): Router {
     syncChildren(em, product, body);
     audit(res, em, { shopId: shop.id, entity: 'product', entityId: product.id, action: 'create', diff: changes({}, { retailerId: body.retailerId, name: body.name, price: body.price, stock: body.stock ?? null }) });
     await flush(em, body.retailerId);
+    await changed(shop);
     requestLog(res).info({ shopId: shop.id, productId: product.id }, 'product created');
     res.status(201).json(productJson(await productOf(orm.em.fork(), shop, product.id), shop));
   });
@@ -307,6 +313,7 @@ export function catalogRouter(deps: { orm: MikroORM }): Router {
     const pick = (view: Record<string, unknown>) => Object.fromEntries(given.map((k) => [k, view[k]]));
     audit(res, em, { shopId: shop.id, entity: 'product', entityId: product.id, action: 'update', diff: changes(pick(before), pick({ ...before, ...body })) });
     await flush(em, body.retailerId);
+    await changed(shop);
     const after = productJson(await productOf(orm.em.fork(), shop, product.id), shop);
     requestLog(res).info({ shopId: shop.id, productId: product.id, fields: Object.keys(body) }, 'product changed');
     res.json(after);
@@ -326,6 +333,7 @@ export function catalogRouter(deps: { orm: MikroORM }): Router {
     em.remove(product);
     audit(res, em, { shopId: shop.id, entity: 'product', entityId: product.id, action: 'delete', diff: changes({ retailerId: product.retailerId, name: product.name }, {}) });
     await em.flush();
+    await changed(shop);
     requestLog(res).info({ shopId: shop.id, productId: product.id }, 'product deleted');
     res.status(204).end();
   });

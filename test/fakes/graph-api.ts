@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import type { Request, Response } from 'express';
+import { CatalogStandIn } from '../../sandbox/catalog.ts';
 import { buildInboundWebhook, graphErrorBody, isObject, newWamid, sendBodyProblem as bodyProblem, statusUpdate, type GraphFailure, type RawStatus } from '../../sandbox/meta.ts';
 
 /**
@@ -49,6 +50,8 @@ export interface PostedStatus {
 export interface FakeGraphApi {
   /** Pass as `graphUrl`; any `/vNN.N/{phone_number_id}/messages` path under it is served. */
   url: string;
+  /** Meta's Commerce catalogs: `items_batch`, `check_batch_request_status`, product sets (sandbox/catalog.ts). */
+  catalog: CatalogStandIn;
   sent: RecordedSend[];
   reads: RecordedRead[];
   /** Status webhooks posted so far (see reportStatusesTo). */
@@ -127,7 +130,9 @@ export async function startFakeGraphApi(options: FakeGraphApiOptions = {}): Prom
   // A shop with its own WhatsApp Business Account: Meta accepts only that account's token for its number.
   const numberTokens = new Map<string, string>();
 
+  const catalog = new CatalogStandIn(options.accessToken !== undefined ? { accessToken: options.accessToken } : {});
   const app = express();
+  app.use(catalog.router);
   app.use(express.json({ limit: '1mb' }));
 
   app.post('/:version/:phoneNumberId/messages', (req: Request, res: Response) => {
@@ -205,6 +210,7 @@ export async function startFakeGraphApi(options: FakeGraphApiOptions = {}): Prom
 
   return {
     url: `http://127.0.0.1:${port}`,
+    catalog,
     sent,
     reads,
     statuses,
@@ -240,6 +246,7 @@ export async function startFakeGraphApi(options: FakeGraphApiOptions = {}): Prom
       statuses.length = 0;
     },
     close() {
+      catalog.close();
       for (const timer of pending) clearTimeout(timer);
       pending.clear();
       return new Promise<void>((resolve, reject) => {
