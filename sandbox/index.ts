@@ -11,6 +11,9 @@ import { conversationQuery, orderQuery, type ConversationView, type OrderView } 
 import { ChatStore, type ChatEntry } from './chat.ts';
 import { EventHub, type ChatKey } from './events.ts';
 import { createGraphStandIn, type StatusDelivery } from './graph.ts';
+import { CatalogStandIn } from './catalog.ts';
+import { requestCatalogSync } from '../api/routes/catalog-sync.ts';
+import { isCurrencyCode, parseDecimal } from '../domain/money.ts';
 import { createSimulators, type Simulators } from './simulators.ts';
 import { productSvg } from './images.ts';
 import { pageRouter } from './static.ts';
@@ -177,7 +180,9 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
   // Known numbers for the Graph stand-in, which answers synchronously; refreshed in the background.
   void loadShops().catch((err: unknown) => warn('could not load shops', { error: String(err) }));
 
+  const catalog = new CatalogStandIn({ accessToken: config.whatsapp.accessToken });
   const graph = createGraphStandIn({
+    catalog,
     accessToken: config.whatsapp.accessToken,
     appSecret: config.whatsapp.appSecret,
     webhookUrl,
@@ -193,6 +198,10 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
     log: warn,
   });
   const simulators = createSimulators({ config, hub, fetch: doFetch, log: warn });
+  // The stand-in's catalogs start empty each time, like a new Meta catalog: every shop that has one is synced whole.
+  void loadShops()
+    .then((shops) => Promise.all(shops.map((s) => requestCatalogSync({ orm, temporal, taskQueue: config.temporal.taskQueue }, s, { source: 'manual', full: true, now: true }))))
+    .catch((err: unknown) => warn('could not ask for the catalog sync', { error: String(err) }));
 
   // ---- inbound: the page's message → a signed Meta webhook, one at a time per chat -------------------------------
   const queues = new Map<string, Promise<unknown>>();
@@ -286,6 +295,26 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
 
   api.get('/shops', async (_req, res) => {
     res.json({ shops: await loadShops(), temporalUiUrl: config.temporal.uiUrl, namespace: config.temporal.namespace });
+  });
+
+  // "Browse the catalog": what WhatsApp would show, the stand-in's catalog (items in stock), priced in minor units.
+  api.get('/catalog', async (req, res) => {
+    const { catalogId } = parse(z.object({ catalogId: Digits(1, 30, 'a catalog id') }), req.query, 'query');
+    const products = new Map((await loadShops()).flatMap((s) => s.products).map((p) => [p.retailerId, p]));
+    const items = catalog.visible(catalogId).map((i) => {
+      const [amount = '', currency = ''] = i.price.split(' ');
+      return {
+        id: i.retailerId,
+        retailerId: i.retailerId,
+        name: i.title,
+        description: i.description || null,
+        price: isCurrencyCode(currency) ? (parseDecimal(amount, currency) ?? 0) : 0,
+        imageUrl: i.imageLink || null,
+        available: true,
+        customisable: products.get(i.retailerId)?.customisable ?? false,
+      };
+    });
+    res.json({ synced: catalog.batches.some((b) => b.catalogId === catalogId), items });
   });
 
   api.get('/chat', (req, res) => {

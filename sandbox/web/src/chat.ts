@@ -175,11 +175,19 @@ function openList(entry: ChatEntry, action: Json): void {
   sheet(String(action.button ?? 'Options'), list, h('div', { class: 'sheet-foot' }, sendBtn));
 }
 
-function openCatalog(filter?: string[]): void {
+/** What WhatsApp shows: the Graph stand-in's catalog, which duka's catalog sync fills; duka's own products until its first sync. */
+async function openCatalog(filter?: string[]): Promise<void> {
   const shop = state.shop;
   if (!shop) return;
   if (!shop.catalogId) return toast('This shop has no WhatsApp catalog');
-  const products = shop.products.filter((p) => p.available && (!filter?.length || filter.includes(p.retailerId)));
+  let listed: { synced: boolean; items: ShopInfo['products'] };
+  try {
+    listed = await api(`/sandbox/api/catalog?catalogId=${encodeURIComponent(shop.catalogId)}`);
+  } catch (err) {
+    return toast(`The catalog did not open: ${(err as Error).message}`);
+  }
+  if (!listed.synced) toast('Not synced to the catalog yet: showing the shop\'s products');
+  const products = (listed.synced ? listed.items : shop.products).filter((p) => p.available && (!filter?.length || filter.includes(p.retailerId)));
   const qty = new Map<string, number>();
   const summary = h('span', {});
   const sendBtn = h('button', { type: 'button', class: 'primary', disabled: true, 'data-send-cart': '1' }, 'Send to business');
@@ -220,7 +228,7 @@ function openAttach(): void {
       'div',
       { class: 'attach-grid' },
       h('button', { type: 'button', class: 'attach-item', 'data-attach': 'location', onclick: openLocation }, h('span', { class: 'bubble-icon loc' }, '📍'), 'Location'),
-      h('button', { type: 'button', class: 'attach-item', 'data-attach': 'catalog', onclick: () => openCatalog() }, h('span', { class: 'bubble-icon cat' }, '🛍'), 'Catalog'),
+      h('button', { type: 'button', class: 'attach-item', 'data-attach': 'catalog', onclick: () => void openCatalog() }, h('span', { class: 'bubble-icon cat' }, '🛍'), 'Catalog'),
     ),
   );
 }
