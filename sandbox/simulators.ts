@@ -6,6 +6,7 @@ import { createMpesaSimulator, type MpesaSimulator } from './providers/mpesa.ts'
 import { createPaynowSimulator, type PaynowSimulator } from './providers/paynow.ts';
 import { createOmariSimulator, type OmariSimulator } from './providers/omari.ts';
 import { createRazorpaySimulator, type RazorpaySimulator } from './providers/razorpay.ts';
+import { createGhalaSimulator, type GhalaSimulator } from './providers/ghala.ts';
 import { HttpError } from '../api/errors.ts';
 
 /**
@@ -39,6 +40,7 @@ export const SUPPORTED: Record<ProviderName, (keyof Toggles)[]> = {
 
 export const DELAY_MS = 8_000;
 const AUTO_FAIL_MS = 1_500;
+export const GHALA_AUTO_APPROVE_MS = 3_000;
 const MAX_PROMPTS = 200;
 
 /** What the customer's phone or browser is asked to do. */
@@ -63,7 +65,7 @@ const TogglePatch = z.strictObject({
 export const WRONG_PIN = '0000';
 
 export interface Simulators {
-  /** Mounts /mpesa, /paynow, /omari and /razorpay. */
+  /** Mounts /mpesa, /paynow, /omari, /razorpay and /ghala. */
   providers: Router;
   /** `/api/simulators`: state, actions and toggles for the page. */
   api: Router;
@@ -71,6 +73,8 @@ export interface Simulators {
   paynow: PaynowSimulator;
   omari: OmariSimulator;
   razorpay: RazorpaySimulator;
+  /** Not on the page yet: a Ghala prompt is approved by itself after GHALA_AUTO_APPROVE_MS. */
+  ghala: GhalaSimulator;
   prompts(): Prompt[];
   toggles(): Record<ProviderName, Toggles>;
   close(): void;
@@ -83,6 +87,7 @@ export function createSimulators(opts: { config: Config; hub: EventHub; fetch: t
   const paynow = createPaynowSimulator({ integrationId: config.paynow.integrationId, integrationKey: config.paynow.integrationKey, fetch: opts.fetch });
   const omari = createOmariSimulator({ merchantKey: config.omari.merchantKey });
   const razorpay = createRazorpaySimulator({ ...config.razorpay, webhookUrl: `${base}/webhooks/razorpay`, fetch: opts.fetch });
+  const ghala = createGhalaSimulator({ ...config.ghala, webhookUrl: `${base}/webhooks/ghala`, fetch: opts.fetch });
 
   const toggles: Record<ProviderName, Toggles> = { mpesa: toggleOff(), paynow: toggleOff(), omari: toggleOff(), razorpay: toggleOff() };
   const open = new Map<string, Prompt>();
@@ -132,6 +137,8 @@ export function createSimulators(opts: { config: Config; hub: EventHub; fetch: t
     if (toggles.razorpay.fail) later(AUTO_FAIL_MS, () => background('razorpay auto-fail', () => razorpay.control.fail(link.id, { reason: 'insufficient_funds', description: 'The account has insufficient balance.' })));
   });
 
+  ghala.control.onOrder((order) => later(GHALA_AUTO_APPROVE_MS, () => background('Ghala approval', () => ghala.control.complete(order.id))));
+
   function apply(provider: ProviderName): void {
     const t = toggles[provider];
     const delay = t.delay ? DELAY_MS : 0;
@@ -172,6 +179,7 @@ export function createSimulators(opts: { config: Config; hub: EventHub; fetch: t
   providers.use('/paynow', paynow.router);
   providers.use('/omari', omari.router);
   providers.use('/razorpay', razorpay.router);
+  providers.use('/ghala', ghala.router);
 
   const api = express.Router();
   api.use(express.json({ limit: '16kb' }));
@@ -251,6 +259,7 @@ export function createSimulators(opts: { config: Config; hub: EventHub; fetch: t
     paynow,
     omari,
     razorpay,
+    ghala,
     prompts: () => [...open.values()],
     toggles: () => structuredClone(toggles),
     close() {

@@ -50,6 +50,11 @@ const SUCCEEDED_STATUSES = new Set(['paid', 'awaiting delivery', 'delivered']);
 const INNBUCKS_DEEP_LINK = 'schinn.wbpycode://innbucks.co.zw?pymInnCode=';
 
 const EXPRESS_METHODS: ReadonlySet<PaymentMethod> = new Set(['ecocash', 'onemoney', 'innbucks']);
+/**
+ * Paid on Paynow's hosted page: `paynow_web` (any card or wallet Paynow shows) and `zimswitch` (a ZimSwitch bank card,
+ * which Paynow takes on that page only; its express checkout has no ZimSwitch method, protocols.md §4.3).
+ */
+const WEB_METHODS: ReadonlySet<PaymentMethod> = new Set(['paynow_web', 'zimswitch']);
 
 function toPairs(fields: PaynowFields | Record<string, string>): PaynowFields {
   return Array.isArray(fields) ? fields : Object.entries(fields);
@@ -237,7 +242,7 @@ export function createPaynowProvider(settings: PaynowSettings, deps: PaynowDeps 
 
   async function initiate({ amount, method, context }: InitiateInput): Promise<InitiateResult> {
     const express = EXPRESS_METHODS.has(method);
-    if (!express && method !== 'paynow_web') {
+    if (!express && !WEB_METHODS.has(method)) {
       throw new ProviderRejectedError('paynow', `payment method ${method} is not a Paynow method`);
     }
     const authEmail = settings.authEmail ?? context.customerEmail;
