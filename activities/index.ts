@@ -6,6 +6,7 @@ import { createOrderActivities } from './orders.ts';
 import { createPaymentActivities } from './payments.ts';
 import { createStockActivities } from './stock.ts';
 import { createPromotionActivities } from './promotions.ts';
+import { createShopifyActivities } from './shopify.ts';
 import { createCatalogSyncActivities } from './catalog-sync.ts';
 
 /** Every activity, built from its dependencies (real ones in the worker, test doubles of third parties in tests). */
@@ -18,6 +19,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createPaymentActivities(deps),
     ...createStockActivities(deps),
     ...createPromotionActivities(deps),
+    ...createShopifyActivities(deps),
     ...createCatalogSyncActivities(deps),
   };
 }

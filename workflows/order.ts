@@ -1,4 +1,5 @@
 import {
+  ActivityFailure,
   ApplicationFailure,
   condition,
   continueAsNew,
@@ -58,6 +59,21 @@ const ACTIVITY_OPTIONS = {
 } as const;
 const acts = proxyActivities<Activities>(ACTIVITY_OPTIONS);
 
+/**
+ * The push of a sold order to the shop's Shopify store (patch `shopify-push`): it runs beside the order and never holds
+ * it up. Shopify down, throttling or refusing the token: retried (throttling after the delay Shopify asks for) for up to
+ * a week, while the order goes on; the pending activity shows the last failure in the Temporal UI.
+ */
+const SHOPIFY_OPTIONS = {
+  startToCloseTimeout: '1m',
+  scheduleToCloseTimeout: '7d',
+  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '10m' },
+} as const;
+const shopify = proxyActivities<Activities>(SHOPIFY_OPTIONS);
+
+/** Statuses of a sold order: paid, or confirmed to be paid in cash, and what follows. */
+const SOLD: readonly OrderStatus[] = ['PAID', 'CONFIRMED', 'PREPARING', 'OUT_FOR_DELIVERY', 'READY_FOR_PICKUP', 'COMPLETED'];
+
 /** Short reads and writes of duka's own database: local activities, recorded in history without a task round trip. */
 const db = proxyLocalActivities<Activities>({
   startToCloseTimeout: '15s',
@@ -78,6 +94,8 @@ interface OrderState {
   choices?: Record<string, LineChoice>;
   /** The shop's running promotions as last read (patch `promotions`); absent before it. */
   promotions?: PromotionView[];
+  /** The Shopify push (patch `shopify-push`): started, or over (pushed, not configured, or given up); absent before. */
+  shopify?: 'pushing' | 'done';
 }
 
 /**
@@ -191,6 +209,34 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     }
   }
 
+  /** Whether this run has decided on the Shopify push (the patch is asked once, where the order is first seen sold). */
+  let shopifyDecided = false;
+  let shopifyShown = '';
+  function pushToShopify(): void {
+    if (shopifyDecided || booking || state.shopify === 'done') return;
+    if (state.shopify !== 'pushing' && !SOLD.includes(order.status)) return;
+    shopifyDecided = true;
+    if (!patched('shopify-push')) return;
+    state.shopify = 'pushing';
+    void shopify.pushOrderToShopify
+      .executeWithOptions({ ...SHOPIFY_OPTIONS, summary: 'push order to Shopify' }, [{ orderNumber: order.orderNumber }])
+      .then(
+        (pushed) => {
+          if (pushed.status === 'not_configured') return;
+          shopifyShown = ` · Shopify ${pushed.name}`;
+          event('shopify_pushed', `${pushed.name} ${pushed.id}${pushed.status === 'found' ? ' (already there)' : ''}`);
+        },
+        (err: unknown) => {
+          const cause = err instanceof ActivityFailure && err.cause ? err.cause : err;
+          event('shopify_failed', cause instanceof Error ? cause.message : String(cause));
+        },
+      )
+      .finally(() => {
+        state.shopify = 'done';
+        dirty = true;
+      });
+  }
+
   let lastTold: string | null = null;
   let attentionShown: string | null = null;
   async function persist(): Promise<void> {
@@ -199,6 +245,8 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     if (!dirty) return;
     dirty = false;
     await db.saveOrder(order);
+    // After the save: the push reads the sold order from the database.
+    pushToShopify();
     // Attention is written only when it changes: an operator searches by it, and most orders never have one.
     const attention = order.attention !== attentionShown ? [{ key: SA.attention, value: order.attention ?? '' }] : [];
     attentionShown = order.attention;
@@ -209,7 +257,7 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
       ...(order.paymentMethod ? [{ key: SA.paymentProvider, value: PROVIDER_OF[order.paymentMethod] }] : []),
       ...attention,
     ]);
-    setCurrentDetails(`**${order.status}** · ${price(order.total, order.currency)} · ${order.items.length} line(s) · payment ${order.paymentStatus}`);
+    setCurrentDetails(`**${order.status}** · ${price(order.total, order.currency)} · ${order.items.length} line(s) · payment ${order.paymentStatus}${shopifyShown}`);
     // The conversation follows the status, and whether the payment waits for the customer (an OTP, a choice).
     const awaiting = payment.awaiting();
     if (lastTold !== `${order.status}:${awaiting}`) {
@@ -742,6 +790,8 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     // listens for the rest of that payment's window, so the money is recorded and the customer and the shop are told.
     await payment.lingerForLatePayments();
   }
+  // A push still under way finishes before the workflow closes (it is bounded by its schedule-to-close timeout).
+  await condition(() => state.shopify !== 'pushing');
   await condition(allHandlersFinished);
   await persist();
   return order;
