@@ -21,7 +21,7 @@ export function shopView(shop: IShop, hasBookings: boolean): ShopView {
     ...(shop.catalogId ? { catalogId: shop.catalogId } : {}),
     hasBookings,
     preparationMinutes: shop.preparationMinutes,
-    ...(shop.menuExtras?.length ? { menuExtras: shop.menuExtras } : {}),
+    ...(Array.isArray(shop.menuExtras) && shop.menuExtras.length > 0 ? { menuExtras: shop.menuExtras } : {}),
   };
 }
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { ShopProviderSettings } from '../db/entities.ts';
-import { effectiveProviderSettings } from '../lib/credentials.ts';
+import { effectiveProviderSettings, shopAppSecret } from '../lib/credentials.ts';
 import { logger } from '../lib/logger.ts';
 
 /** What the HTTP layer needs of a shop, read on every webhook: kept in memory, refreshed every minute and on a miss. */
@@ -15,6 +15,8 @@ export interface ShopEntry {
   providerSettings: ShopProviderSettings;
   /** A deactivated shop keeps settling its payments but gets no WhatsApp messages routed to it. */
   active: boolean;
+  /** The secret of the shop's own Meta app, when it has one: its webhooks are signed with it. */
+  appSecret?: string;
 }
 
 /** Whose a bearer token is: the issued token's id, or `legacy` for the old single `shop.api_token_hash`. */
@@ -129,8 +131,10 @@ export class ShopDirectory {
     for (const row of rows) {
       const plain = typeof row.provider_settings === 'string' ? (JSON.parse(row.provider_settings) as ShopProviderSettings) : (row.provider_settings ?? {});
       let settings: ShopProviderSettings;
+      let appSecret: string | undefined;
       try {
         settings = effectiveProviderSettings({ id: row.id, providerSettings: plain, credentials: row.credentials }, this.credentialsKey);
+        appSecret = shopAppSecret(row, this.credentialsKey);
       } catch (err) {
         // The start-up check refuses to run with credentials it cannot open. Here one shop must not stop the others,
         // nor be served with the environment's credentials (another merchant's account): it is left out.
@@ -145,6 +149,7 @@ export class ShopDirectory {
         currency: row.currency,
         providerSettings: settings,
         active: row.active,
+        ...(appSecret ? { appSecret } : {}),
       };
       if (entry.active) byPhone.set(entry.phoneNumberId, entry);
       byId.set(entry.id, entry);

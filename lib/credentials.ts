@@ -74,6 +74,11 @@ export function shopAccessToken(shop: { id: string; credentials?: string | null 
   return shop.credentials ? openSecrets(key, shop.id, shop.credentials).whatsapp?.accessToken : undefined;
 }
 
+/** The app secret of the shop's own Meta app, which signs its webhooks; undefined when it shares the environment's app. */
+export function shopAppSecret(shop: { id: string; credentials?: string | null }, key: Buffer | undefined): string | undefined {
+  return shop.credentials ? openSecrets(key, shop.id, shop.credentials).whatsapp?.appSecret : undefined;
+}
+
 /**
  * In the sandbox (`npm start`, `npm run api` without real credentials) a key is generated once under the data folder
  * and kept, so stored credentials open again after a restart. Outside the sandbox `CREDENTIALS_KEY` is required

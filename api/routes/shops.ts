@@ -343,6 +343,8 @@ export function shopsRouter({ config, orm, shops }: ShopRouteDeps): Router {
     const secrets = nextSecrets(config, { id }, body);
     const shop = em.create(Shop, {
       ...(fields as Omit<IShop, 'createdAt' | 'updatedAt'>),
+      // Explicit: the entity's default is the column's SQL text '[]', which the ORM would store as a JSON string.
+      menuExtras: (fields.menuExtras ?? []) as MenuExtra[],
       providerSettings: {},
       credentials: secrets ? sealSecrets(credentialsKey(config), id, secrets) : null,
     });

@@ -99,6 +99,22 @@ export function collectEchoes(body: unknown): Echo[] {
   return echoes;
 }
 
+/** The `metadata.phone_number_id` of every change in a webhook body (unverified: only to choose whose secret to try). */
+function phoneNumberIdsOf(body: unknown): Set<string> {
+  const ids = new Set<string>();
+  const entries = (body as { entry?: unknown } | null)?.entry;
+  if (!Array.isArray(entries)) return ids;
+  for (const entry of entries.slice(0, 50)) {
+    const changes = (entry as { changes?: unknown } | null)?.changes;
+    if (!Array.isArray(changes)) continue;
+    for (const change of changes.slice(0, 50)) {
+      const id = (change as { value?: { metadata?: { phone_number_id?: unknown } } } | null)?.value?.metadata?.phone_number_id;
+      if (typeof id === 'string') ids.add(id);
+    }
+  }
+  return ids;
+}
+
 export function whatsappRouter(deps: WhatsAppRouteDeps): Router {
   const { config, orm, temporal, shops } = deps;
   const router = Router();
@@ -139,6 +155,26 @@ export function whatsappRouter(deps: WhatsAppRouteDeps): Router {
     await sql().execute(HANDED_OFF_SQL, [unit.waMessageId]);
   }
 
+  /**
+   * Signed by duka's Meta app, or by the own app of the shops the body is for. A shop on its own app can only speak
+   * for numbers on that same app: a body naming any other number must carry duka's signature.
+   */
+  async function signedByKnownApp(raw: Buffer, header: string | undefined): Promise<boolean> {
+    if (verifyMetaSignature(raw, header, config.whatsapp.appSecret)) return true;
+    if (header === undefined) return false;
+    let numbers: Set<string>;
+    try {
+      numbers = phoneNumberIdsOf(parseUntrustedJson(raw));
+    } catch {
+      return false;
+    }
+    if (numbers.size === 0 || numbers.size > 10) return false;
+    const secrets = new Set<string | undefined>();
+    for (const id of numbers) secrets.add((await shops.byPhoneNumberId(id))?.appSecret);
+    const [secret] = secrets;
+    return secrets.size === 1 && secret !== undefined && verifyMetaSignature(raw, header, secret);
+  }
+
   async function recordStatus(s: ParsedStatus): Promise<void> {
     if (s.callbackData !== undefined && INTENT_KEY.test(s.callbackData) && s.messageId.length <= MAX_ID) {
       // The status names the send intent: Meta accepted that message, even if the sending activity never heard so.
@@ -159,7 +195,7 @@ export function whatsappRouter(deps: WhatsAppRouteDeps): Router {
   router.post('/webhooks/whatsapp', express.raw({ type: () => true, limit: BODY_LIMIT }), async (req, res) => {
     const log = requestLog(res);
     const raw = Buffer.isBuffer(req.body) ? req.body : EMPTY;
-    if (!verifyMetaSignature(raw, req.get('x-hub-signature-256'), config.whatsapp.appSecret)) {
+    if (!(await signedByKnownApp(raw, req.get('x-hub-signature-256')))) {
       log.warn({ bytes: raw.length }, 'whatsapp webhook: bad signature, nothing processed');
       throw new HttpError(401, 'invalid_signature', 'X-Hub-Signature-256 does not match the body');
     }

@@ -13,6 +13,8 @@ export class Migration20261203230000 extends Migration {
     this.addSql(`alter table "customer_request" add constraint "customer_request_wa_message_id_unique" unique ("wa_message_id");`);
     this.addSql(`alter table "customer_request" add constraint "customer_request_shop_id_foreign" foreign key ("shop_id") references "shop" ("id") on update cascade on delete cascade;`);
     this.addSql(`create index "customer_request_shop_id_created_at_index" on "customer_request" ("shop_id", "created_at");`);
+    // Shops opened through the admin API before this had their empty entries stored as the JSON string "[]".
+    this.addSql(`update "shop" set "menu_extras" = '[]'::jsonb where jsonb_typeof("menu_extras") <> 'array';`);
   }
 
   override down(): void | Promise<void> {

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Customer, type Seen } from '../helpers/chat.ts';
+import { NAIROBI } from '../helpers/duka.ts';
+import { buildInboundWebhook, textMessage } from '../fakes/graph-api.ts';
 import { ADMIN_TOKEN, activeOrderNumber, eventually, orderOf, startWorld, waitForPush, type World } from '../payments-e2e/support.ts';
 
 /**
@@ -21,6 +23,7 @@ describe('an owner opens a shop through the admin API and sells on WhatsApp', ()
   const SHOP = 'kisumu-lakeside';
   const NUMBER = '100000000000091';
   const OWN_TOKEN = 'kisumu-own-whatsapp-token';
+  const OWN_APP_SECRET = 'kisumu-own-meta-app-secret';
 
   async function call(method: string, path: string, token: string, body?: unknown): Promise<{ status: number; body: Record<string, any> }> { // eslint-disable-line @typescript-eslint/no-explicit-any
     const res = await fetch(`${w.duka.baseUrl}/api/admin${path}`, {
@@ -63,7 +66,7 @@ describe('an owner opens a shop through the admin API and sells on WhatsApp', ()
       paymentMethods: ['mpesa', 'cash'],
       deliveryFee: 15000,
       preparationMinutes: 25,
-      whatsapp: { accessToken: OWN_TOKEN, businessAccountId: '300000000000091' },
+      whatsapp: { accessToken: OWN_TOKEN, appSecret: OWN_APP_SECRET, businessAccountId: '300000000000091' },
     });
     expect(`${opened.status} ${JSON.stringify(opened.body)}`).toMatch(/^201 /);
     expect(JSON.stringify(opened.body)).not.toContain(OWN_TOKEN);
@@ -206,5 +209,19 @@ describe('an owner opens a shop through the admin API and sells on WhatsApp', ()
 
     // Every message of this shop went out under its own WhatsApp token (the Graph stand-in refuses any other).
     expect(w.duka.graph.sent.filter((s) => s.phoneNumberId === NUMBER).length).toBeGreaterThan(30);
+  });
+
+  it("takes webhooks signed with the shop's own Meta app secret for its number only", async () => {
+    const post = (phoneNumberId: string, appSecret: string, id: string) => {
+      const built = buildInboundWebhook({ phoneNumberId, appSecret, messages: [textMessage('254711091009', 'hi', id)] });
+      return fetch(`${w.duka.baseUrl}/webhooks/whatsapp`, { method: 'POST', headers: built.headers, body: built.raw });
+    };
+    const c = new Customer(w.duka, NUMBER, '254711091009');
+    expect((await post(NUMBER, OWN_APP_SECRET, 'wamid.own-app-1')).status).toBe(200);
+    const [menu] = await c.next();
+    expect(menu!.text).toContain('Kisumu Lakeside Pizza');
+    // Its secret cannot speak for a number on duka's app, nor can a made-up one.
+    expect((await post(NAIROBI, OWN_APP_SECRET, 'wamid.own-app-2')).status).toBe(401);
+    expect((await post(NUMBER, 'not-the-secret', 'wamid.own-app-3')).status).toBe(401);
   });
 });
