@@ -20,6 +20,7 @@ import { paymentsRouter } from './routes/payments.ts';
 import { adminRouter } from './routes/admin.ts';
 import { catalogRouter } from './routes/catalog.ts';
 import { catalogSyncRouter } from './routes/catalog-sync.ts';
+import { catalogWebhookRouter } from './routes/catalog-webhooks.ts';
 import { flowDeployRouter } from './routes/flow-deploy.ts';
 import { shopsRouter } from './routes/shops.ts';
 import { auditRouter } from './audit.ts';
@@ -75,6 +76,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(healthRouter({ orm, temporal }));
   app.use(metricsRouter({ orm }));
   app.use(whatsappRouter({ config, orm, temporal, shops }));
+  app.use(catalogWebhookRouter({ config, orm, temporal, taskQueue: config.temporal.taskQueue }));
   app.use(flowsRouter({ config, orm }));
   app.use(paymentsRouter({ config, orm, temporal, payments, shops }));
 
