@@ -40,7 +40,9 @@ type Row = Record<string, unknown>;
  * remembers a create whose answer was lost, so the next attempt gives Shopify's search index time to catch up.
  */
 export function createShopifyActivities({ orm, config }: ActivityDeps, options: ShopifyOptions = {}) {
-  const client = new ShopifyClient(config.shopify.baseUrl, options.fetch ?? tracedFetch('shopify'));
+  // Built at first use: some callers build every activity from partial dependencies (no config) to use a few.
+  let shopifyClient: ShopifyClient | null = null;
+  const client = () => (shopifyClient ??= new ShopifyClient(config.shopify.baseUrl, options.fetch ?? tracedFetch('shopify')));
   const searchLagMs = options.searchLagMs ?? 5_000;
   const sql = <T = Row>(query: string, params: unknown[] = []) => orm.em.fork().getConnection().execute<T[]>(query, params);
 
@@ -123,7 +125,7 @@ export function createShopifyActivities({ orm, config }: ActivityDeps, options: 
     const before = await row(orderNumber);
     if (before?.state === 'created' && before.shopify_order_id) return { status: 'found', id: before.shopify_order_id, name: before.shopify_order_name ?? '' };
 
-    let existing = await client.findOrderByTag(store, tag);
+    let existing = await client().findOrderByTag(store, tag);
     if (!existing && before?.state === 'creating') {
       // A create went out and its answer was lost: it may be there, behind the search index. Search once more after the lag.
       const wait = searchLagMs - (before.sent_ms_ago ?? searchLagMs);
@@ -131,7 +133,7 @@ export function createShopifyActivities({ orm, config }: ActivityDeps, options: 
         Context.current().heartbeat();
         await Context.current().sleep(wait);
       }
-      existing = await client.findOrderByTag(store, tag);
+      existing = await client().findOrderByTag(store, tag);
     }
     if (existing) {
       await setState(orderNumber, shopId, 'created', { ref: existing });
@@ -141,7 +143,7 @@ export function createShopifyActivities({ orm, config }: ActivityDeps, options: 
     const input = shopifyOrderInput(order);
     await setState(orderNumber, shopId, 'creating', { sent: true });
     try {
-      const created = await client.createOrder(store, input.order, input.options);
+      const created = await client().createOrder(store, input.order, input.options);
       await setState(orderNumber, shopId, 'created', { ref: created });
       return { status: 'created', ...created };
     } catch (err) {

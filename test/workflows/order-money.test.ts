@@ -124,6 +124,10 @@ describe('order money (stubbed activities, time-skipping server)', () => {
         return true;
       },
       async cancelPayment(): Promise<void> {},
+      // The shops here have no Shopify store.
+      async pushOrderToShopify(): Promise<{ status: 'not_configured' }> {
+        return { status: 'not_configured' };
+      },
     };
     worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: { codePath: process.env.DUKA_TEST_WORKFLOW_BUNDLE! }, activities, dataConverter: testDataConverter() });
     running = worker.run();
