@@ -1,5 +1,5 @@
 import { call, query } from './api.ts';
-import { amountOf, checkbox, chip, field, h, input, money, onSubmit, outcome, select, table, toMajor } from './ui.ts';
+import { amountOf, checkbox, chip, field, h, input, money, onSubmit, outcome, select, table, toMajor, when } from './ui.ts';
 import type { Ctx, Page, ShopInfo, View } from './types.ts';
 
 interface Category { id: string; name: string; description: string | null; position: number; active: boolean }
@@ -23,6 +23,36 @@ interface Product {
   modifierGroups: Group[];
 }
 
+/** GET /api/admin/shops/:shopId/catalog/sync (api/routes/catalog-sync.ts). */
+interface SyncReport { status: string; total: number; synced: number; failed: number; pending: number; errors: { retailerId: string; message: string }[]; finishedAt: string | null; error: string | null }
+
+const SYNC_TONE: Record<string, string> = { completed: 'paid', failed: 'cancelled', running: 'pending', pending: 'pending', never: 'expired', no_catalog: 'expired' };
+
+/** The shop's Meta catalog: how many products WhatsApp has, which Meta refused and why, and a button to sync now. */
+function syncSection(report: SyncReport | null, sync: () => void): HTMLElement {
+  if (!report) return h('section', { class: 'card', 'data-catalog-sync': '' }, h('h2', {}, 'WhatsApp catalog'), h('p', { class: 'muted' }, 'The sync report did not load.'));
+  return h(
+    'section',
+    { class: 'card', 'data-catalog-sync': report.status },
+    h('h2', {}, 'WhatsApp catalog ', chip(report.status.toUpperCase(), SYNC_TONE[report.status] ?? 'pending')),
+    report.status === 'no_catalog'
+      ? h('p', { class: 'muted' }, 'This shop has no Meta catalog id: set catalogId on the shop to sync its products to WhatsApp.')
+      : h(
+          'p',
+          {},
+          `${report.synced} of ${report.total} products in WhatsApp's catalog`,
+          report.failed ? ` · ${report.failed} failed` : '',
+          report.pending ? ` · ${report.pending} waiting` : '',
+          ` · last sync ${when(report.finishedAt)} `,
+          h('button', { type: 'button', class: 'small', 'data-sync-now': '1', onclick: sync }, 'Sync now'),
+        ),
+    report.error ? h('p', { class: 'muted' }, `Meta: ${report.error}`) : null,
+    report.errors.length
+      ? table('catalog-errors', ['Retailer id', 'Why it is not in WhatsApp\'s catalog'], report.errors.map((e) => ({ attrs: { 'data-retailer-id': e.retailerId }, cells: [e.retailerId, e.message] })))
+      : null,
+  );
+}
+
 /** Catalog pages work on one shop: the one picked in the top bar, else the first this token sees. */
 export function shopFor(ctx: Ctx): ShopInfo | null {
   return ctx.shop ?? ctx.shops[0] ?? null;
@@ -39,9 +69,10 @@ function stockText(p: Product) {
 export const catalogPage: Page = async (ctx) => {
   const shop = shopFor(ctx);
   if (!shop) return noShop;
-  const [{ categories }, { products }] = await Promise.all([
+  const [{ categories }, { products }, report] = await Promise.all([
     call<{ categories: Category[] }>(`${base(shop)}/categories`),
     call<{ products: Product[] }>(`${base(shop)}/products${query({})}`),
+    call<SyncReport>(`${base(shop)}/catalog/sync`).catch(() => null),
   ]);
   const out = outcome();
   const run = (work: () => Promise<unknown>, done: string) => {
@@ -82,6 +113,7 @@ export const catalogPage: Page = async (ctx) => {
         addCategory,
         out.el,
       ),
+      syncSection(report, () => void run(() => call(`${base(shop)}/catalog/sync`, { method: 'POST', body: {} }), 'Catalog sync asked for: every product is sent again.')),
       h(
         'section',
         { class: 'products' },
