@@ -9,7 +9,7 @@ import { bearerAuth } from './auth.ts';
 import { ShopDirectory } from './shops.ts';
 import { ReadModel } from './read-model.ts';
 import { authFailureLimit, BODY_LIMIT, listenWithLimits, refuseDeepJson, refuseNulInUrl } from './limits.ts';
-import { withoutNul } from '../lib/untrusted-json.ts';
+import { storableJson } from '../lib/untrusted-json.ts';
 import { healthRouter } from './routes/health.ts';
 import { metricsRouter } from './routes/metrics.ts';
 import { observeRequests } from '../lib/metrics.ts';
@@ -80,7 +80,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(flowsRouter({ config, orm }));
   app.use(paymentsRouter({ config, orm, temporal, payments, shops }));
 
-  const json = express.json({ limit: BODY_LIMIT, reviver: withoutNul, verify: refuseDeepJson });
+  const json = express.json({ limit: BODY_LIMIT, reviver: storableJson, verify: refuseDeepJson });
   const auth = bearerAuth(config.adminToken, shops);
   // Mounted once: a request falls through several routers below, and each one runs `auth` again.
   app.use(['/api/admin', '/api/orders'], authFailureLimit());

@@ -39,3 +39,37 @@ export async function signalConversation(temporal: Client, config: Config, targe
     await temporal.workflow.signalWithStart('conversationWorkflow', { ...common, signal: handoverSignal, signalArgs: [{ minutes: handoverMinutes(config) }] });
   }
 }
+
+export interface HandOffPlan {
+  /** Conversations handed off at once. */
+  concurrency: number;
+  /** After this long no further message is handed off by the request: the rest are deferred. */
+  budgetMs: number;
+}
+
+/**
+ * Hands off each conversation's messages in order, a few conversations at a time, for as long as the webhook may take:
+ * a conversation (or the rest of one) not reached in `budgetMs` is deferred — stored for the re-driver, which hands it
+ * off in arrival order within seconds — so a webhook carrying a thousand messages is still answered before Meta gives
+ * up on it. Rejects with the first failure once every conversation has stopped.
+ */
+export async function handOffInTime<T>(conversations: T[][], plan: HandOffPlan, handOff: (unit: T) => Promise<void>, defer: (unit: T) => Promise<void>): Promise<void> {
+  const deadline = Date.now() + plan.budgetMs;
+  let next = 0;
+  const failures: unknown[] = [];
+  const lane = async () => {
+    for (let i = next++; i < conversations.length; i = next++) {
+      for (const unit of conversations[i]!) {
+        if (failures.length > 0) return;
+        try {
+          await (Date.now() < deadline ? handOff(unit) : defer(unit));
+        } catch (err) {
+          failures.push(err);
+          return;
+        }
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(plan.concurrency, conversations.length)) }, lane));
+  if (failures.length > 0) throw failures[0];
+}

@@ -1,9 +1,9 @@
 /**
  * JSON from outside (webhooks, callbacks, API bodies), parsed once the same way everywhere. PostgreSQL refuses NUL in
- * text and in jsonb (`\u0000`), so a NUL would turn a genuine request into a 5xx (and a webhook Meta retries for days):
- * every string, key included, loses its NULs here, before anything downstream sees it. Deep nesting is refused before
- * parsing: nothing duka accepts nests deeper than a few levels, and recursion over 5,000 levels (zod, jsonb, the
- * payload codec) is where deep input hurts.
+ * text and in jsonb (`\u0000`), and a lone surrogate in jsonb, so either would turn a genuine request into a 5xx (and a
+ * webhook Meta retries for days): every string, key included, is made storable here, before anything downstream
+ * sees it. Deep nesting is refused before parsing: nothing duka accepts nests deeper than a few levels, and recursion
+ * over 5,000 levels (zod, jsonb, the payload codec) is where deep input hurts.
  */
 export const MAX_JSON_DEPTH = 64;
 
@@ -12,15 +12,23 @@ export class UntrustedJsonError extends Error {
 }
 
 const NUL = /\0/g;
+/** A surrogate without its pair (`"\ud800"` is valid JSON): jsonb refuses it, so it becomes U+FFFD. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
-/** A `JSON.parse` reviver that takes NUL out of every string value and every key. */
-export function withoutNul(this: unknown, key: string, value: unknown): unknown {
-  if (typeof value === 'string') return value.includes('\0') ? value.replace(NUL, '') : value;
+/** What PostgreSQL can store of a string from outside: no NUL, no lone surrogate. */
+export function storableText(text: string): string {
+  const withoutNul = text.includes('\0') ? text.replace(NUL, '') : text;
+  return withoutNul.replace(LONE_SURROGATE, '\ufffd');
+}
+
+/** A `JSON.parse` reviver that makes every string value and every key storableText. */
+export function storableJson(this: unknown, key: string, value: unknown): unknown {
+  if (typeof value === 'string') return storableText(value);
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
     const record = value as Record<string, unknown>;
     for (const k of Object.keys(record)) {
-      if (!k.includes('\0')) continue;
-      const clean = k.replace(NUL, '');
+      const clean = storableText(k);
+      if (clean === k) continue;
       if (!(clean in record)) record[clean] = record[k];
       delete record[k];
     }
@@ -53,7 +61,7 @@ export function parseUntrustedJson(text: string | Buffer, max = MAX_JSON_DEPTH):
   const source = typeof text === 'string' ? text : text.toString('utf8');
   if (nestsDeeperThan(source, max)) throw new UntrustedJsonError(`JSON nests deeper than ${max} levels`);
   try {
-    return JSON.parse(source, withoutNul);
+    return JSON.parse(source, storableJson);
   } catch (err) {
     throw new UntrustedJsonError(`not JSON: ${(err as Error).message}`);
   }

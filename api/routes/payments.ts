@@ -15,6 +15,7 @@ import { requestLog } from '../context.ts';
 import { isWorkflowNotFound } from '../temporal.ts';
 import type { ShopDirectory } from '../shops.ts';
 import { BODY_LIMIT, MAX_REFUSAL_BYTES, PerMinuteBudget } from '../limits.ts';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from '../../lib/untrusted-json.ts';
 import { paymentCallbacks } from '../../lib/metrics.ts';
 
 export interface PaymentRouteDeps {
@@ -287,6 +288,10 @@ export function paymentsRouter(deps: PaymentRouteDeps): Router {
     if (NUL.test(request.rawBody.toString('latin1'))) {
       paymentCallbacks.inc({ provider: spec.provider, outcome: 'malformed' });
       throw new HttpError(400, 'invalid_callback', 'the body contains a NUL character');
+    }
+    if (nestsDeeperThan(request.rawBody.toString('utf8'))) {
+      paymentCallbacks.inc({ provider: spec.provider, outcome: 'malformed' });
+      throw new HttpError(400, 'invalid_callback', `the body nests deeper than ${MAX_JSON_DEPTH} levels`);
     }
     // A provider that can check a delivery without knowing its payment (one signature over the body) does so before
     // anything in the body is looked up: an unsigned body never reaches a query.

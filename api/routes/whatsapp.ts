@@ -3,7 +3,7 @@ import express, { Router } from 'express';
 import type { Client } from '@temporalio/client';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Config } from '../../lib/config.ts';
-import { signalConversation, type HandOffPayload } from '../hand-off.ts';
+import { handOffInTime, signalConversation, type HandOffPayload, type HandOffPlan } from '../hand-off.ts';
 
 export { handoverMinutes } from '../hand-off.ts';
 import type { Logger } from '../../lib/logger.ts';
@@ -43,6 +43,8 @@ const EMPTY = Buffer.alloc(0);
 /** `message.wa_message_id` is varchar(255); a longer id (never seen from Meta) must not turn into a 5xx. */
 const MAX_ID = 255;
 const INT4_MAX = 2_147_483_647;
+/** A webhook of many messages is answered within seconds (Meta waits about 20); the rest go to the re-driver. */
+const HAND_OFF_PLAN: HandOffPlan = { concurrency: 16, budgetMs: 5_000 };
 
 /** Delivery statuses only move forward: Meta does not keep their order (`read` may come before `delivered`). */
 const STATUS_RANK_SQL = `case status when 'sent' then 1 when 'delivered' then 2 when 'read' then 3 when 'failed' then 4 else 0 end`;
@@ -175,6 +177,11 @@ export function whatsappRouter(deps: WhatsAppRouteDeps): Router {
     return secrets.size === 1 && secret !== undefined && verifyMetaSignature(raw, header, secret);
   }
 
+  /** Stored for the re-driver (api/redrive.ts), which hands it off in arrival order once this webhook is answered. */
+  async function deferHandOff(unit: HandOff): Promise<void> {
+    if (await claim(unit)) await sql().execute(handOffFailedSql(1), [unit.waMessageId]);
+  }
+
   async function recordStatus(s: ParsedStatus): Promise<void> {
     if (s.callbackData !== undefined && INTENT_KEY.test(s.callbackData) && s.messageId.length <= MAX_ID) {
       // The status names the send intent: Meta accepted that message, even if the sending activity never heard so.
@@ -226,18 +233,22 @@ export function whatsappRouter(deps: WhatsAppRouteDeps): Router {
 
   async function handOffAll(messages: InboundMessage[], echoes: Echo[], statuses: ParsedStatus[], log: Logger): Promise<void> {
     const units: HandOff[] = [];
-    for (const message of messages) {
-      if (message.id.length > MAX_ID) {
-        log.warn({ length: message.id.length }, 'whatsapp webhook: message id too long to store, skipped');
-        continue;
-      }
-      const shop = await shops.byPhoneNumberId(message.phoneNumberId);
-      if (!shop) {
-        log.warn({ phoneNumberId: message.phoneNumberId }, 'whatsapp webhook: message for an unknown phone number id, skipped');
-        continue;
-      }
-      units.push({ kind: 'inbound', waMessageId: message.id, shop, customerRef: await refs.of(shop.id, message.from), type: message.content.kind, message });
-    }
+    // Looked up together (order kept by Promise.all): a batch of many messages must not pay one round trip after another.
+    const inbound = await Promise.all(
+      messages.map(async (message): Promise<HandOff | null> => {
+        if (message.id.length > MAX_ID) {
+          log.warn({ length: message.id.length }, 'whatsapp webhook: message id too long to store, skipped');
+          return null;
+        }
+        const shop = await shops.byPhoneNumberId(message.phoneNumberId);
+        if (!shop) {
+          log.warn({ phoneNumberId: message.phoneNumberId }, 'whatsapp webhook: message for an unknown phone number id, skipped');
+          return null;
+        }
+        return { kind: 'inbound', waMessageId: message.id, shop, customerRef: await refs.of(shop.id, message.from), type: message.content.kind, message };
+      }),
+    );
+    for (const unit of inbound) if (unit) units.push(unit);
     for (const echo of echoes) {
       if (echo.id.length > MAX_ID) continue;
       const shop = await shops.byPhoneNumberId(echo.phoneNumberId);
@@ -257,9 +268,7 @@ export function whatsappRouter(deps: WhatsAppRouteDeps): Router {
       else byConversation.set(key, [unit]);
     }
     const results = await Promise.allSettled([
-      ...[...byConversation.values()].map(async (list) => {
-        for (const unit of list) await handOff(unit, log);
-      }),
+      handOffInTime([...byConversation.values()], HAND_OFF_PLAN, (unit) => handOff(unit, log), deferHandOff),
       ...statuses.map((s) => recordStatus(s)),
     ]);
     const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
