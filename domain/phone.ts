@@ -1,11 +1,10 @@
 import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js';
 import { detectIntent } from './intents.ts';
-import type { PaymentMethod } from './payment-methods.ts';
+import { PROVIDER_OF, type PaymentMethod } from './payment-methods.ts';
 
 /** Which country's mobile numbers each mobile-money method can charge. */
 export const METHOD_COUNTRY: Partial<Record<PaymentMethod, CountryCode>> = {
   mpesa: 'KE',
-  ghala_mpesa: 'KE',
   ghala_mpesa: 'KE',
   ecocash: 'ZW',
   onemoney: 'ZW',
@@ -77,6 +76,9 @@ export type PayerReply = { own: true } | PayerNumber;
 export function readPayerReply(text: string, method: PaymentMethod): PayerReply {
   return detectIntent(text) === 'this_number' ? { own: true } : payerNumber(text, method);
 }
+
+/** Providers that send the payer a receipt by e-mail when given one (Paynow's authemail, Razorpay's customer.email). */
+export const takesEmail = (method: PaymentMethod): boolean => PROVIDER_OF[method] === 'paynow' || PROVIDER_OF[method] === 'razorpay';
 
 /** An e-mail address as people type one; the provider is the judge of whether it exists. */
 export function readEmail(text: string): string | null {

@@ -139,12 +139,12 @@ export function fulfilmentChoice(t: Texts, shop: ShopView): OutboundMessage {
 export function orderSummary(
   t: Texts,
   shop: ShopView,
-  order: { orderNumber: string; items: CartLine[]; fulfilment: 'delivery' | 'pickup' | null; address: { text?: string; latitude?: number; longitude?: number } | null; discounts?: DiscountLine[] },
+  order: { orderNumber: string; items: CartLine[]; fulfilment: 'delivery' | 'pickup' | null; address: { text?: string; latitude?: number; longitude?: number; byPhone?: boolean } | null; discounts?: DiscountLine[] },
 ): OutboundMessage {
   const totals = computeTotals(order.items, shop, order.fulfilment, order.discounts ?? []);
   const where =
     order.fulfilment === 'delivery'
-      ? t.deliverTo(order.address?.text ?? `📍 ${order.address?.latitude?.toFixed(5)}, ${order.address?.longitude?.toFixed(5)}`)
+      ? t.deliverTo(order.address?.byPhone ? t.chat.addressByPhone : order.address?.text ?? `📍 ${order.address?.latitude?.toFixed(5)}, ${order.address?.longitude?.toFixed(5)}`)
       : t.pickupAt(shop.name);
   return {
     kind: 'buttons',

@@ -4,7 +4,7 @@ import type { ShopView } from '../domain/catalog.ts';
 import { price, texts, type Language, type Texts } from '../domain/i18n.ts';
 import { parseDecimal, type CurrencyCode } from '../domain/money.ts';
 import type { OutboundMessage } from '../domain/outbound.ts';
-import { METHOD_COUNTRY, phoneForMethod } from '../domain/phone.ts';
+import { METHOD_COUNTRY, networkOf, phoneForMethod, readPayerReply } from '../domain/phone.ts';
 import { paymentMethods } from '../domain/screens.ts';
 import type { PaymentMethod } from '../domain/payment-methods.ts';
 import type { OrderView, PlaceOrderInput } from './definitions.ts';
@@ -134,10 +134,22 @@ export function bookingDialogue(d: BookingDeps) {
         case 'booking_method':
           return askMethod(step);
         case 'booking_phone': {
-          const useOwn = /^(me|mine|this( number)?|same|hii|yangu)$/i.test(input);
-          const phone = useOwn ? null : phoneForMethod(input, step.method);
+          let useOwn: boolean;
+          let phone: string | null;
+          let wrongNetwork = false;
+          // One reading of "which number?" with the order's payment (domain/phone.ts): the method's network too.
+          if (patched('payer-number')) {
+            const reply = readPayerReply(input, step.method);
+            useOwn = 'own' in reply;
+            phone = 'ok' in reply && reply.ok ? reply.phone : null;
+            wrongNetwork = 'why' in reply && reply.why === 'wrong_network';
+          } else {
+            useOwn = /^(me|mine|this( number)?|same|hii|yangu)$/i.test(input);
+            phone = useOwn ? null : phoneForMethod(input, step.method);
+          }
           if (!useOwn && !phone) {
-            const why = w().badPhone(d.t().methodName[step.method] ?? step.method, example(step.method));
+            const name = d.t().methodName[step.method] ?? step.method;
+            const why = wrongNetwork ? d.t().payer.wrongNetwork(name, networkOf(step.method) ?? '', example(step.method)) : w().badPhone(name, example(step.method));
             if (step.tries + 1 >= MAX_TRIES) return giveUp(why);
             d.setStep({ ...step, tries: step.tries + 1 });
             return d.send({ kind: 'text', body: why });

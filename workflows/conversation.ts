@@ -3,17 +3,20 @@ import type { Activities } from '../activities/index.ts';
 import type { CategoryView, LineRefusal, ProductView, ShopView } from '../domain/catalog.ts';
 import type { InboundMessage } from '../domain/inbound.ts';
 import { isLanguage, price, texts, type Language, type Texts } from '../domain/i18n.ts';
-import { detectIntent, detectLanguage, parseQuantity } from '../domain/intents.ts';
+import { detectIntent, detectIntentBeforeTable, detectLanguage, parseQuantity, type Intent } from '../domain/intents.ts';
+import { exampleNumber, maskedNumber, networkOf, payerNumber, readEmail, readPayerReply, takesEmail, takesNumber } from '../domain/phone.ts';
 import { morePageOf, type OutboundMessage } from '../domain/outbound.ts';
 import { breakdown, cartView, categoryList, fulfilmentChoice, mainMenu, optionPicker, orderSummary, paymentMethods, productCard, productList, promotionsView, sizeList } from '../domain/screens.ts';
 import type { OrderStatus } from '../domain/status.ts';
 import type { PaymentMethod } from '../domain/payment-methods.ts';
+import { refusalOf } from '../domain/refusals.ts';
 import {
   conversationQuery,
   handoverSignal,
   inboundSignal,
   orderChangedSignal,
   type ConversationInput,
+  type FulfilmentChoice,
   type OrderUpdateCall,
   type OrderUpdateName,
   type OrderUpdateOutcome,
@@ -44,9 +47,21 @@ type Step =
   | { name: 'customize'; productId: string; presentationId?: string; groupIndex: number; optionIds: string[] }
   | { name: 'quantity'; productId: string; presentationId?: string; optionIds: string[]; attempts: number }
   | { name: 'checkout' }
-  | { name: 'address' }
+  | { name: 'address'; skipped?: number }
+  | { name: 'pay_method' }
+  | PayerStep
   | { name: 'otp' }
   | BookingStep;
+
+/** Paying from another number: which wallet, which number, and an e-mail for the receipt where the provider takes one. */
+type PayerStep =
+  | { name: 'payer_method'; typed?: string }
+  | { name: 'payer_phone'; method: PaymentMethod; tries: number }
+  | { name: 'payer_email'; method: PaymentMethod; phone?: string; tries: number };
+const isPayerStep = (step: { name: string }): step is PayerStep => step.name.startsWith('payer_');
+const MAX_PAYER_TRIES = 3;
+/** What the order's timeline and the operator read for a delivery whose address the customer skipped twice. */
+const ADDRESS_BY_PHONE = 'No address given: call the customer for it';
 
 interface ConversationState {
   language: Language;
@@ -58,6 +73,8 @@ interface ConversationState {
   handoverUntil: number | null;
   lastInboundAt: number;
   name?: string;
+  /** Typed at the payment choice, for a provider that sends receipts by e-mail. */
+  payerEmail?: string;
 }
 
 const IDLE_CLOSE_MS = 7 * 24 * 3600_000;
@@ -80,6 +97,8 @@ export async function conversationWorkflow(input: ConversationInput & { handover
     lastInboundAt: Date.now(),
   };
   const inbox: InboundMessage[] = [];
+  /** The WhatsApp number of the message being handled: never kept in state. */
+  let sender = '';
   let shop: ShopView | null = null;
 
   setHandler(inboundSignal, (m) => {
@@ -234,7 +253,7 @@ export async function conversationWorkflow(input: ConversationInput & { handover
 
   async function startAdding(productId: string) {
     const p = await db.getProduct({ shopId: input.shopId, productId });
-    if (!p) return showCategories();
+    if (!p) return productNotFound();
     if (!p.available || (p.stock !== null && p.stock <= 0)) {
       await send({ kind: 'text', body: p.available ? t().outOfStock(p.name, 0) : t().unavailable(p.name) });
       return showCategories();
@@ -316,8 +335,9 @@ export async function conversationWorkflow(input: ConversationInput & { handover
     return send(fulfilmentChoice(t(), await getShop()));
   }
 
-  async function setFulfilment(choice: { fulfilment: 'delivery' | 'pickup'; address?: { text?: string; latitude?: number; longitude?: number; name?: string } }) {
+  async function setFulfilment(choice: FulfilmentChoice) {
     const r = await updateOrder('setFulfilment', [choice]);
+    if (!r.ok && patched('intents-table')) return refused(r.error);
     if (!r.ok) {
       if (choice.fulfilment === 'delivery') return send({ kind: 'text', body: t().badAddress });
       return send({ kind: 'text', body: t().notUnderstood });
@@ -327,11 +347,197 @@ export async function conversationWorkflow(input: ConversationInput & { handover
     return send(orderSummary(t(), await getShop(), r.result));
   }
 
-  async function pay(method: PaymentMethod) {
+  async function pay(method: PaymentMethod, payer: { phone?: string; email?: string } = {}) {
     state.lastMethod = method;
-    const r = await updateOrder('placeOrder', [{ method }]);
-    if (!r.ok) return send({ kind: 'text', body: `${t().notUnderstood}` });
+    if (state.step.name === 'pay_method') state.step = { name: 'idle' };
+    const email = payer.email ?? (takesEmail(method) ? state.payerEmail : undefined);
+    const r = await updateOrder('placeOrder', [{ method, ...(payer.phone ? { phone: payer.phone } : {}), ...(email ? { email } : {}) }]);
+    if (!r.ok) {
+      if (patched('intents-table')) return refused(r.error);
+      return send({ kind: 'text', body: `${t().notUnderstood}` });
+    }
     track(r.result);
+  }
+
+  /** Why the order refused, in the customer's words, with the screen that lets them go on. */
+  async function refused(error: string) {
+    const x = t();
+    const orderNumber = state.activeOrder?.orderNumber ?? '';
+    const why = refusalOf(error);
+    state.step = { name: 'idle' };
+    switch (why.kind) {
+      case 'placed':
+        return send({ kind: 'text', body: why.status === 'AWAITING_PAYMENT' ? x.chat.paymentRunning(orderNumber) : x.chat.orderPlaced(orderNumber) });
+      case 'paying':
+        return send({ kind: 'text', body: x.chat.paymentRunning(orderNumber) });
+      case 'cart_changed':
+        await send({ kind: 'text', body: x.chat.cartChanged });
+        return showCartView(await currentOrder());
+      case 'no_fulfilment':
+        state.step = { name: 'checkout' };
+        return send({ ...fulfilmentChoice(x, await getShop()), body: `${x.chat.chooseFulfilment}\n${x.howToReceive}` } as OutboundMessage);
+      case 'method_gone':
+        await send({ kind: 'text', body: x.chat.methodGone(x.methodName[why.method] ?? why.method) });
+        return showPaymentChoice();
+      case 'bad_number':
+        await send({ kind: 'text', body: x.payer.invalid(x.methodName[why.method] ?? why.method, exampleNumber(why.method)) });
+        return showPaymentChoice();
+      case 'empty':
+      case 'no_order':
+        return showCartView(null);
+      case 'no_delivery':
+      case 'no_pickup':
+        state.step = { name: 'checkout' };
+        return send({ ...fulfilmentChoice(x, await getShop()), body: why.kind === 'no_delivery' ? x.chat.noDelivery : x.chat.noPickup } as OutboundMessage);
+      case 'no_address':
+        state.step = { name: 'address' };
+        return send({ kind: 'text', body: x.badAddress });
+      default:
+        return send({ kind: 'text', body: x.chat.notPlaced });
+    }
+  }
+
+  // ---- paying from another number -------------------------------------------------------------------------------
+  async function showPaymentChoice() {
+    const s = await getShop();
+    const order = await currentOrder();
+    if (!order || order.status !== 'CHECKOUT') return checkout();
+    const x = t();
+    const screen = paymentMethods(x, s, order.fulfilment);
+    const numbered = s.paymentMethods.filter((m) => takesNumber(m as PaymentMethod));
+    state.step = { name: 'pay_method' };
+    const hints = [
+      ...(numbered.length ? [x.payer.hint(numbered.map((m) => x.methodName[m] ?? m).join(' / '))] : []),
+      ...(s.paymentMethods.some((m) => takesEmail(m as PaymentMethod)) ? [x.payer.emailHint] : []),
+    ];
+    if (!hints.length) return send(screen);
+    const hint = hints.join('\n');
+    return send({ ...screen, body: `${'body' in screen ? screen.body : x.choosePayment}\n\n${hint}` } as OutboundMessage);
+  }
+
+  /** Text at the payment choice: "another number", a number itself, or an e-mail for the receipt. */
+  async function onPaymentChoiceText(text: string, intent: Intent): Promise<boolean> {
+    const s = await getShop();
+    const email = readEmail(text);
+    if (email && s.paymentMethods.some((m) => takesEmail(m as PaymentMethod))) {
+      state.payerEmail = email;
+      await send({ kind: 'text', body: t().payer.emailNoted(email) });
+      await showPaymentChoice();
+      return true;
+    }
+    const looksLikeNumber = /^\+?[\d\s().-]{7,}$/.test(text.trim());
+    if (intent !== 'other_number' && !looksLikeNumber) return false;
+    const numbered = s.paymentMethods.filter((m) => takesNumber(m as PaymentMethod)) as PaymentMethod[];
+    if (!numbered.length) return false;
+    if (numbered.length === 1) {
+      const method = numbered[0]!;
+      if (looksLikeNumber) return onPayerPhone({ name: 'payer_phone', method, tries: 0 }, text).then(() => true);
+      await askPayerPhone(method, 0);
+      return true;
+    }
+    const x = t();
+    state.step = { name: 'payer_method', ...(looksLikeNumber ? { typed: text.trim() } : {}) };
+    const rows = numbered.map((m) => ({ id: `payer:${m}`, title: x.methodName[m] ?? m }));
+    await send(rows.length <= 3 ? { kind: 'buttons', body: x.payer.chooseMethod, buttons: rows } : { kind: 'list', body: x.payer.chooseMethod, button: x.paymentButton, sections: [{ title: x.paymentButton, rows }] });
+    return true;
+  }
+
+  async function askPayerPhone(method: PaymentMethod, tries: number, body?: string) {
+    const x = t();
+    const name = x.methodName[method] ?? method;
+    state.step = { name: 'payer_phone', method, tries };
+    return send({
+      kind: 'buttons',
+      body: body ?? x.payer.askNumber(name, exampleNumber(method)),
+      buttons: [
+        { id: 'payer:self', title: x.payer.thisNumber },
+        { id: 'pay:other', title: x.payer.otherMethod },
+      ],
+    });
+  }
+
+  async function onPayerPhone(step: Extract<PayerStep, { name: 'payer_phone' }>, text: string) {
+    const x = t();
+    const name = x.methodName[step.method] ?? step.method;
+    const example = exampleNumber(step.method);
+    const reply = readPayerReply(text, step.method);
+    const own = 'own' in reply ? payerNumber(sender, step.method) : null;
+    const chosen = own ?? reply;
+    if ('ok' in chosen && chosen.ok) return afterPayerPhone(step.method, own ? undefined : chosen.phone);
+    const why = own ? x.payer.ownUnusable(name, example) : 'why' in chosen && chosen.why === 'wrong_network' ? x.payer.wrongNetwork(name, networkOf(step.method) ?? '', example) : x.payer.invalid(name, example);
+    if (step.tries + 1 >= MAX_PAYER_TRIES) {
+      await send({ kind: 'text', body: `${why} ${x.tooManyTries}` });
+      return showPaymentChoice();
+    }
+    return askPayerPhone(step.method, step.tries + 1, why);
+  }
+
+  async function afterPayerPhone(method: PaymentMethod, phone: string | undefined) {
+    if (takesEmail(method) && !state.payerEmail) {
+      const x = t();
+      state.step = { name: 'payer_email', method, ...(phone ? { phone } : {}), tries: 0 };
+      return send({ kind: 'buttons', body: x.payer.askEmail, buttons: [{ id: 'payer:skip-email', title: x.payer.skip }] });
+    }
+    return payFrom(method, phone);
+  }
+
+  async function payFrom(method: PaymentMethod, phone: string | undefined, email?: string) {
+    state.step = { name: 'idle' };
+    if (phone) await send({ kind: 'text', body: t().payer.paying(t().methodName[method] ?? method, maskedNumber(phone)) });
+    return pay(method, { ...(phone ? { phone } : {}), ...(email ? { email } : {}) });
+  }
+
+  async function onPayerText(step: PayerStep, text: string, intent: Intent) {
+    switch (step.name) {
+      case 'payer_method':
+        return onPaymentChoiceText(step.typed ?? text, 'other_number');
+      case 'payer_phone':
+        return onPayerPhone(step, text);
+      case 'payer_email': {
+        if (intent === 'skip') return payFrom(step.method, step.phone);
+        const email = readEmail(text);
+        if (email) return payFrom(step.method, step.phone, email);
+        if (step.tries + 1 >= 2) return payFrom(step.method, step.phone);
+        state.step = { ...step, tries: step.tries + 1 };
+        return send({ kind: 'buttons', body: t().payer.badEmail, buttons: [{ id: 'payer:skip-email', title: t().payer.skip }] });
+      }
+    }
+  }
+
+  async function onPayerId(value: string) {
+    const step = state.step;
+    if (value === 'self' && step.name === 'payer_phone') return onPayerPhone(step, 'this number');
+    if (value === 'skip-email' && step.name === 'payer_email') return payFrom(step.method, step.phone);
+    const s = await getShop();
+    const method = s.paymentMethods.find((m) => m === value && takesNumber(m as PaymentMethod)) as PaymentMethod | undefined;
+    if (!method || step.name !== 'payer_method') return showPaymentChoice();
+    if (step.typed) return onPayerPhone({ name: 'payer_phone', method, tries: 0 }, step.typed);
+    return askPayerPhone(method, 0);
+  }
+
+  // ---- small honest answers -------------------------------------------------------------------------------------
+  async function skipAddress(step: Extract<Step, { name: 'address' }>) {
+    const x = t();
+    if (!step.skipped) {
+      state.step = { name: 'address', skipped: 1 };
+      return send({ kind: 'text', body: x.chat.addressNeeded });
+    }
+    await send({ kind: 'text', body: x.chat.shopWillCall });
+    return setFulfilment({ fulfilment: 'delivery', address: { byPhone: true, text: ADDRESS_BY_PHONE } });
+  }
+
+  async function clearCart() {
+    const r = await updateOrder('clearCart', []);
+    if (!patched('intents-table')) return send({ kind: 'text', body: r.ok ? t().cleared : t().cartEmpty });
+    if (r.ok) return send({ kind: 'text', body: t().cleared });
+    const why = refusalOf(r.error);
+    if (why.kind === 'no_order') return send({ kind: 'text', body: t().chat.cartAlreadyEmpty });
+    return refused(r.error);
+  }
+
+  async function productNotFound() {
+    if (patched('intents-table')) await send({ kind: 'text', body: t().chat.productNotFound });
+    return showCategories();
   }
 
   async function cancel() {
@@ -374,7 +580,7 @@ export async function conversationWorkflow(input: ConversationInput & { handover
       }
       case 'prod': {
         const p = await db.getProduct({ shopId: input.shopId, productId: value });
-        if (!p) return showCategories();
+        if (!p) return productNotFound();
         return send(productCard(t(), p));
       }
       case 'add':
@@ -385,20 +591,21 @@ export async function conversationWorkflow(input: ConversationInput & { handover
       case 'cart':
         if (value === 'checkout') return checkout();
         if (value === 'more') return showCategories();
-        if (value === 'clear') {
-          const r = await updateOrder('clearCart', []);
-          return send({ kind: 'text', body: r.ok ? t().cleared : t().cartEmpty });
-        }
+        if (value === 'clear') return clearCart();
         return showMenu();
       case 'ful':
         if (value === 'pickup') return setFulfilment({ fulfilment: 'pickup' });
         state.step = { name: 'address' };
-        return send({ kind: 'text', body: t().askAddress });
+        return send({ kind: 'text', body: t().chat.askAddress });
       case 'order':
         if (value === 'confirm') {
           const s = await getShop();
           const order = await currentOrder();
           if (!order || order.status !== 'CHECKOUT') return checkout();
+          if (patched('payer-number')) {
+            if (s.paymentMethods.length === 1 && !takesNumber(s.paymentMethods[0] as PaymentMethod)) return pay(s.paymentMethods[0] as PaymentMethod);
+            return showPaymentChoice();
+          }
           if (s.paymentMethods.length === 1) return pay(s.paymentMethods[0] as PaymentMethod);
           return send(paymentMethods(t(), s, order.fulfilment));
         }
@@ -410,19 +617,25 @@ export async function conversationWorkflow(input: ConversationInput & { handover
         if (value === 'other' || value === 'retry') {
           const order = await currentOrder();
           if (order?.source === 'booking' && ['CHECKOUT', 'AWAITING_PAYMENT'].includes(order.status)) return booking.otherMethod(order);
+          if (order?.status === 'CHECKOUT' && patched('payer-number')) return showPaymentChoice();
           return send(paymentMethods(t(), await getShop(), order?.fulfilment ?? null));
         }
         const step = state.step;
         if (step.name === 'booking_method') return booking.onMethod(step, value);
         return pay(value as PaymentMethod);
       }
+      case 'payer':
+        if (patched('payer-number')) return onPayerId(value);
+        return send({ kind: 'text', body: t().notUnderstood });
       default:
         return send({ kind: 'text', body: t().notUnderstood });
     }
   }
 
   async function onText(text: string) {
-    const intent = detectIntent(text);
+    // The table reads more (seed phrases, Swahili, typos): runs from before it keep reading text as they did.
+    const table = patched('intents-table');
+    const intent = table ? detectIntent(text) : detectIntentBeforeTable(text);
     if (intent === 'cancel') return cancel();
     const step = state.step;
     if (step.name === 'quantity' && intent !== 'menu' && intent !== 'greeting') return onQuantity(text);
@@ -432,6 +645,14 @@ export async function conversationWorkflow(input: ConversationInput & { handover
       return;
     }
     if (isBookingStep(step) && intent !== 'menu' && intent !== 'greeting') return booking.onText(step, text);
+    if (table && isPayerStep(step) && intent !== 'menu' && intent !== 'greeting') return onPayerText(step, text, intent);
+    if (table && step.name === 'pay_method' && (await onPaymentChoiceText(text, intent))) return;
+    if (table && step.name === 'address') {
+      // Only a clear command leaves the address question: "Shop 4, Moi Avenue" is an address.
+      if (intent === 'skip') return skipAddress(step);
+      if (intent === 'pickup') return setFulfilment({ fulfilment: 'pickup' });
+      if (!['menu', 'greeting', 'help', 'language'].includes(intent)) return setFulfilment({ fulfilment: 'delivery', address: { text: text.trim() } });
+    }
     if (step.name === 'address' && intent === 'unknown') return setFulfilment({ fulfilment: 'delivery', address: { text: text.trim() } });
     switch (intent) {
       case 'greeting':
@@ -456,6 +677,20 @@ export async function conversationWorkflow(input: ConversationInput & { handover
         return showHelp();
       case 'language':
         return switchLanguage();
+      case 'promotions':
+        if (patched('view-promotions')) return showPromotions();
+        return send({ kind: 'text', body: t().notUnderstood });
+      case 'clear_cart':
+        return clearCart();
+      case 'delivery':
+      case 'pickup': {
+        const order = await currentOrder();
+        if (order && order.items.length && ['CART', 'CHECKOUT'].includes(order.status)) return onId(`ful:${intent}`);
+        return checkout();
+      }
+      case 'other_number':
+        if (state.activeOrder?.status === 'CHECKOUT' && (await onPaymentChoiceText(text, intent))) return;
+        return send({ kind: 'text', body: t().notUnderstood });
       default:
         return send({ kind: 'text', body: t().notUnderstood });
     }
@@ -475,6 +710,7 @@ export async function conversationWorkflow(input: ConversationInput & { handover
       state.registered = true;
     }
     state.lastInboundAt = Date.now();
+    sender = m.from;
     if (m.contactName) state.name = m.contactName;
     // Blue ticks for the customer; not awaited, a read receipt never holds the answer up.
     void acts.markRead({ phoneNumberId: m.phoneNumberId, messageId: m.id }).catch(() => undefined);

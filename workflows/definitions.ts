@@ -14,6 +14,8 @@ export interface OrderAddressView {
   latitude?: number;
   longitude?: number;
   name?: string;
+  /** Delivery without an address: the customer skipped it twice and the shop calls them for it. */
+  byPhone?: boolean;
 }
 
 export interface PaymentAttemptView {
@@ -124,6 +126,8 @@ export interface PlaceOrderInput {
   method: PaymentMethod;
   /** Digits, country code first; the number to charge for mobile money. */
   phone?: string;
+  /** Where the provider sends the payer's receipt, when it takes one (Paynow, Razorpay). */
+  email?: string;
 }
 
 export interface CatalogOrderItem {

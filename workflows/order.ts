@@ -424,6 +424,7 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
       order.address = choice.fulfilment === 'delivery' ? (choice.address ?? null) : null;
       retotal();
       setStatus('CHECKOUT', choice.fulfilment);
+      if (order.address?.byPhone) event('address_by_phone', 'no address given: call the customer for it');
       touch();
       await persist();
       return order;
@@ -437,7 +438,7 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
           const a = choice.address;
           const hasText = typeof a?.text === 'string' && a.text.trim().length >= 5;
           const hasPoint = typeof a?.latitude === 'number' && typeof a?.longitude === 'number' && Math.abs(a.latitude) <= 90 && Math.abs(a.longitude) <= 180;
-          if (!hasText && !hasPoint) throw new Error('a delivery needs an address or a location');
+          if (!hasText && !hasPoint && a?.byPhone !== true) throw new Error('a delivery needs an address or a location');
         } else if (choice.fulfilment === 'pickup') {
           if (!input.shop.pickupAvailable) throw new Error('this shop has no pickup');
         } else {

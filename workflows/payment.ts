@@ -5,7 +5,7 @@ import { durationMs } from '../domain/duration.ts';
 import { texts, price, type TemplateKey } from '../domain/i18n.ts';
 import { isCurrencyCode } from '../domain/money.ts';
 import type { OutboundMessage } from '../domain/outbound.ts';
-import { METHOD_COUNTRY, phoneForMethod } from '../domain/phone.ts';
+import { METHOD_COUNTRY, phoneForMethod, readEmail } from '../domain/phone.ts';
 import type { Attention, OrderStatus, PaymentStatusValue } from '../domain/status.ts';
 import { ledger, paymentTransitionRefusal } from '../domain/order-machine.ts';
 import { PROVIDER_OF, isLinkMethod, type FailureReason, type PaymentMethod } from '../domain/payment-methods.ts';
@@ -102,6 +102,7 @@ export class PaymentStep {
     if (choice.phone !== undefined && METHOD_COUNTRY[choice.method] && !phoneForMethod(choice.phone, choice.method)) {
       throw new Error(`${choice.phone.replace(/\d(?=\d{3})/g, '•')} is not a valid number for ${choice.method}`);
     }
+    if (choice.email !== undefined && !readEmail(choice.email)) throw new Error('the e-mail address is not valid');
   }
 
   request(choice: PlaceOrderInput): void {
@@ -318,6 +319,7 @@ export class PaymentStep {
         currency: order.currency,
         attempt: this.attempts,
         ...(choice.phone ? { phone: choice.phone } : {}),
+        ...(choice.email ? { email: choice.email } : {}),
         ...(input.booking ? { bookingReference: input.booking.reference } : {}),
         expiresInSeconds: Math.round(durationMs(input.timing.paymentLinkTimeout) / 1000),
       }]);
