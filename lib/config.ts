@@ -194,7 +194,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       keySecret: env.RAZORPAY_KEY_SECRET ?? SANDBOX_SECRET,
       webhookSecret: env.RAZORPAY_WEBHOOK_SECRET ?? SANDBOX_SECRET,
     },
-    shopify: { baseUrl: env.SHOPIFY_BASE_URL ?? 'https://{shopDomain}' },
+    shopify: { baseUrl: env.SHOPIFY_BASE_URL ?? (sandbox ? `${publicBaseUrl}/sandbox/shopify/{shopDomain}` : 'https://{shopDomain}') },
     ghala: {
       baseUrl: env.GHALA_BASE_URL ?? providerUrl('ghala'),
       apiKey: env.GHALA_API_KEY ?? SANDBOX_SECRET,

@@ -5,6 +5,7 @@ import type { EventHub } from './events.ts';
 import { createMpesaSimulator, type MpesaSimulator } from './providers/mpesa.ts';
 import { createPaynowSimulator, type PaynowSimulator } from './providers/paynow.ts';
 import { createOmariSimulator, type OmariSimulator } from './providers/omari.ts';
+import { createShopifySimulator } from './providers/shopify.ts';
 import { createRazorpaySimulator, type RazorpaySimulator } from './providers/razorpay.ts';
 import { createGhalaSimulator, type GhalaSimulator } from './providers/ghala.ts';
 import { HttpError } from '../api/errors.ts';
@@ -88,6 +89,8 @@ export function createSimulators(opts: { config: Config; hub: EventHub; fetch: t
   const omari = createOmariSimulator({ merchantKey: config.omari.merchantKey });
   const razorpay = createRazorpaySimulator({ ...config.razorpay, webhookUrl: `${base}/webhooks/razorpay`, fetch: opts.fetch });
   const ghala = createGhalaSimulator({ ...config.ghala, webhookUrl: `${base}/webhooks/ghala`, fetch: opts.fetch });
+  // A Shopify store for every shop given `shopify` settings (SHOPIFY_BASE_URL's sandbox default points here).
+  const shopify = createShopifySimulator({ acceptAnyStore: true });
 
   const toggles: Record<ProviderName, Toggles> = { mpesa: toggleOff(), paynow: toggleOff(), omari: toggleOff(), razorpay: toggleOff() };
   const open = new Map<string, Prompt>();
@@ -176,6 +179,7 @@ export function createSimulators(opts: { config: Config; hub: EventHub; fetch: t
 
   const providers = express.Router();
   providers.use('/mpesa', mpesa.router);
+  providers.use('/shopify', shopify.router);
   providers.use('/paynow', paynow.router);
   providers.use('/omari', omari.router);
   providers.use('/razorpay', razorpay.router);

@@ -88,7 +88,12 @@ function searchedTag(query: unknown): string | null {
   return raw === undefined ? null : raw.replace(/\\(.)/g, '$1');
 }
 
-export function createShopifySimulator(): ShopifySimulator {
+export interface ShopifySimulatorOptions {
+  /** The sandbox's stores: any `*.myshopify.com` is served, with the first token it is called with. */
+  acceptAnyStore?: boolean;
+}
+
+export function createShopifySimulator(options: ShopifySimulatorOptions = {}): ShopifySimulator {
   const tokens = new Map<string, string>();
   const orders: SimulatedShopifyOrder[] = [];
   const log: ShopifyRequestLog[] = [];
@@ -128,13 +133,15 @@ export function createShopifySimulator(): ShopifySimulator {
       res.status(404).json({ errors: 'Not Found' });
       return;
     }
+    const offered = req.get('x-shopify-access-token');
+    if (!tokens.has(shopDomain) && options.acceptAnyStore && offered && /^[a-z0-9][a-z0-9-]*\.myshopify\.com$/.test(shopDomain)) tokens.set(shopDomain, offered);
     const token = tokens.get(shopDomain);
     if (!token) {
       record(404, 'refused');
       res.status(404).json({ errors: 'Not Found' });
       return;
     }
-    if (req.get('x-shopify-access-token') !== token) {
+    if (offered !== token) {
       record(401, 'refused');
       res.status(401).json({ errors: '[API] Invalid API key or access token (unrecognized login or wrong password)' });
       return;

@@ -4,6 +4,7 @@ import express from 'express';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { PUNE } from '../helpers/duka.ts';
 import { createShopifySimulator, type ShopifySimulatorControl } from '../../sandbox/providers/shopify.ts';
+import { ShopifyClient } from '../../providers/shopify/client.ts';
 import { ADMIN_TOKEN, Customer, admin, eventually, latestAttempt, orderOf, pendingActivities, toPaymentChoice, waitForLink, type World, startWorld } from './support.ts';
 
 /**
@@ -145,5 +146,29 @@ describe('Shopify push of sold orders, Pune', () => {
     expect(order.timeline.find((e) => e.type === 'shopify_failed')?.detail).toMatch(/HTTP 400/);
     expect(order.status).toBe('PAID');
     expect(mine(orderNumber)).toHaveLength(0);
+  });
+});
+
+describe('the sandbox\'s Shopify store', () => {
+  it('serves any myshopify.com store with the first token it is called with, and refuses another token (401, Shopify\'s answer)', async () => {
+    const sim = createShopifySimulator({ acceptAnyStore: true });
+    const app = express();
+    app.use('/sandbox/shopify', sim.router);
+    const server: Server = await new Promise((resolve) => {
+      const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    });
+    try {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/sandbox/shopify/{shopDomain}`;
+      const store = { shopDomain: 'mutare-solar.myshopify.com', accessToken: 'shpat_sandbox' };
+      const client = new ShopifyClient(base);
+      const line = { title: 'Panel', quantity: 1, priceSet: { shopMoney: { amount: '150.00', currencyCode: 'USD' } } };
+      const created = await client.createOrder(store, { currency: 'USD', lineItems: [line], tags: ['duka', 'duka:MUT-1001'] }, {});
+      expect(await client.findOrderByTag(store, 'duka:MUT-1001')).toEqual(created);
+      expect(await client.findOrderByTag(store, 'duka:MUT-1002')).toBeNull();
+      await expect(client.findOrderByTag({ ...store, accessToken: 'shpat_other' }, 'duka:MUT-1001')).rejects.toMatchObject({ kind: 'unavailable', message: expect.stringContaining('HTTP 401') });
+      await expect(client.createOrder(store, { currency: 'USD', lineItems: [line], colour: 'red' }, {})).rejects.toMatchObject({ kind: 'rejected', message: expect.stringContaining('colour') });
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 });
