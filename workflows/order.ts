@@ -762,7 +762,8 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
       await condition(woken);
     }
     await persist();
-    if (workflowInfo().continueAsNewSuggested && !payment.busy()) {
+    // A Shopify push in flight is not left behind by continue-as-new: the next run would start a second one beside it.
+    if (workflowInfo().continueAsNewSuggested && !payment.busy() && state.shopify !== 'pushing') {
       await condition(allHandlersFinished);
       state.payment = payment.snapshot();
       await continueAsNew<typeof orderWorkflow>({ ...input, state });
@@ -780,7 +781,7 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
       await condition(() => payment.hasWork() || dirty, until() - Date.now(), { summary: 'refund window' });
       if (payment.hasWork()) await payment.run();
       await persist();
-      if (workflowInfo().continueAsNewSuggested) {
+      if (workflowInfo().continueAsNewSuggested && state.shopify !== 'pushing') {
         await condition(allHandlersFinished);
         state.payment = payment.snapshot();
         await continueAsNew<typeof orderWorkflow>({ ...input, state });
