@@ -157,6 +157,26 @@ describe('Meta catalog sync', () => {
     expect(report.runs).toBe(runs + 1);
   });
 
+  it('a transient Meta error is retried; a batch Meta refuses fails its products with Meta\'s message, and the next sync heals them', async () => {
+    meta.failNext(1, { status: 503, code: 2, message: 'Service temporarily unavailable' });
+    const created = await admin('POST', `/shops/${SHOP}/products`, product('NBO-RETRY-1'), 201);
+    await waitItem('NBO-RETRY-1', (i) => i?.price === '450.00 KES', 'the product after a retry');
+    // That run's last calls (batch status, product sets) must not meet the next failure.
+    await settledReport();
+
+    meta.failNext(1, { status: 400, code: 100, message: 'Invalid parameter', details: 'requests[0].data.price' });
+    await admin('PATCH', `/shops/${SHOP}/products/${created.id}`, { price: 47_000 });
+    const refused = await settledReport();
+    expect(refused.status).toBe('failed');
+    expect(refused.error).toContain('Invalid parameter');
+    expect(refused.errors).toEqual([{ retailerId: 'NBO-RETRY-1', message: expect.stringContaining('(#100) Invalid parameter') }]);
+    expect(item('NBO-RETRY-1')?.price).toBe('450.00 KES');
+
+    await admin('POST', `/shops/${SHOP}/catalog/sync`, { full: false }, 202);
+    await waitItem('NBO-RETRY-1', (i) => i?.price === '470.00 KES', 'the refused change, sent again');
+    expect(await settledReport()).toMatchObject({ status: 'completed', failed: 0 });
+  });
+
   it('twenty edits within the debounce cause one batch', async () => {
     const before = meta.batches.length;
     const ids = Array.from({ length: 20 }, (_, i) => `NBO-BULK-${String(i).padStart(2, '0')}`);

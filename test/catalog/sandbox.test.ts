@@ -1,0 +1,47 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { startSandboxDuka, type SandboxDuka } from '../browser/harness.ts';
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/**
+ * The sandbox as `npm start` runs it (SANDBOX on, the Graph stand-in at /sandbox/graph, a real worker): the stand-in's
+ * catalog starts empty, duka syncs every shop into it, and the chat's "Browse the catalog" lists what it holds, so an
+ * owner's change in the admin API is what a customer browsing WhatsApp's catalog sees.
+ */
+describe('the sandbox\'s WhatsApp catalog', () => {
+  let duka: SandboxDuka;
+  beforeAll(async () => {
+    duka = await startSandboxDuka({ label: 'catalog_sandbox' });
+  }, 120_000);
+  afterAll(async () => {
+    await duka?.stop();
+  });
+
+  const browse = async (): Promise<{ synced: boolean; items: Json[] }> => (await (await fetch(`${duka.baseUrl}/sandbox/api/catalog?catalogId=900000000000001`)).json()) as { synced: boolean; items: Json[] };
+  const until = async (check: (c: { synced: boolean; items: Json[] }) => boolean, what: string) => {
+    for (const deadline = Date.now() + 30_000; ; ) {
+      const listed = await browse();
+      if (check(listed)) return listed;
+      if (Date.now() > deadline) throw new Error(`the sandbox catalog never showed ${what}: ${JSON.stringify(listed)}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  };
+  const patch = async (path: string, body: unknown) => {
+    const res = await fetch(`${duka.baseUrl}/api/admin${path}`, { method: 'PATCH', headers: { authorization: `Bearer ${duka.config.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    expect(res.status).toBe(200);
+  };
+  const coffee = (c: { items: Json[] }) => c.items.find((i) => i.retailerId === 'NBO-COFFEE-500');
+
+  it('is filled by duka at start, follows a price change, and drops a product that is no longer for sale', async () => {
+    const first = await until((c) => c.synced && coffee(c) !== undefined, 'the demo products');
+    expect(coffee(first)).toMatchObject({ name: 'Premium Coffee', price: 150_000, description: 'Kenyan AA, 500 g, roasted this week', customisable: false });
+    expect(first.items.find((i) => i.retailerId === 'NBO-PIZZA-MARG')).toMatchObject({ customisable: true });
+
+    await patch('/shops/nairobi/products/nairobi-coffee', { price: 165_000 });
+    await until((c) => coffee(c)?.price === 165_000, 'the new price');
+
+    await patch('/shops/nairobi/products/nairobi-coffee', { available: false });
+    const gone = await until((c) => coffee(c) === undefined, 'the coffee gone');
+    expect(gone.items.map((i) => i.retailerId)).toContain('NBO-HONEY-500');
+  });
+});
