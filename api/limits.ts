@@ -20,23 +20,15 @@ export const SERVER_LIMITS = {
 
 /**
  * Every `app.listen` of duka's app (production, the bench's children, tests) gets SERVER_LIMITS: Express's own
- * listen makes a server with Node's defaults, and the places that call it are many.
+ * listen makes a server with Node's defaults, and the places that call it are many. The callback is Node's: called
+ * once listening, while a failure (a busy port) is only an `error` event. Express 5 also calls the callback with the
+ * error, which callers written as `listen(port, () => resolve(server))` took for success: the API then ran without a
+ * port instead of saying which one was busy.
  */
 export function listenWithLimits(app: Express): void {
   app.listen = function listen(...args: unknown[]) {
     const server = http.createServer(SERVER_LIMITS, app);
     server.keepAliveTimeout = SERVER_LIMITS.keepAliveTimeout;
-    const done = args[args.length - 1];
-    if (typeof done === 'function') {
-      let called = false;
-      const once = (...a: unknown[]) => {
-        if (called) return;
-        called = true;
-        (done as (...x: unknown[]) => void)(...a);
-      };
-      args[args.length - 1] = once;
-      server.once('error', once);
-    }
     return server.listen(...(args as Parameters<http.Server['listen']>));
   } as Express['listen'];
 }

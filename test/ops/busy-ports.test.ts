@@ -19,8 +19,9 @@ let busyPort: number;
 let dataDir: string;
 
 beforeAll(async () => {
+  // On every address, as a second duka's API holds it.
   holder = net.createServer();
-  await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', () => resolve()));
+  await new Promise<void>((resolve) => holder.listen(0, () => resolve()));
   busyPort = (holder.address() as net.AddressInfo).port;
   dataDir = mkdtempSync(join(tmpdir(), 'duka-busy-'));
 });
