@@ -614,6 +614,10 @@ export async function conversationWorkflow(input: ConversationInput & { handover
         return showMenu();
       case 'pay': {
         if (value === 'retry' && state.lastMethod) return pay(state.lastMethod);
+        // Help under a payment link (seed 004): how to pay, and a way to another method (the order closes the link).
+        if (value === 'help' && patched('pay-help')) {
+          return send({ kind: 'buttons', body: t().payment.linkHelp, buttons: [{ id: 'pay:other', title: t().payment.otherMethod }, { id: 'order:cancel', title: t().cancel }] });
+        }
         if (value === 'other' || value === 'retry') {
           const order = await currentOrder();
           if (order?.source === 'booking' && ['CHECKOUT', 'AWAITING_PAYMENT'].includes(order.status)) return booking.otherMethod(order);

@@ -451,6 +451,14 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
   setHandler(
     placeOrderUpdate,
     async (choice: PlaceOrderInput) => {
+      // Help under a payment link offers another method: the link is closed and the new method starts (workflows/payment.ts).
+      if (order.status === 'AWAITING_PAYMENT' && payment.switching() && patched('switch-from-link')) {
+        event('payment_switched', choice.method);
+        order.paymentMethod = choice.method;
+        await payment.switchTo(choice);
+        await persist();
+        return order;
+      }
       if (!booking && patched('stock-reserve')) {
         // The cart as the catalog is now: a price that changed is shown to confirm, something gone is a plain refusal,
         // and the units are held (all or none) so that two customers never buy the last one twice.
@@ -495,6 +503,7 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
     },
     {
       validator: (choice) => {
+        if (order.status === 'AWAITING_PAYMENT' && payment.switching() && input.shop.paymentMethods.includes(choice?.method)) return payment.validateSwitch(choice);
         if (order.status !== 'CHECKOUT') throw new Error(`order ${order.orderNumber} is ${order.status}, not at checkout`);
         if (!order.fulfilment && !booking) throw new Error('choose delivery or pickup first');
         if (booking && choice?.method === 'cash') throw new Error('a booking is paid by mobile money, not cash');

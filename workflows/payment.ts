@@ -112,6 +112,30 @@ export class PaymentStep {
     this.awaitingChoice = false;
   }
 
+  /** The customer may leave an open payment link for another method (Help → Other method): never for an OTP or a prompt on the phone. */
+  validateSwitch(choice: PlaceOrderInput): void {
+    const c = this.current;
+    if (!c || !isLinkMethod(c.method) || c.awaitingOtp) throw new Error('no payment link is open to switch from');
+    if (choice.method === 'cash') throw new Error('cash is chosen at checkout, not instead of an open payment link');
+    this.validateRequest(choice);
+  }
+
+  switching(): boolean {
+    return this.current !== null && isLinkMethod(this.current.method) && !this.current.awaitingOtp;
+  }
+
+  /**
+   * Closes the open link and starts the chosen method once it is closed. A link paid meanwhile still pays the order
+   * (a late success), and a second payment is then flagged like any double payment.
+   */
+  async switchTo(choice: PlaceOrderInput): Promise<void> {
+    const c = this.current!;
+    this.abandoned = true;
+    this.requested = choice;
+    this.awaitingChoice = false;
+    await this.d.acts.cancelPayment({ reference: c.reference }).catch((err: unknown) => log.warn('cancel failed', { error: String(err) }));
+  }
+
   validateRetry(method?: PaymentMethod): void {
     const o = this.d.order;
     if (o.paymentStatus === 'SUCCEEDED') throw new Error('the order is already paid');
@@ -338,6 +362,8 @@ export class PaymentStep {
       await this.d.say({ kind: 'text', body: t.payment.approvePrompt(methodName, price(order.total, order.currency)) });
     } else if (action.type === 'open_url' && /^https?:\/\//i.test(action.url)) {
       await this.d.say({ kind: 'cta_url', body: t.payment.payLinkBody(order.orderNumber, price(order.total, order.currency)), displayText: t.payment.payNow, url: action.url });
+      // Seed 004's [Pay now] [Help]: a CTA message carries one button only, so Help is a reply button right after it.
+      if (patched('pay-link-help')) await this.d.say({ kind: 'buttons', body: t.payment.linkHelpPrompt, buttons: [{ id: 'pay:help', title: t.payment.helpButton }] });
     } else if (action.type === 'open_url') {
       // An app deep link (InnBucks) is no http(s) URL, which a WhatsApp button cannot carry: give the code to type.
       const code = /[?&]pymInnCode=([^&]+)/.exec(action.url)?.[1];

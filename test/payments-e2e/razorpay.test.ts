@@ -20,6 +20,30 @@ import {
   type World,
 } from './support.ts';
 
+const CHAI = [{ retailerId: 'PNQ-CHAI', quantity: 1 }];
+
+/** A customer who chose the payment link and got the "Pay now" button. */
+async function linkSentIn(w: World, waId: string) {
+  const c = new Customer(w.duka, PUNE, waId);
+  const { orderNumber, methods } = await toPaymentChoice(w.duka, c, 'pune', CHAI);
+  expect(methods.ids).toEqual(['pay:razorpay_link', 'pay:cash']);
+  // "Pay now", then the Help button under it (seed 004's [Pay Now] [Help]).
+  const [button, help] = await c.tap('pay:razorpay_link', 'pay:razorpay_link', 2);
+  expect(help).toMatchObject({ text: 'Trouble paying? Tap Help.', ids: ['pay:help'] });
+  const reference = await latestAttempt(w.duka, orderNumber, 1);
+  const link = await waitForLink(w.providers, reference);
+  return { c, orderNumber, button: button!, link, reference };
+}
+
+function signedWebhook(body: unknown, eventId = `evt_${randomBytes(6).toString('hex')}`) {
+  const raw = JSON.stringify(body);
+  return {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-razorpay-event-id': eventId, 'x-razorpay-signature': createHmac('sha256', CREDENTIALS.RAZORPAY_WEBHOOK_SECRET).update(raw).digest('hex') },
+    body: raw,
+  };
+}
+
 /**
  * Razorpay Payment Links in Pune, end to end: the link goes to the customer as a "Pay now" button, the simulator speaks
  * the Payment Links API (create, fetch, cancel, refund) and posts signed webhooks with event ids.
@@ -34,27 +58,7 @@ describe('Razorpay payment links, Pune', () => {
     await w?.stop();
   });
 
-  const CHAI = [{ retailerId: 'PNQ-CHAI', quantity: 1 }];
-
-  /** A customer who chose the payment link and got the "Pay now" button. */
-  async function linkSent(waId: string) {
-    const c = new Customer(w.duka, PUNE, waId);
-    const { orderNumber, methods } = await toPaymentChoice(w.duka, c, 'pune', CHAI);
-    expect(methods.ids).toEqual(['pay:razorpay_link', 'pay:cash']);
-    const [button] = await c.tap('pay:razorpay_link');
-    const reference = await latestAttempt(w.duka, orderNumber, 1);
-    const link = await waitForLink(w.providers, reference);
-    return { c, orderNumber, button: button!, link, reference };
-  }
-
-  function signedWebhook(body: unknown, eventId = `evt_${randomBytes(6).toString('hex')}`) {
-    const raw = JSON.stringify(body);
-    return {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-razorpay-event-id': eventId, 'x-razorpay-signature': createHmac('sha256', CREDENTIALS.RAZORPAY_WEBHOOK_SECRET).update(raw).digest('hex') },
-      body: raw,
-    };
-  }
+  const linkSent = (waId: string) => linkSentIn(w, waId);
 
   it('sends the link as a "Pay now" button and is paid by the webhook: receipt with order number, items, total and payment id; PAID in workflow and rows', async () => {
     const { c, orderNumber, button, link, reference } = await linkSent('919800000001');
@@ -110,7 +114,7 @@ describe('Razorpay payment links, Pune', () => {
       const [failed] = await c.next();
       expect(failed!.text).toMatch(words);
       expect(failed!.ids).toEqual(['pay:retry', 'pay:other', 'order:cancel']);
-      const [button] = await c.tap('pay:retry');
+      const [button] = await c.tap('pay:retry', 'pay:retry', 2);
       const next = await waitForLink(w.providers, await latestAttempt(w.duka, orderNumber, index + 2));
       expect(button!.ids).toEqual([next.short_url]);
       links.push(next.id);
@@ -199,7 +203,10 @@ describe('Razorpay payment links, Pune', () => {
     delete (unsigned.headers as Record<string, string>)['x-razorpay-signature'];
     expect((await fetch(`${w.duka.baseUrl}/webhooks/razorpay`, unsigned)).status).toBe(403);
     const [payment] = await paymentRows(w.duka, orderNumber);
-    expect((await paymentEvents(w.duka, { paymentId: payment!.id })).map((e) => [e.outcome, e.security])).toEqual([['rejected', true], ['rejected', true]]);
+    // Refused before the body is looked up (checked against every webhook secret duka knows): security events of no payment.
+    expect(await paymentEvents(w.duka, { paymentId: payment!.id })).toEqual([]);
+    const security = (await paymentEvents(w.duka, { provider: 'razorpay' })).filter((e) => e.security && e.outcome === 'rejected' && e.raw.includes('pay_FORGED000001'));
+    expect(security).toHaveLength(2);
 
     // Signed with the real secret (a leaked secret, or a confused sender), but Razorpay says the link is not paid.
     expect((await fetch(`${w.duka.baseUrl}/webhooks/razorpay`, signedWebhook(claim))).status).toBe(200);
@@ -228,7 +235,7 @@ describe('Razorpay payment links, Pune', () => {
     } finally {
       w.providers.razorpay.setBehaviour({ down: false });
     }
-    const [button] = await c.next(1, 30_000);
+    const [button] = await c.next(2, 30_000);
     const link = await waitForLink(w.providers, await latestAttempt(w.duka, orderNumber, 1));
     expect(button!.ids).toEqual([link.short_url]);
     await w.providers.razorpay.pay(link.id);
@@ -250,6 +257,27 @@ describe('Razorpay payment links, Pune', () => {
     expect(receipt!.text).toContain(`Receipt — order ${orderNumber}`);
     expect((await orderOf(w.duka, orderNumber)).status).toBe('PAID');
   }, 90_000);
+
+  it('Help under "Pay now" explains how to pay and offers another method: the open link is closed and the new one pays', async () => {
+    const { c, orderNumber, link } = await linkSent('919800000012');
+    const [help] = await c.tap('pay:help', 'Help');
+    expect(help!.text).toMatch(/Tap \*Pay now\* above: a secure page opens where you pay by UPI, card or net banking/);
+    expect(help!.ids).toEqual(['pay:other', 'order:cancel']);
+    const [methods] = await c.tap('pay:other', 'Other method');
+    expect(methods!.ids).toEqual(['pay:razorpay_link', 'pay:cash']);
+    const [button] = await c.tap('pay:razorpay_link', 'Pay online', 2);
+    const second = await waitForLink(w.providers, await latestAttempt(w.duka, orderNumber, 2));
+    expect(button!.ids).toEqual([second.short_url]);
+    // The link the customer left can no longer be paid: only one of the two ever can.
+    expect(w.providers.razorpay.link(link.id)!.status).toBe('cancelled');
+    await w.providers.razorpay.pay(second.id);
+    const [receipt] = await c.next();
+    expect(receipt!.text).toContain(`Receipt — order ${orderNumber}`);
+    const order = await orderOf(w.duka, orderNumber);
+    expect(order).toMatchObject({ status: 'PAID', paid: 4200, attention: null });
+    expect(order.payments.map((p) => p.status)).toEqual(['cancelled', 'succeeded']);
+    expect(order.timeline.some((e) => e.type === 'payment_switched')).toBe(true);
+  });
 
   it('operators: cancelling a paid order refunds it through Razorpay and tells the customer', async () => {
     const { c, orderNumber, link } = await linkSent('919800000009');
@@ -282,11 +310,73 @@ describe('Razorpay payment links, Pune', () => {
     await w.providers.razorpay.expire(other.link.id);
     await other.c.next();
     expect((await admin(w.duka, 'POST', `/api/admin/orders/${other.orderNumber}/retry-payment`, {})).status).toBe(200);
-    const [button] = await other.c.next();
+    const [button] = await other.c.next(2);
     const second = await waitForLink(w.providers, await latestAttempt(w.duka, other.orderNumber, 2));
     expect(button!.ids).toEqual([second.short_url]);
     await w.providers.razorpay.pay(second.id);
     const [receipt] = await other.c.next();
     expect(receipt!.text).toContain(`Receipt — order ${other.orderNumber}`);
+  });
+});
+
+/**
+ * Seed 004's webhook subscribes `payment.captured` alone. Polling is every 10 minutes here (the link lives 25 s), so a
+ * poll never runs before the link's timeout: an order paid within seconds was paid by the webhook.
+ */
+describe('Razorpay, a shop whose webhook subscribes only payment.captured (seed 004)', () => {
+  let w: World;
+  beforeAll(async () => {
+    w = await startWorld('pay_razorpay_captured', { PAYMENT_LINK_TIMEOUT: '25s', PAYMENT_POLL_INTERVAL: '10m' });
+    // Razorpay's samples show payment notes empty: the payment is tied to its link by its description alone.
+    w.providers.razorpay.setBehaviour({ subscribedEvents: ['payment.captured'], notesOnPayments: false });
+  });
+  afterAll(async () => {
+    await w?.stop();
+  });
+
+  it('is paid by payment.captured, not by polling; a redelivery and the link\'s own payment_link.paid for the same payment do nothing more', async () => {
+    const { c, orderNumber, link } = await linkSentIn(w, '919800000101');
+    w.providers.razorpay.setBehaviour({ duplicateCallbacks: true });
+    let sent;
+    try {
+      sent = await w.providers.razorpay.pay(link.id);
+    } finally {
+      w.providers.razorpay.setBehaviour({ duplicateCallbacks: false });
+    }
+    expect(sent.map((d) => [d.event, d.status])).toEqual([['payment.captured', 200], ['payment.captured', 200]]);
+    const [receipt] = await c.next(1, 10_000);
+    const paid = w.providers.razorpay.link(link.id)!;
+    const paymentId = paid.payments![0]!.payment_id;
+    expect(receipt!.text).toContain(`Receipt — order ${orderNumber}`);
+    expect(receipt!.text).toContain(paymentId);
+    const order = await orderOf(w.duka, orderNumber);
+    expect(order).toMatchObject({ status: 'PAID', paymentStatus: 'SUCCEEDED', paid: 4200 });
+    expect(order.timeline.find((e) => e.type === 'payment_received')?.detail).toContain('(callback)');
+    const [payment] = await paymentRows(w.duka, orderNumber);
+    expect(payment).toMatchObject({ status: 'succeeded', provider_reference: link.id, transaction_reference: paymentId });
+    expect((await paymentEvents(w.duka, { paymentId: payment!.id })).map((e) => e.outcome)).toEqual(['accepted', 'duplicate']);
+
+    // Had the shop also subscribed payment_link.paid: another event id for the same payment, accepted and signalled,
+    // and the attempt it names is already settled.
+    const linkPaid = {
+      entity: 'event',
+      account_id: 'acc_e2e',
+      event: 'payment_link.paid',
+      contains: ['payment_link', 'order', 'payment'],
+      payload: {
+        payment_link: { entity: paid },
+        payment: { entity: { id: paymentId, entity: 'payment', amount: 4200, currency: 'INR', status: 'captured', notes: [] } },
+      },
+      created_at: Math.floor(Date.now() / 1000),
+    };
+    expect((await fetch(`${w.duka.baseUrl}/webhooks/razorpay`, signedWebhook(linkPaid))).status).toBe(200);
+    expect((await paymentEvents(w.duka, { paymentId: payment!.id })).map((e) => e.outcome)).toEqual(['accepted', 'duplicate', 'accepted']);
+    // An operator update after the signal: when it answers, the workflow has handled the signal before it.
+    expect((await admin(w.duka, 'POST', `/api/admin/orders/${orderNumber}/status`, { status: 'PREPARING' }, { 'idempotency-key': `prep-${orderNumber}` })).status).toBe(200);
+    await c.next();
+    const after = await orderOf(w.duka, orderNumber);
+    expect(after).toMatchObject({ status: 'PREPARING', paid: 4200, attention: null });
+    expect(after.payments).toHaveLength(1);
+    expect(receiptsTo(w.duka, c.waId)).toHaveLength(1);
   });
 });

@@ -282,7 +282,8 @@ export function sentTo(duka: Duka, waId: string): Seen[] {
   });
 }
 
-export const receiptsTo = (duka: Duka, waId: string) => sentTo(duka, waId).filter((s) => s.text.includes('Receipt'));
+/** The receipts themselves ("🧾 Receipt — order …"), not other texts that mention one ("Receipt by e-mail?"). */
+export const receiptsTo = (duka: Duka, waId: string) => sentTo(duka, waId).filter((s) => s.text.includes('Receipt — order'));
 
 export async function admin(duka: Duka, method: 'GET' | 'POST', path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(`${duka.baseUrl}${path}`, {
