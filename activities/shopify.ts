@@ -34,6 +34,9 @@ interface PushRow {
 
 type Row = Record<string, unknown>;
 
+/** Shopify's messages may echo what it was sent (a phone number). */
+const describe = (err: unknown) => maskPhones(err instanceof Error ? err.message : String(err));
+
 /**
  * Pushes a paid (or cash-confirmed) order into its shop's Shopify store, exactly once however often it is retried: the
  * order carries the tag `duka:<orderNumber>`, every attempt searches for it before creating, and `shopify_order`
@@ -107,8 +110,7 @@ export function createShopifyActivities({ orm, config }: ActivityDeps, options: 
   /** Shopify's answer as Temporal should retry it: throttling after the delay Shopify asked for, refusals never. */
   function asFailure(err: unknown): unknown {
     if (!(err instanceof ShopifyError)) return err;
-    // Shopify's messages may echo what it was sent (a phone number).
-    const message = maskPhones(err.message);
+    const message = describe(err);
     if (err.kind === 'rejected') return ApplicationFailure.create({ message, type: 'ShopifyRejected', nonRetryable: true });
     return ApplicationFailure.create({
       message,
@@ -125,15 +127,25 @@ export function createShopifyActivities({ orm, config }: ActivityDeps, options: 
     const before = await row(orderNumber);
     if (before?.state === 'created' && before.shopify_order_id) return { status: 'found', id: before.shopify_order_id, name: before.shopify_order_name ?? '' };
 
-    let existing = await client().findOrderByTag(store, tag);
-    if (!existing && before?.state === 'creating') {
-      // A create went out and its answer was lost: it may be there, behind the search index. Search once more after the lag.
-      const wait = searchLagMs - (before.sent_ms_ago ?? searchLagMs);
-      if (wait > 0) {
-        Context.current().heartbeat();
-        await Context.current().sleep(wait);
-      }
+    let existing: ShopifyOrderRef | null;
+    try {
       existing = await client().findOrderByTag(store, tag);
+      if (!existing && before?.state === 'creating') {
+        // A create went out and its answer was lost: it may be there, behind the search index. Search once more after the lag.
+        const wait = searchLagMs - (before.sent_ms_ago ?? searchLagMs);
+        if (wait > 0) {
+          Context.current().heartbeat();
+          await Context.current().sleep(wait);
+        }
+        existing = await client().findOrderByTag(store, tag);
+      }
+    } catch (err) {
+      // The search failed: nothing was created by this attempt; the row keeps its state and says why for the operator.
+      await sql(
+        "insert into shopify_order (order_number, shop_id, state, last_error) values (?, ?, 'pending', ?) on conflict (order_number) do update set last_error = excluded.last_error, updated_at = now()",
+        [orderNumber, shopId, describe(err)],
+      );
+      throw err;
     }
     if (existing) {
       await setState(orderNumber, shopId, 'created', { ref: existing });
@@ -149,8 +161,7 @@ export function createShopifyActivities({ orm, config }: ActivityDeps, options: 
     } catch (err) {
       // Only an answer that may have come after the create keeps `creating` (the next attempt searches first).
       const kind = err instanceof ShopifyError ? err.kind : 'unknown';
-      const message = maskPhones(err instanceof Error ? err.message : String(err));
-      await setState(orderNumber, shopId, kind === 'unknown' ? 'creating' : kind === 'rejected' ? 'rejected' : 'pending', { error: message });
+      await setState(orderNumber, shopId, kind === 'unknown' ? 'creating' : kind === 'rejected' ? 'rejected' : 'pending', { error: describe(err) });
       throw err;
     }
   }

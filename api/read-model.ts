@@ -71,6 +71,8 @@ export interface OrderDetail extends OrderSummary {
     updatedAt: string;
   }[];
   timeline: { at: string; type: string; detail: Record<string, unknown> }[];
+  /** The push to the shop's Shopify store (`shopify_order`): `creating` while an answer is outstanding; null when none. */
+  shopify: { state: string; orderId: string | null; name: string | null; requests: number; lastError: string | null; updatedAt: string } | null;
   temporalUrl: string;
   /** The workflow's own answer to the `order` query, or null when it did not answer in time. */
   live: OrderView | null;
@@ -299,10 +301,11 @@ export class ReadModel {
     );
     const row = rows[0];
     if (!row) return null;
-    const [items, payments, events] = await Promise.all([
+    const [items, payments, events, [pushed]] = await Promise.all([
       this.query('select * from order_item where order_id = ? order by position, id', [row.id]),
       this.query('select * from payment where order_id = ? order by attempt, created_at', [row.id]),
       this.query('select * from order_event where order_id = ? order by at, key', [row.id]),
+      this.query('select * from shopify_order where order_number = ?', [orderNumber]),
     ]);
     const base = summary(row);
     return {
@@ -343,6 +346,9 @@ export class ReadModel {
         updatedAt: iso(p.updated_at),
       })),
       timeline: events.map((e) => ({ at: iso(e.at), type: str(e.type), detail: json<Record<string, unknown>>(e.detail, {}) })),
+      shopify: pushed
+        ? { state: str(pushed.state), orderId: strOrNull(pushed.shopify_order_id), name: strOrNull(pushed.shopify_order_name), requests: num(pushed.requests), lastError: strOrNull(pushed.last_error), updatedAt: iso(pushed.updated_at) }
+        : null,
       temporalUrl: temporalUrl(this.config, base.workflowId),
     };
   }

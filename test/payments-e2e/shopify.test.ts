@@ -95,7 +95,7 @@ describe('Shopify push of sold orders, Pune', () => {
     expect(row).toMatchObject({ state: 'created', requests: 1, shopify_order_id: created!.id });
     // The order view (read model) shows the push in its timeline.
     const detail = await eventually(() => admin(w.duka, 'GET', `/api/admin/orders/${orderNumber}`), (r) => JSON.stringify(r.body).includes('shopify_pushed'), 'shopify_pushed in the order view');
-    expect(detail.status).toBe(200);
+    expect(detail.body.shopify).toMatchObject({ state: 'created', orderId: created!.id, name: created!.name, requests: 1 });
   });
 
   it('honours Shopify\'s throttling (429 with Retry-After, then GraphQL THROTTLED) and creates the order once', async () => {
@@ -122,6 +122,8 @@ describe('Shopify push of sold orders, Pune', () => {
     expect((await c.next())[0]!.text).toContain('preparing');
     const pending = await eventually(() => pendingActivities(w.duka, orderNumber), (p) => p.some((a) => a.type === 'pushOrderToShopify' && a.attempt >= 2), 'the push pending with its last failure');
     expect(pending.find((a) => a.type === 'pushOrderToShopify')?.lastFailure).toMatch(/Shopify .*HTTP 502/);
+    // The operator's order view says where the push stands: nothing sent to create yet, and why.
+    expect((await admin(w.duka, 'GET', `/api/admin/orders/${orderNumber}`)).body.shopify).toMatchObject({ state: 'pending', orderId: null, requests: 0, lastError: expect.stringMatching(/HTTP 502/) });
     const order = await pushedEvent(orderNumber);
     expect(order.status).toBe('PREPARING');
     expect(order.timeline.some((e) => e.type === 'shopify_pushed')).toBe(true);
