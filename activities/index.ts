@@ -8,6 +8,7 @@ import { createStockActivities } from './stock.ts';
 import { createPromotionActivities } from './promotions.ts';
 import { createShopifyActivities } from './shopify.ts';
 import { createCatalogSyncActivities } from './catalog-sync.ts';
+import { createFlowActivities } from './flows.ts';
 
 /** Every activity, built from its dependencies (real ones in the worker, test doubles of third parties in tests). */
 export function createActivities(deps: ActivityDeps) {
@@ -21,6 +22,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createPromotionActivities(deps),
     ...createShopifyActivities(deps),
     ...createCatalogSyncActivities(deps),
+    ...createFlowActivities(deps),
   };
 }
 

@@ -2,6 +2,7 @@ import express, { type Request, type Response, type Router } from 'express';
 import type { ChatStore } from './chat.ts';
 import type { EventHub } from './events.ts';
 import type { CatalogStandIn } from './catalog.ts';
+import type { FlowManagementStandIn } from './flow-management.ts';
 import { buildInboundWebhook, graphErrorBody, isObject, newWamid, sendBodyProblem, statusUpdate, type GraphFailure, type RawStatus } from './meta.ts';
 
 /**
@@ -23,6 +24,8 @@ export interface GraphStandInOptions {
   displayPhone(phoneNumberId: string): string | undefined;
   /** Meta's Commerce catalogs (items_batch, batch status, product sets), served under the same base URL. */
   catalog?: CatalogStandIn;
+  /** WhatsApp Flows management (sandbox/flow-management.ts), served under the same base URL. */
+  flows?: FlowManagementStandIn;
   log(message: string, detail?: Record<string, unknown>): void;
 }
 
@@ -84,6 +87,7 @@ export function createGraphStandIn(opts: GraphStandInOptions): { router: Router;
   }
 
   const router = express.Router();
+  if (opts.flows) router.use(opts.flows.router);
   if (opts.catalog) router.use(opts.catalog.router);
   router.use(express.json({ limit: '1mb' }));
 

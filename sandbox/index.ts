@@ -12,6 +12,7 @@ import { ChatStore, type ChatEntry } from './chat.ts';
 import { EventHub, type ChatKey } from './events.ts';
 import { createGraphStandIn, type StatusDelivery } from './graph.ts';
 import { CatalogStandIn } from './catalog.ts';
+import { FlowManagementStandIn } from './flow-management.ts';
 import { requestCatalogSync } from '../api/routes/catalog-sync.ts';
 import { isCurrencyCode, parseDecimal } from '../domain/money.ts';
 import { createSimulators, type Simulators } from './simulators.ts';
@@ -181,8 +182,10 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
   void loadShops().catch((err: unknown) => warn('could not load shops', { error: String(err) }));
 
   const catalog = new CatalogStandIn({ accessToken: config.whatsapp.accessToken });
+  const flows = new FlowManagementStandIn({ accessToken: config.whatsapp.accessToken });
   const graph = createGraphStandIn({
     catalog,
+    flows,
     accessToken: config.whatsapp.accessToken,
     appSecret: config.whatsapp.appSecret,
     webhookUrl,

@@ -16,8 +16,8 @@ import {
   flowErrorNotification,
   parseFlowsPrivateKey,
   publicKeyPemOf,
+  checkFlowToken,
   resolveFlowsKey,
-  verifyFlowToken,
   type FlowRequest,
   type FlowsKey,
   type FlowTokenClaims,
@@ -108,6 +108,9 @@ interface Loaded {
 export function flowsRouter(deps: FlowsRouteDeps): Router {
   const { config, orm } = deps;
   const router = Router();
+  // Tokens minted under an earlier CUSTOMER_REF_SECRET still open until they expire.
+  const tokenSecrets = config.customerRefSecrets.length > 0 ? config.customerRefSecrets : [config.customerRefSecret];
+  const images = new FlowImages(config.publicBaseUrl);
 
   // A configured key is checked now: a broken secret should stop startup, not the first customer. The sandbox key is
   // read or generated on first use, so apps that never see a Flows request never touch the data dir.
@@ -138,7 +141,7 @@ export function flowsRouter(deps: FlowsRouteDeps): Router {
   async function load(claims: FlowTokenClaims, log: Logger): Promise<Loaded | undefined> {
     try {
       const em = orm.em.fork();
-      const product = await em.findOne(Product, { id: claims.productId, shop: claims.shopId }, { populate: PRODUCT_POPULATE });
+      const product = await em.findOne(Product, { id: claims.subject, shop: claims.shopId }, { populate: PRODUCT_POPULATE });
       if (!product) return undefined;
       const { currency, taxInclusive, taxRateBasisPoints } = product.shop;
       return {
@@ -168,11 +171,12 @@ export function flowsRouter(deps: FlowsRouteDeps): Router {
     }
 
     const token = req.flow_token ?? '';
-    const claims = verifyFlowToken(token, config.customerRefSecret);
-    if (!claims) {
-      log.warn({ action: req.action, screen: req.screen }, 'whatsapp flows: flow token does not verify');
-      return gone('This link is no longer valid. Please ask the shop to send it again.');
+    const checked = checkFlowToken(token, tokenSecrets);
+    if (!checked.ok || checked.claims.kind !== 'product') {
+      log.warn({ action: req.action, screen: req.screen, reason: checked.ok ? 'not a product token' : checked.reason }, 'whatsapp flows: flow token refused');
+      return gone(!checked.ok && checked.reason === 'expired' ? 'This form has expired. Please tap Add to cart in the chat again.' : 'This link is no longer valid. Please ask the shop to send it again.');
     }
+    const claims = checked.claims;
     const loaded = await load(claims, log);
     if (!loaded || !loaded.product.available) return gone('Sorry, this item is no longer available.');
     const { product } = loaded;
@@ -180,8 +184,10 @@ export function flowsRouter(deps: FlowsRouteDeps): Router {
       log.warn({ productId: product.id, groups: product.groups.length }, 'whatsapp flows: product has more modifier groups than the flow has slots');
       return gone('Sorry, this item cannot be customised here. Please order it in the chat.');
     }
-    const customise = (errorMessage?: string) =>
-      ok({ screen: PRODUCT_FLOW_SCREENS.customise, data: { ...customiseData(loaded), ...(errorMessage ? { error_message: errorMessage } : {}) } });
+    const customise = async (errorMessage?: string) => {
+      const image = await images.of(product.imageUrl, log);
+      return ok({ screen: PRODUCT_FLOW_SCREENS.customise, data: { ...customiseData(loaded), has_image: image !== undefined, product_image: image ?? BLANK_PNG, ...(errorMessage ? { error_message: errorMessage } : {}) } });
+    };
 
     if (req.action === 'INIT' || req.action === 'BACK') return customise();
 
@@ -270,6 +276,8 @@ function customiseData({ product, currency }: Loaded): Record<string, unknown> {
     price_from: money(Math.min(...prices), currency),
     has_sizes: product.presentations.length > 0,
     sizes: product.presentations.map((p) => ({ id: p.id, title: p.name, description: money(p.price, currency) })),
+    // The first size, as the shop lists them (seed 002: "Default selection"); '' when there are none (null is invalid).
+    default_size: product.presentations[0]?.id ?? '',
   };
   for (let i = 0; i < MAX_GROUP_SLOTS; i++) {
     const g = product.groups[i];
@@ -313,4 +321,46 @@ function summaryData(loaded: Loaded, presentationId: string | undefined, optionI
     presentation_id: presentationId ?? '',
     option_ids: optionIds,
   };
+}
+
+// ---- product image ---------------------------------------------------------------------------------------------------
+
+/** A 1×1 transparent PNG: Flow JSON rejects null and empty strings, so a hidden Image still needs a valid source. */
+const BLANK_PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=';
+/** Meta's Image component takes base64 and advises at most 300 KB; larger photos are left out rather than refused. */
+const MAX_IMAGE_BYTES = 300 * 1024;
+const IMAGE_TIMEOUT_MS = 2_000;
+const IMAGE_TTL_MS = 5 * 60_000;
+const IMAGE_CACHE = 200;
+
+/**
+ * The product photo for the Flow's Image component, as base64 (the component has no URL form). The endpoint must
+ * answer within 10 s (§2.1), so a photo is fetched with a short timeout and kept a few minutes, failures too.
+ */
+class FlowImages {
+  private readonly cache = new Map<string, { at: number; data: string | undefined }>();
+  private readonly publicBaseUrl: string;
+  constructor(publicBaseUrl: string) {
+    this.publicBaseUrl = publicBaseUrl;
+  }
+
+  async of(imageUrl: string | undefined, log: Logger): Promise<string | undefined> {
+    if (!imageUrl) return undefined;
+    const url = imageUrl.startsWith('/') ? `${this.publicBaseUrl}${imageUrl}` : imageUrl;
+    const hit = this.cache.get(url);
+    if (hit && Date.now() - hit.at < IMAGE_TTL_MS) return hit.data;
+    let data: string | undefined;
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(IMAGE_TIMEOUT_MS) });
+      const type = res.headers.get('content-type') ?? '';
+      const body = res.ok && /^image\/(png|jpe?g|webp)/.test(type) ? Buffer.from(await res.arrayBuffer()) : undefined;
+      if (!res.ok || !body) await res.body?.cancel();
+      data = body && body.length <= MAX_IMAGE_BYTES ? body.toString('base64') : undefined;
+    } catch (err) {
+      log.info({ error: (err as Error).message }, 'whatsapp flows: product image not fetched; the flow opens without it');
+    }
+    if (this.cache.size >= IMAGE_CACHE) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(url, { at: Date.now(), data });
+    return data;
+  }
 }

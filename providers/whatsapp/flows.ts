@@ -313,43 +313,85 @@ export async function resolveFlowsKey(
 // ---- flow tokens ----------------------------------------------------------------------------------------------------
 
 /**
- * A product-customisation flow token: `<shopId>:<productId>:<nonce>:<mac>`, where mac = the first 16 bytes of
- * HMAC-SHA256 over `<shopId>:<productId>:<nonce>` (base64url), keyed by a key derived from `customerRefSecret` so a
- * token cannot be forged and never collides with the customer-ref hashes made from the same secret.
+ * A flow token (protocols.md §2.4: opaque, our own session id; Meta echoes it in every endpoint request and in the
+ * `nfm_reply`): `ft1:<kind>:<shopId>:<subject>:<customerRef>:<expires>:<mac>`, where kind is `p` (customise product
+ * `subject`) or `o` (payment form for order `subject`), `customerRef` the customer's keyed hash (never a phone number),
+ * `expires` unix seconds in base 36, and mac the first 16 bytes of HMAC-SHA256 over everything before it (base64url),
+ * keyed by a key derived from `customerRefSecret`, so a token cannot be forged, moved to another customer, product or
+ * order, or used after it expired, and never collides with customer refs made from the same secret.
  */
+export type FlowTokenKind = 'product' | 'payment';
+
 export interface FlowTokenClaims {
+  kind: FlowTokenKind;
   shopId: string;
-  productId: string;
-  nonce: string;
+  /** The product id (kind `product`) or the order number (kind `payment`). */
+  subject: string;
+  customerRef: string;
+  /** Epoch milliseconds. */
+  expiresAt: number;
 }
 
+/** How long a sent Flow can be opened and answered: a customer who comes back the next day gets a fresh one. */
+export const FLOW_TOKEN_TTL_MS = 24 * 3600_000;
+
+const TOKEN_VERSION = 'ft1';
+const KIND_LETTER: Record<FlowTokenKind, string> = { product: 'p', payment: 'o' };
 const TOKEN_PART = /^[A-Za-z0-9._-]{1,100}$/;
 const MAC_BYTES = 16;
+/** Meta's limit for flow_token is said to be 200 characters (3P, protocols.md §1.6). */
+const MAX_TOKEN = 200;
 
-function tokenMac(message: string, secret: string): Buffer {
+function tokenMac(message: string, secret: string): string {
   const key = createHmac('sha256', secret).update('duka/whatsapp-flow-token/v1').digest();
-  return createHmac('sha256', key).update(message).digest().subarray(0, MAC_BYTES);
+  return createHmac('sha256', key).update(message).digest().subarray(0, MAC_BYTES).toString('base64url');
 }
 
-export function mintFlowToken(claims: { shopId: string; productId: string; nonce?: string }, secret: string): string {
-  const nonce = claims.nonce ?? randomBytes(9).toString('base64url');
-  for (const [name, value] of [['shopId', claims.shopId], ['productId', claims.productId], ['nonce', nonce]] as const) {
+export function mintFlowToken(
+  claims: { kind?: FlowTokenKind; shopId: string; subject: string; customerRef: string; now?: number; ttlMs?: number },
+  secret: string,
+): string {
+  const kind = claims.kind ?? 'product';
+  for (const [name, value] of [['shopId', claims.shopId], ['subject', claims.subject], ['customerRef', claims.customerRef]] as const) {
     if (!TOKEN_PART.test(value)) throw new Error(`flow token ${name} must match ${TOKEN_PART.source}`);
   }
-  const message = `${claims.shopId}:${claims.productId}:${nonce}`;
-  return `${message}:${tokenMac(message, secret).toString('base64url')}`;
+  const expires = Math.ceil(((claims.now ?? Date.now()) + (claims.ttlMs ?? FLOW_TOKEN_TTL_MS)) / 1000).toString(36);
+  const message = [TOKEN_VERSION, KIND_LETTER[kind], claims.shopId, claims.subject, claims.customerRef, expires].join(':');
+  const token = `${message}:${tokenMac(message, secret)}`;
+  if (token.length > MAX_TOKEN) throw new Error(`flow token would be ${token.length} characters, over Meta's ${MAX_TOKEN}`);
+  return token;
 }
 
-/** The claims of an untampered token minted with `secret`, else null. */
-export function verifyFlowToken(token: string, secret: string): FlowTokenClaims | null {
-  if (token.length > 400) return null;
+export type FlowTokenCheck = { ok: true; claims: FlowTokenClaims } | { ok: false; reason: 'forged' | 'expired' };
+
+/**
+ * Checks a token against every key that may have minted it (`CUSTOMER_REF_SECRET=new,old`). Forged: not minted by us
+ * (or tampered with); expired: ours, but older than its expiry at `now`.
+ */
+export function checkFlowToken(token: string, secrets: string | readonly string[], now = Date.now()): FlowTokenCheck {
+  const forged = { ok: false, reason: 'forged' } as const;
+  if (typeof token !== 'string' || token.length > MAX_TOKEN) return forged;
   const parts = token.split(':');
-  if (parts.length !== 4) return null;
-  const [shopId, productId, nonce, mac] = parts as [string, string, string, string];
-  if (![shopId, productId, nonce].every((p) => TOKEN_PART.test(p)) || !/^[A-Za-z0-9_-]+$/.test(mac)) return null;
+  if (parts.length !== 7) return forged;
+  const [version, letter, shopId, subject, customerRef, expires, mac] = parts as [string, string, string, string, string, string, string];
+  const kind = (Object.keys(KIND_LETTER) as FlowTokenKind[]).find((k) => KIND_LETTER[k] === letter);
+  if (version !== TOKEN_VERSION || !kind || ![shopId, subject, customerRef].every((p) => TOKEN_PART.test(p))) return forged;
+  if (!/^[0-9a-z]{1,9}$/.test(expires) || !/^[A-Za-z0-9_-]+$/.test(mac)) return forged;
+  const message = parts.slice(0, 6).join(':');
   // Compared as canonical text: decoding would accept other spellings of the same bytes (unused low bits).
   const got = Buffer.from(mac, 'utf8');
-  const want = Buffer.from(tokenMac(`${shopId}:${productId}:${nonce}`, secret).toString('base64url'), 'utf8');
-  if (got.length !== want.length || !timingSafeEqual(got, want)) return null;
-  return { shopId, productId, nonce };
+  const matches = (typeof secrets === 'string' ? [secrets] : secrets).some((secret) => {
+    const want = Buffer.from(tokenMac(message, secret), 'utf8');
+    return got.length === want.length && timingSafeEqual(got, want);
+  });
+  if (!matches) return forged;
+  const expiresAt = parseInt(expires, 36) * 1000;
+  if (!(expiresAt > now)) return { ok: false, reason: 'expired' };
+  return { ok: true, claims: { kind, shopId, subject, customerRef, expiresAt } };
+}
+
+/** The claims of an untampered, unexpired token minted with one of `secrets`, else null. */
+export function verifyFlowToken(token: string, secrets: string | readonly string[], now = Date.now()): FlowTokenClaims | null {
+  const checked = checkFlowToken(token, secrets, now);
+  return checked.ok ? checked.claims : null;
 }

@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import type { Request, Response } from 'express';
 import { CatalogStandIn } from '../../sandbox/catalog.ts';
+import { FlowManagementStandIn } from './graph-flows.ts';
 import { buildInboundWebhook, graphErrorBody, isObject, newWamid, sendBodyProblem as bodyProblem, statusUpdate, type GraphFailure, type RawStatus } from '../../sandbox/meta.ts';
 
 /**
@@ -52,6 +53,8 @@ export interface FakeGraphApi {
   url: string;
   /** Meta's Commerce catalogs: `items_batch`, `check_batch_request_status`, product sets (sandbox/catalog.ts). */
   catalog: CatalogStandIn;
+  /** WhatsApp Flows management: flows, their JSON and status, the endpoint public keys (test/fakes/graph-flows.ts). */
+  flows: FlowManagementStandIn;
   sent: RecordedSend[];
   reads: RecordedRead[];
   /** Status webhooks posted so far (see reportStatusesTo). */
@@ -131,7 +134,9 @@ export async function startFakeGraphApi(options: FakeGraphApiOptions = {}): Prom
   const numberTokens = new Map<string, string>();
 
   const catalog = new CatalogStandIn(options.accessToken !== undefined ? { accessToken: options.accessToken } : {});
+  const flows = new FlowManagementStandIn(options.accessToken !== undefined ? { accessToken: options.accessToken } : {});
   const app = express();
+  app.use(flows.router);
   app.use(catalog.router);
   app.use(express.json({ limit: '1mb' }));
 
@@ -211,6 +216,7 @@ export async function startFakeGraphApi(options: FakeGraphApiOptions = {}): Prom
   return {
     url: `http://127.0.0.1:${port}`,
     catalog,
+    flows,
     sent,
     reads,
     statuses,

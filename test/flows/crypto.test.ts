@@ -20,6 +20,8 @@ import {
   resolveFlowsKey,
   sandboxFlowsKey,
   verifyFlowToken,
+  checkFlowToken,
+  FLOW_TOKEN_TTL_MS,
   type FlowRequestBody,
   type FlowsKeyPair,
 } from '../../providers/whatsapp/flows.ts';
@@ -173,32 +175,48 @@ describe('decryptFlowRequest / encryptFlowResponse (§2.3)', () => {
 });
 
 describe('flow tokens', () => {
-  it('verify what was minted, and nothing else', () => {
-    const token = mintFlowToken({ shopId: 'nairobi', productId: 'nairobi-pizza-margherita' }, SECRET);
-    expect(token).toMatch(/^nairobi:nairobi-pizza-margherita:[A-Za-z0-9_-]+:[A-Za-z0-9_-]{21}[AQgw]$/);
-    expect(verifyFlowToken(token, SECRET)).toEqual({ shopId: 'nairobi', productId: 'nairobi-pizza-margherita', nonce: token.split(':')[2] });
-    expect(mintFlowToken({ shopId: 'a', productId: 'b' }, SECRET)).not.toBe(mintFlowToken({ shopId: 'a', productId: 'b' }, SECRET));
+  const claims = { shopId: 'nairobi', subject: 'nairobi-pizza-margherita', customerRef: '0123456789abcdef0123' };
+  const NOW = Date.parse('2026-12-03T12:00:00Z');
 
-    const [, , nonce, mac] = token.split(':');
+  it('verify what was minted, for that customer, product and kind, until it expires', () => {
+    const token = mintFlowToken({ ...claims, now: NOW }, SECRET);
+    expect(token).toMatch(/^ft1:p:nairobi:nairobi-pizza-margherita:0123456789abcdef0123:[0-9a-z]+:[A-Za-z0-9_-]{21}[AQgw]$/);
+    expect(token).not.toMatch(/254\d{9}/);
+    expect(verifyFlowToken(token, SECRET, NOW)).toEqual({ kind: 'product', ...claims, expiresAt: NOW + FLOW_TOKEN_TTL_MS });
+    const payment = mintFlowToken({ kind: 'payment', shopId: 'harare', subject: 'HRE-1001', customerRef: claims.customerRef, now: NOW }, SECRET);
+    expect(verifyFlowToken(payment, SECRET, NOW)?.kind).toBe('payment');
+    // Earlier keys still verify (CUSTOMER_REF_SECRET=new,old).
+    expect(verifyFlowToken(token, ['a-newer-secret', SECRET], NOW)?.subject).toBe(claims.subject);
+
+    expect(checkFlowToken(token, SECRET, NOW + FLOW_TOKEN_TTL_MS)).toEqual({ ok: false, reason: 'expired' });
+    expect(verifyFlowToken(token, SECRET, NOW + FLOW_TOKEN_TTL_MS - 1000)).not.toBeNull();
+
+    const parts = token.split(':');
+    const swap = (i: number, v: string) => parts.map((p, j) => (j === i ? v : p)).join(':');
+    const mac = parts[6]!;
     const forged = [
-      `harare:nairobi-pizza-margherita:${nonce}:${mac}`,
-      `nairobi:nairobi-coffee:${nonce}:${mac}`,
-      `nairobi:nairobi-pizza-margherita:${nonce}x:${mac}`,
-      `nairobi:nairobi-pizza-margherita:${nonce}:${mac!.startsWith('A') ? 'B' : 'A'}${mac!.slice(1)}`,
+      swap(1, 'o'),
+      swap(2, 'harare'),
+      swap(3, 'nairobi-coffee'),
+      swap(4, 'ffffffffffffffffffff'),
+      swap(5, (parseInt(parts[5]!, 36) + 3600).toString(36)),
+      swap(6, `${mac.startsWith('A') ? 'B' : 'A'}${mac.slice(1)}`),
       // Same bytes, other spelling: the last base64url character carries 4 unused bits.
-      `nairobi:nairobi-pizza-margherita:${nonce}:${mac!.slice(0, -1)}${({ A: 'B', Q: 'R', g: 'h', w: 'x' } as Record<string, string>)[mac!.at(-1)!]}`,
-      `nairobi:nairobi-pizza-margherita:${nonce}`,
+      swap(6, `${mac.slice(0, -1)}${({ A: 'B', Q: 'R', g: 'h', w: 'x' } as Record<string, string>)[mac.at(-1)!]}`),
+      parts.slice(0, 6).join(':'),
       `${token}:extra`,
-      mintFlowToken({ shopId: 'nairobi', productId: 'nairobi-pizza-margherita' }, 'another-secret-entirely'),
+      mintFlowToken({ ...claims, now: NOW }, 'another-secret-entirely'),
+      'nairobi:nairobi-pizza-margherita:x:y',
       '',
       'x'.repeat(5000),
     ];
-    for (const t of forged) expect(verifyFlowToken(t, SECRET)).toBeNull();
+    for (const t of forged) expect(checkFlowToken(t, SECRET, NOW)).toEqual({ ok: false, reason: 'forged' });
   });
 
-  it('refuses ids that would make the token ambiguous', () => {
-    expect(() => mintFlowToken({ shopId: 'a:b', productId: 'c' }, SECRET)).toThrow();
-    expect(() => mintFlowToken({ shopId: 'a', productId: '' }, SECRET)).toThrow();
+  it('refuses ids that would make the token ambiguous or too long for Meta', () => {
+    expect(() => mintFlowToken({ ...claims, shopId: 'a:b' }, SECRET)).toThrow();
+    expect(() => mintFlowToken({ ...claims, subject: '' }, SECRET)).toThrow();
+    expect(() => mintFlowToken({ ...claims, subject: 'x'.repeat(100), customerRef: 'y'.repeat(100) }, SECRET)).toThrow(/200/);
   });
 });
 

@@ -19,6 +19,9 @@ import {
 import { APP_SECRET, errorCode, sql, startApi, startServer, testConfig, type ApiHarness, type TestServer } from '../api/support.ts';
 
 const PIZZA = 'nairobi-pizza-margherita';
+const CUSTOMER = 'a1b2c3d4e5f6a7b8c9d0';
+const mint = (productId: string, extra: { shopId?: string; secret?: string; now?: number } = {}) =>
+  mintFlowToken({ shopId: extra.shopId ?? 'nairobi', subject: productId, customerRef: CUSTOMER, ...(extra.now ? { now: extra.now } : {}) }, extra.secret ?? api.config.customerRefSecret);
 
 let pair: FlowsKeyPair;
 let other: FlowsKeyPair;
@@ -28,7 +31,7 @@ let token: string;
 beforeAll(async () => {
   [pair, other] = await Promise.all([generateFlowsKeyPair(), generateFlowsKeyPair()]);
   api = await startApi({ config: testConfig({ WHATSAPP_FLOWS_PRIVATE_KEY: pair.privateKeyPem }) });
-  token = mintFlowToken({ shopId: 'nairobi', productId: PIZZA }, api.config.customerRefSecret);
+  token = mint(PIZZA);
 });
 afterAll(async () => {
   await api?.close();
@@ -139,6 +142,21 @@ describe('POST /flows/whatsapp: product customisation', () => {
     expect((data.group_2_options as { id: string }[]).map((o) => o.id)).toEqual(['nairobi-pizza-addons-addon-cheese', 'nairobi-pizza-addons-addon-mushroom', 'nairobi-pizza-addons-addon-olives', 'nairobi-pizza-addons-addon-pepperoni']);
     expect(data).toMatchObject({ group_3_visible: false, group_3_options: [], group_4_visible: false });
     expect(data.error_message).toBeUndefined();
+    // Seed 002: the first size is picked already; the photo (base64 for the Image component) when it can be fetched.
+    expect(data.default_size).toBe('nairobi-pizza-small');
+    expect(typeof data.has_image).toBe('boolean');
+    expect(Buffer.from(String(data.product_image), 'base64').subarray(1, 4).toString()).toBe('PNG');
+  });
+
+  it('answers every data field the committed Flow JSON declares, with its type', async () => {
+    const flow = JSON.parse(readFileSync(new URL('../../flows/customise-product.json', import.meta.url), 'utf8')) as { screens: { id: string; data: Record<string, { type: string }> }[] };
+    const init = (await send(action('INIT'))).answer?.data as Record<string, unknown>;
+    const summary = (await send(exchange('CUSTOMISE', { presentation_id: 'nairobi-pizza-large', group_1: ['nairobi-pizza-crust-crust-thin'] }))).answer?.data as Record<string, unknown>;
+    const typeOf = (v: unknown) => (Array.isArray(v) ? 'array' : typeof v);
+    for (const [screen, data] of [['CUSTOMISE', init], ['SUMMARY', summary]] as const) {
+      const declared = flow.screens.find((s) => s.id === screen)!.data;
+      for (const [key, schema] of Object.entries(declared)) expect([screen, key, typeOf(data[key])]).toEqual([screen, key, schema.type]);
+    }
   });
 
   it('BACK shows the customise screen again', async () => {
@@ -218,7 +236,7 @@ describe('POST /flows/whatsapp: product customisation', () => {
   });
 
   it('a product without sizes or options: INIT and a one-tap confirm', async () => {
-    const coffee = mintFlowToken({ shopId: 'nairobi', productId: 'nairobi-coffee' }, api.config.customerRefSecret);
+    const coffee = mint('nairobi-coffee');
     const init = await send({ ...action('INIT'), flow_token: coffee });
     expect(init.answer?.data).toMatchObject({ has_sizes: false, sizes: [], price_from: 'KES 1,500', group_1_visible: false });
     const done = await send(exchange('SUMMARY', {}, coffee));
@@ -228,12 +246,11 @@ describe('POST /flows/whatsapp: product customisation', () => {
   });
 
   it('a forged or foreign flow token gets 427 with an encrypted error_msg, for every action', async () => {
-    const secret = api.config.customerRefSecret;
-    const [, , nonce, mac] = token.split(':');
+    const parts = token.split(':');
     const forged = [
-      mintFlowToken({ shopId: 'nairobi', productId: PIZZA }, 'not-the-secret-of-this-shop'),
-      `nairobi:nairobi-coffee:${nonce}:${mac}`,
-      `harare:${PIZZA}:${nonce}:${mac}`,
+      mint(PIZZA, { secret: 'not-the-secret-of-this-shop' }),
+      [...parts.slice(0, 3), 'nairobi-coffee', ...parts.slice(4)].join(':'),
+      [...parts.slice(0, 2), 'harare', ...parts.slice(3)].join(':'),
       'nairobi:nairobi-pizza-margherita',
       'anything',
     ];
@@ -245,14 +262,23 @@ describe('POST /flows/whatsapp: product customisation', () => {
       }
     }
     // Validly signed, but the product is not this shop's.
-    const foreign = await send({ ...action('INIT'), flow_token: mintFlowToken({ shopId: 'harare', productId: PIZZA }, secret) });
+    const foreign = await send({ ...action('INIT'), flow_token: mint(PIZZA, { shopId: 'harare' }) });
     expect(foreign.status).toBe(427);
     expect(foreign.answer?.error_msg).toMatch(/no longer available/);
   });
 
+  it('a stale token (past its expiry) gets 427 and the customer is asked to start again', async () => {
+    const stale = mint(PIZZA, { now: Date.now() - 25 * 3600_000 });
+    for (const payload of [{ ...action('INIT'), flow_token: stale }, exchange('SUMMARY', { presentation_id: 'nairobi-pizza-large', option_ids: ['nairobi-pizza-crust-crust-thin'] }, stale)]) {
+      const sent = await send(payload);
+      expect(sent.status).toBe(427);
+      expect(sent.answer?.error_msg).toMatch(/expired/);
+    }
+  });
+
   it('427 when the product has been withdrawn since the flow was sent', async () => {
     await sql(api.db.orm, 'update product set available = false where id = ?', ['nairobi-honey']);
-    const honey = mintFlowToken({ shopId: 'nairobi', productId: 'nairobi-honey' }, api.config.customerRefSecret);
+    const honey = mint('nairobi-honey');
     const sent = await send({ ...action('INIT'), flow_token: honey });
     expect(sent.status).toBe(427);
     expect(sent.answer?.error_msg).toMatch(/no longer available/);

@@ -1,0 +1,35 @@
+import type { ActivityDeps } from './deps.ts';
+import { Product } from '../db/entities.ts';
+import { publishedFlow } from '../db/whatsapp-flows.ts';
+import { checkFlowToken, mintFlowToken } from '../providers/whatsapp/flows.ts';
+import { customiseFlowMessage, type FlowReplyCheck } from '../domain/flows.ts';
+import type { Language } from '../domain/i18n.ts';
+import type { OutboundMessage } from '../domain/outbound.ts';
+
+/** WhatsApp Flows for the conversation: the message that opens a shop's published Flow, and checking a Flow's answer. */
+export function createFlowActivities({ orm, config }: ActivityDeps) {
+  const secrets = config.customerRefSecrets.length > 0 ? config.customerRefSecrets : [config.customerRefSecret];
+  return {
+    /**
+     * The customisation Flow for this product with a token minted for this customer and product, when the shop has
+     * the Flow published; null otherwise (the conversation asks in chat steps).
+     */
+    async customiseFlow(input: { shopId: string; customerRef: string; productId: string; language: Language }): Promise<OutboundMessage | null> {
+      const flow = await publishedFlow(orm, input.shopId, 'customise');
+      if (!flow) return null;
+      const product = await orm.em.fork().findOne(Product, { id: input.productId, shop: input.shopId }, { fields: ['name'] });
+      if (!product) return null;
+      const flowToken = mintFlowToken({ kind: 'product', shopId: input.shopId, subject: input.productId, customerRef: input.customerRef }, config.customerRefSecret);
+      return customiseFlowMessage(input.language, { flowId: flow.flowId, flowToken, productName: product.name });
+    },
+
+    /** Whether a completed Flow's `flow_token` is ours, unexpired, and this customer's in this shop. */
+    async checkFlowReply(input: { shopId: string; customerRef: string; flowToken: unknown }): Promise<FlowReplyCheck> {
+      const checked = checkFlowToken(typeof input.flowToken === 'string' ? input.flowToken : '', secrets);
+      if (!checked.ok) return checked;
+      const { claims } = checked;
+      if (claims.shopId !== input.shopId || claims.customerRef !== input.customerRef) return { ok: false, reason: 'not_yours' };
+      return { ok: true, kind: claims.kind, subject: claims.subject };
+    },
+  };
+}
