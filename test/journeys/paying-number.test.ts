@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Client } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import { HARARE, NAIROBI, PUNE } from '../helpers/duka.ts';
 import { Customer, eventually, latestAttempt, orderOf, paymentRows, startWorld, toPaymentChoice, waitForLink, waitForPaynow, waitForPush, type World } from '../payments-e2e/support.ts';
 
@@ -9,6 +11,15 @@ import { Customer, eventually, latestAttempt, orderOf, paymentRows, startWorld, 
  */
 describe('paying from another number', () => {
   let w: World;
+
+  /** What of `values` a workflow's history shows to a client without the payload codec. */
+  async function inClear(workflowId: string, values: string[]): Promise<string[]> {
+    const plain = new Client({ connection: w.duka.client.connection, namespace: w.duka.config.temporal.namespace });
+    const history = await plain.workflow.getHandle(workflowId).fetchHistory();
+    const raw = Buffer.from(temporal.api.history.v1.History.encode(history).finish()).toString('latin1');
+    return values.filter((v) => raw.includes(v));
+  }
+
   beforeAll(async () => {
     w = await startWorld('paying-number');
   });
@@ -44,6 +55,9 @@ describe('paying from another number', () => {
     // The number is in no timeline entry; the payment row holds no phone.
     expect(JSON.stringify(order.timeline)).not.toContain('722000111');
     expect(await paymentRows(w.duka, orderNumber)).toEqual([expect.objectContaining({ status: 'succeeded', provider: 'mpesa' })]);
+    // In Temporal the other number travels only in encrypted payloads (lib/data-converter.ts).
+    expect(await inClear(`order:${orderNumber}`, [orderNumber])).toEqual([orderNumber]); // the raw read sees what is in clear
+    for (const id of [`order:${orderNumber}`, w.duka.conversationId('nairobi', c.waId)]) expect({ id, clear: await inClear(id, ['722000111', '0722 000 111', '0733 123 456']) }).toEqual({ id, clear: [] });
   });
 
   it('takes "this number" after all, and a number typed straight at the payment choice', async () => {
@@ -82,6 +96,7 @@ describe('paying from another number', () => {
     const reference = await latestAttempt(w.duka, orderNumber, 1);
     const txn = await waitForPaynow(w.providers, reference);
     expect(txn.phone).toBe('0782123456');
+    for (const id of [`order:${orderNumber}`, w.duka.conversationId('harare', c.waId)]) expect({ id, clear: await inClear(id, ['782123456', 'amina@example.com']) }).toEqual({ id, clear: [] });
   });
 
   it('sends a Razorpay link with the e-mail typed at the payment choice', async () => {
