@@ -51,7 +51,7 @@ describe('M-Pesa through Ghala, Nairobi', () => {
     await w?.stop();
     server?.closeAllConnections();
     await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-  });
+  }, 120_000);
 
   const COFFEE = [{ retailerId: 'NBO-COFFEE-500', quantity: 1 }];
 

@@ -54,9 +54,10 @@ describe('Razorpay payment links, Pune', () => {
     // Links live longer than the worker takes to drain (its shutdown grace is 10 s), so a link outlives a worker restart.
     w = await startWorld('pay_razorpay', { PAYMENT_LINK_TIMEOUT: '25s' });
   });
+  // Recording histories (DUKA_RECORD_HISTORIES=1) fetches every workflow of the run: more than a hook's default 5 s.
   afterAll(async () => {
     await w?.stop();
-  });
+  }, 120_000);
 
   const linkSent = (waId: string) => linkSentIn(w, waId);
 
@@ -330,9 +331,10 @@ describe('Razorpay, a shop whose webhook subscribes only payment.captured (seed 
     // Razorpay's samples show payment notes empty: the payment is tied to its link by its description alone.
     w.providers.razorpay.setBehaviour({ subscribedEvents: ['payment.captured'], notesOnPayments: false });
   });
+  // Recording histories (DUKA_RECORD_HISTORIES=1) fetches every workflow of the run: more than a hook's default 5 s.
   afterAll(async () => {
     await w?.stop();
-  });
+  }, 120_000);
 
   it('is paid by payment.captured, not by polling; a redelivery and the link\'s own payment_link.paid for the same payment do nothing more', async () => {
     const { c, orderNumber, link } = await linkSentIn(w, '919800000101');
