@@ -1,4 +1,6 @@
 import type { ActivityDeps } from './deps.ts';
+import { Product } from '../db/entities.ts';
+import { catalogChanged } from '../lib/catalog-sync.ts';
 
 /** One order line to hold stock for. */
 export interface StockLine {
@@ -22,7 +24,20 @@ type Row = { order_number: string; line_id: string; product_id: string; quantity
  * - release: units given back when the order is cancelled, expires or its payment fails (a hold ends; units already
  *   taken return to the shelf, e.g. a paid order cancelled by the shop).
  */
-export function createStockActivities({ orm }: ActivityDeps) {
+export function createStockActivities({ orm, temporal, config }: ActivityDeps) {
+  /**
+   * A product whose stock runs out (or comes back) leaves (or rejoins) the shop's WhatsApp catalog: its catalog sync is
+   * asked for when one of these products now has none left, or had none before `gained` units came back.
+   */
+  async function catalogFollows(productIds: string[], gained: (productId: string) => number = () => 0): Promise<void> {
+    if (!productIds.length) return;
+    const products = await orm.em.fork().find(Product, { id: { $in: [...new Set(productIds)] }, stock: { $ne: null } }, { populate: ['shop'] });
+    const crossed = products.find((p) => {
+      const left = p.stock! - p.stockReserved;
+      return left <= 0 || left - gained(p.id) <= 0;
+    });
+    if (crossed) await catalogChanged({ orm, temporal, taskQueue: config.temporal.taskQueue }, crossed.shop);
+  }
   const transaction = <T>(body: (run: <R = Row>(sql: string, params: unknown[]) => Promise<R[]>) => Promise<T>) =>
     orm.em.fork().transactional(async (em) => {
       const connection = em.getConnection();
@@ -53,6 +68,7 @@ export function createStockActivities({ orm }: ActivityDeps) {
             throw new Refused({ ok: false, productId: line.productId, name: line.name, available: left?.available ?? 0 });
           }
         });
+        await catalogFollows(input.lines.map((l) => l.productId));
         return { ok: true };
       } catch (err) {
         if (err instanceof Refused) return err.result;
@@ -73,15 +89,17 @@ export function createStockActivities({ orm }: ActivityDeps) {
     },
 
     async releaseStock(input: { orderNumber: string }): Promise<{ released: number }> {
-      return transaction(async (run) => {
+      const released = await transaction(async (run) => {
         const rows = await run(`select * from stock_reservation where order_number = ? and state <> 'released' order by line_id for update`, [input.orderNumber]);
         for (const r of rows) {
           if (r.state === 'reserved') await run('update product set stock_reserved = stock_reserved - ? where id = ?', [r.quantity, r.product_id]);
           else await run('update product set stock = stock + ? where id = ?', [r.quantity, r.product_id]);
         }
         await run(`update stock_reservation set state = 'released', updated_at = now() where order_number = ? and state <> 'released'`, [input.orderNumber]);
-        return { released: rows.reduce((n, r) => n + r.quantity, 0) };
+        return rows;
       });
+      await catalogFollows(released.map((r) => r.product_id), (id) => released.filter((r) => r.product_id === id).reduce((n, r) => n + r.quantity, 0));
+      return { released: released.reduce((n, r) => n + r.quantity, 0) };
     },
   };
 }

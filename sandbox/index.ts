@@ -13,7 +13,7 @@ import { EventHub, type ChatKey } from './events.ts';
 import { createGraphStandIn, type StatusDelivery } from './graph.ts';
 import { CatalogStandIn } from './catalog.ts';
 import { FlowManagementStandIn } from './flow-management.ts';
-import { requestCatalogSync } from '../api/routes/catalog-sync.ts';
+import { requestCatalogSync } from '../lib/catalog-sync.ts';
 import { isCurrencyCode, parseDecimal } from '../domain/money.ts';
 import { createSimulators, type Simulators } from './simulators.ts';
 import { productSvg } from './images.ts';

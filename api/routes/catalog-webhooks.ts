@@ -9,7 +9,7 @@ import { verifyChallenge } from '../../providers/whatsapp/webhook.ts';
 import { HttpError } from '../errors.ts';
 import { requestLog } from '../context.ts';
 import { BODY_LIMIT } from '../limits.ts';
-import { requestCatalogSync, type CatalogSyncDeps } from './catalog-sync.ts';
+import { requestCatalogSync, type CatalogSyncDeps } from '../../lib/catalog-sync.ts';
 
 /**
  * `POST /webhooks/catalog`: the Graph "catalog" webhook topic (protocols.md §12.6, a third-party mirror of Meta's

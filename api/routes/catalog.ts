@@ -8,7 +8,7 @@ import { requestLog } from '../context.ts';
 import { audit, changes } from '../audit.ts';
 import { pathShop, ShopIdParam } from '../shop-scope.ts';
 import { describeRoute } from '../openapi.ts';
-import { catalogChanged, type CatalogSyncDeps } from './catalog-sync.ts';
+import { catalogChanged, type CatalogSyncDeps } from '../../lib/catalog-sync.ts';
 
 const MAX_MINOR = 1_000_000_000_000;
 const Id = z.string().regex(/^[A-Za-z0-9_.:-]{1,100}$/, 'letters, digits, _ . : - (1 to 100)');

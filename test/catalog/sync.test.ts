@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { APP_SECRET, startDuka, type Duka } from '../helpers/duka.ts';
 import { signMetaPayload } from '../../providers/whatsapp/signature.ts';
+import { createStockActivities } from '../../activities/stock.ts';
+import type { ActivityDeps } from '../../activities/deps.ts';
 import type { CatalogItem, CatalogStandIn } from '../../sandbox/catalog.ts';
 import type { CatalogSyncReport } from '../../api/routes/catalog-sync.ts';
 
@@ -175,6 +177,18 @@ describe('Meta catalog sync', () => {
     await admin('POST', `/shops/${SHOP}/catalog/sync`, { full: false }, 202);
     await waitItem('NBO-RETRY-1', (i) => i?.price === '470.00 KES', 'the refused change, sent again');
     expect(await settledReport()).toMatchObject({ status: 'completed', failed: 0 });
+  });
+
+  it('the last unit held by an order takes the product out of WhatsApp\'s catalog; given back, it returns', async () => {
+    const last = await admin('POST', `/shops/${SHOP}/products`, product('NBO-LAST-1', { stock: 1 }), 201);
+    await waitItem('NBO-LAST-1', (i) => i?.availability === 'in stock', 'the product in stock');
+    // The order workflow's own stock activities, as its worker runs them.
+    const stock = createStockActivities({ orm: duka.orm, temporal: duka.client, config: duka.config } as ActivityDeps);
+    expect(await stock.reserveStock({ shopId: SHOP, orderNumber: 'NBO-CATALOG-1', lines: [{ lineId: 'l1', productId: last.id as string, name: 'Last', quantity: 1 }] })).toEqual({ ok: true });
+    await waitItem('NBO-LAST-1', (i) => i?.availability === 'out of stock', 'sold out once held');
+    await stock.releaseStock({ orderNumber: 'NBO-CATALOG-1' });
+    await waitItem('NBO-LAST-1', (i) => i?.availability === 'in stock', 'back in stock once given back');
+    await settledReport();
   });
 
   it('twenty edits within the debounce cause one batch', async () => {
