@@ -172,7 +172,8 @@ export function detectIntentBeforeTable(text: string): Intent {
   return contained(t);
 }
 
-const swahiliHints = /\b(habari|jambo|hujambo|mambo|niaje|sasa|karibu|asante|nataka|tafadhali|menyu|kikapu|lipa|salama)\b/;
+// Not "lugha": a first message asking to switch language would be read in Swahili, then switched to English.
+const swahiliHints = /\b(habari|jambo|hujambo|mambo|niaje|sasa|karibu|asante|nataka|tafadhali|menyu|kikapu|lipa|lipia|malipo|salama|shikamoo|nionyeshe|onyesha|bidhaa|msaada|ghairi|nunua)\b/;
 
 /** A first message in Swahili sets the conversation's language; anything else keeps the shop's default. */
 export function detectLanguage(text: string): Language | undefined {

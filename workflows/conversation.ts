@@ -3,7 +3,7 @@ import type { Activities } from '../activities/index.ts';
 import type { CategoryView, LineRefusal, ProductView, ShopView } from '../domain/catalog.ts';
 import type { InboundMessage } from '../domain/inbound.ts';
 import { isLanguage, price, texts, type Language, type Texts } from '../domain/i18n.ts';
-import { detectIntent, detectIntentBeforeTable, detectLanguage, parseQuantity, type Intent } from '../domain/intents.ts';
+import { detectIntent, detectIntentBeforeTable, detectLanguage, normalise, parseQuantity, type Intent } from '../domain/intents.ts';
 import { exampleNumber, maskedNumber, networkOf, payerNumber, readEmail, readPayerReply, takesEmail, takesNumber } from '../domain/phone.ts';
 import { morePageOf, type OutboundMessage } from '../domain/outbound.ts';
 import { breakdown, cartView, categoryList, fulfilmentChoice, mainMenu, optionPicker, orderSummary, paymentMethods, productCard, productList, promotionsView, sizeList } from '../domain/screens.ts';
@@ -418,6 +418,14 @@ export async function conversationWorkflow(input: ConversationInput & { handover
   /** Text at the payment choice: "another number", a number itself, or an e-mail for the receipt. */
   async function onPaymentChoiceText(text: string, intent: Intent): Promise<boolean> {
     const s = await getShop();
+    // A method typed as its button reads ("M-Pesa", "Pay at pickup"): seed 001's customers type what they see.
+    const x = t();
+    const said = normalise(text);
+    const named = s.paymentMethods.find((m) => [m, x.methodName[m] ?? m, ...(m === 'cash' ? [x.cashLabel('pickup'), x.cashLabel('delivery')] : [])].some((n) => normalise(n) === said));
+    if (named) {
+      await pay(named as PaymentMethod);
+      return true;
+    }
     const email = readEmail(text);
     if (email && s.paymentMethods.some((m) => takesEmail(m as PaymentMethod))) {
       state.payerEmail = email;
@@ -435,7 +443,6 @@ export async function conversationWorkflow(input: ConversationInput & { handover
       await askPayerPhone(method, 0);
       return true;
     }
-    const x = t();
     state.step = { name: 'payer_method', ...(looksLikeNumber ? { typed: text.trim() } : {}) };
     const rows = numbered.map((m) => ({ id: `payer:${m}`, title: x.methodName[m] ?? m }));
     await send(rows.length <= 3 ? { kind: 'buttons', body: x.payer.chooseMethod, buttons: rows } : { kind: 'list', body: x.payer.chooseMethod, button: x.paymentButton, sections: [{ title: x.paymentButton, rows }] });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { PHRASES, detectIntent, detectIntentBeforeTable, editDistance, normalise, type Intent } from '../../domain/intents.ts';
+import { PHRASES, detectIntent, detectIntentBeforeTable, detectLanguage, editDistance, normalise, type Intent } from '../../domain/intents.ts';
 
 /** Every trigger a seed quotes, word for word, with what it must do. */
 const SEED_PHRASES: [string, Intent, string][] = [
@@ -124,5 +124,10 @@ describe('intents, word for word', () => {
     expect(editDistance('abc', 'xyzxyz', 1)).toBe(2);
     expect(normalise('  M-Pesa!! ')).toBe('m-pesa');
     expect(normalise('Café — menu')).toBe('cafe menu');
+  });
+
+  it('takes a first message in Swahili as the language, not a request to switch it', () => {
+    for (const text of ['habari', 'nionyeshe menyu', 'malipo', 'Lipa booking', 'msaada']) expect([text, detectLanguage(text)]).toEqual([text, 'sw']);
+    for (const text of ['hi', 'Show me your menu', 'payment', 'lugha']) expect([text, detectLanguage(text)]).toEqual([text, undefined]);
   });
 });

@@ -123,7 +123,9 @@ describe('seed phrases, word for word, from signed webhooks', () => {
     const [gone, methods] = await c.tap('pay:razorpay_link', 'Pay online', 2);
     expect(gone!.text).toMatch(/Pay online \(UPI\/card\) is not available at this shop/);
     expect(methods!.ids).toEqual(['pay:mpesa', 'pay:cash']);
-    await c.tap('pay:cash');
+    // A method typed as its button reads.
+    const [confirmed] = await c.say('Pay at pickup');
+    expect(confirmed!.text).toContain(`Order *${orderNumber}* confirmed`);
     // The payment button again once the order is confirmed.
     const [placed] = await c.tap('pay:mpesa');
     expect(placed!.text).toMatch(new RegExp(`Order ${orderNumber} is already placed`));
