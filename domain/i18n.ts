@@ -155,7 +155,7 @@ const en = {
     linkHelpPrompt: 'Trouble paying? Tap Help.',
     helpButton: 'Help',
     linkHelp:
-      'ℹ️ Tap *Pay now* above: a secure page opens where you pay by UPI, card or net banking. Your receipt comes here as soon as the payment is through; there is nothing to send back.\nThe link works for a limited time. Rather pay another way?',
+      'ℹ️ Tap *Pay now* above: a secure payment page opens, where you pay in any way it offers (UPI, card, bank). Your receipt comes here as soon as the payment is through; there is nothing to send back.\nThe link works for a limited time. Rather pay another way?',
     otpPrompt: "We sent you an OTP by SMS from O'mari. Please type it here (or *cancel*).",
     wrongOtp: (left: number) => `That OTP is not right. ${left} ${left === 1 ? 'try' : 'tries'} left.`,
     appCodePrompt: (method: string, amount: string, code: string) => `📲 Open ${method} and pay ${amount} with this code: *${code}*`,
@@ -332,7 +332,7 @@ const sw: Texts = {
     linkHelpPrompt: 'Una shida kulipa? Gusa Msaada.',
     helpButton: 'Msaada',
     linkHelp:
-      'ℹ️ Gusa *Lipa sasa* hapo juu: ukurasa salama utafunguka ulipe kwa UPI, kadi au benki. Risiti yako itakuja hapa malipo yakikamilika; huna haja ya kutuma chochote.\nKiungo kinafanya kazi kwa muda mfupi. Ungependa kulipa kwa njia nyingine?',
+      'ℹ️ Gusa *Lipa sasa* hapo juu: ukurasa salama wa malipo utafunguka, ulipe kwa njia yoyote unayotoa (UPI, kadi, benki). Risiti yako itakuja hapa malipo yakikamilika; huna haja ya kutuma chochote.\nKiungo kinafanya kazi kwa muda mfupi. Ungependa kulipa kwa njia nyingine?',
     otpPrompt: "Tumekutumia OTP kwa SMS kutoka O'mari. Tafadhali iandike hapa (au *ghairi*).",
     wrongOtp: (left) => `OTP si sahihi. Umebakiwa na majaribio ${left}.`,
     appCodePrompt: (method, amount, code) => `📲 Fungua ${method} ulipe ${amount} kwa msimbo huu: *${code}*`,

@@ -377,6 +377,26 @@ describe('Paynow web checkout', () => {
   });
 });
 
+describe('ZimSwitch through Paynow (seed 003)', () => {
+  it('a ZimSwitch bank card is paid on the hosted page: a web transaction, never express checkout (which needs a card token)', async () => {
+    const before = sent.length;
+    const context = paymentContext({ customerPhone: undefined });
+    const result = await provider.initiate({ amount: USD_15, method: 'zimswitch', context });
+    const fields = new Map(parsePaynowFields(sent[before] ?? ''));
+    expect(fields.has('method')).toBe(false);
+    expect(fields.get('reference')).toBe(context.reference);
+    expect(result.customerAction).toEqual({ type: 'open_url', url: result.data.browserUrl });
+    expect(result.data).toMatchObject({ method: 'zimswitch', pollUrl: result.providerReference });
+
+    const url = result.customerAction.type === 'open_url' ? result.customerAction.url : '';
+    expect((await fetch(url, { method: 'POST', body: new URLSearchParams({ action: 'pay' }), redirect: 'manual' })).status).toBe(303);
+    const event = parsePaynowStatusUpdate((await receiver.next())[0] ?? '', INTEGRATION_KEY, 'USD');
+    expect(event).toMatchObject({ reference: context.reference, status: 'succeeded', amount: USD_15 });
+    expect(await provider.status(result.data, USD_15)).toMatchObject({ status: 'succeeded' });
+    await expect(provider.recoverLost!({ amount: USD_15, method: 'zimswitch', context })).resolves.toMatchObject({ kind: 'unusable' });
+  });
+});
+
 describe('Paynow status updates that must not be trusted', () => {
   async function paidUpdate(): Promise<string> {
     const { transaction } = await initiateExpress();
