@@ -123,7 +123,7 @@ describe('M-Pesa through Ghala, Nairobi', () => {
     }
     const malformed = Buffer.from('{"event":');
     const bad = await fetch(`${w.duka.baseUrl}/webhooks/ghala`, { method: 'POST', headers: { 'content-type': 'application/json', ...ghalaSignatureHeaders(SCHEME, GHALA.GHALA_WEBHOOK_SECRET, malformed) }, body: new Uint8Array(malformed) });
-    expect([400, 401]).toContain(bad.status);
+    expect(bad.status).toBe(400);
     const [payment] = await paymentRows(w.duka, orderNumber);
     expect(payment).toMatchObject({ status: 'pending', transaction_reference: null });
     expect((await orderOf(w.duka, orderNumber)).status).toBe('AWAITING_PAYMENT');
