@@ -35,7 +35,7 @@ function required(name: string): string {
 
 describe('npm run fuzz', () => {
   it('500 hostile requests: no accepted forgery, no 5xx, no reset, no crash, no workflow from forged input, controls accepted', async () => {
-    const args = ['bench/fuzz.ts', '--count', '500', '--seed', '20261203', '--database-url', required('DUKA_TEST_DATABASE_URL'), '--temporal-address', required('DUKA_TEST_TEMPORAL_ADDRESS')];
+    const args = ['bench/fuzz.ts', '--count', '500', '--seed', '20261203', '--database-url', required('DUKA_TEST_DATABASE_URL'), '--temporal-address', required('DUKA_TEST_TEMPORAL_ADDRESS'), '--no-worker'];
     let stdout: string;
     try {
       ({ stdout } = await run(process.execPath, args, { cwd: ROOT, env: { ...process.env, DUKA_FUZZ_RESULT: '1' }, timeout: 280_000, maxBuffer: 16 * 1024 * 1024 }));
