@@ -85,7 +85,7 @@ export async function runApi(given: Config, options: { databaseUrl: string; temp
   const connection = await Connection.connect({ address: options.temporalAddress });
   const temporal = new Client({ connection, namespace: config.temporal.namespace, dataConverter: dukaDataConverter(codecKeysOf(config)), interceptors: tracingClientInterceptors() });
   const deps = await createActivityDeps(config, options.databaseUrl, temporal, orm);
-  const sandboxRouter = config.sandbox ? (await import('../sandbox/index.ts')).createSandbox({ config, orm, temporal }) : undefined;
+  const sandboxRouter = config.sandbox ? (await import('../sandbox/index.ts')).createSandbox({ config, orm, temporal, deployFlows: true }) : undefined;
   const app = buildApp(deps, sandboxRouter?.router);
   const server: Server = await new Promise((resolve, reject) => {
     const s = app.listen(config.port, () => resolve(s));

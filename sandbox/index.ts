@@ -13,6 +13,7 @@ import { EventHub, type ChatKey } from './events.ts';
 import { createGraphStandIn, type StatusDelivery } from './graph.ts';
 import { CatalogStandIn } from './catalog.ts';
 import { FlowManagementStandIn } from './flow-management.ts';
+import { deploySandboxFlows, flowClientRouter } from './flow-client.ts';
 import { requestCatalogSync } from '../lib/catalog-sync.ts';
 import { isCurrencyCode, parseDecimal } from '../domain/money.ts';
 import { createSimulators, type Simulators } from './simulators.ts';
@@ -37,6 +38,8 @@ export interface SandboxDeps {
   statusDelaysMs?: [number, number, number];
   /** Built pages (default sandbox/web/dist). */
   dist?: string;
+  /** Deploy every shop's WhatsApp Flows to the Graph stand-in once the API listens (`npm start`); tests leave it off. */
+  deployFlows?: boolean;
 }
 
 export interface Sandbox {
@@ -201,6 +204,7 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
     log: warn,
   });
   const simulators = createSimulators({ config, hub, fetch: doFetch, log: warn });
+  if (deps.deployFlows) void deploySandboxFlows({ config, orm, fetch: doFetch, log: warn }, loadShops);
   // The stand-in's catalogs start empty each time, like a new Meta catalog: every shop that has one is synced whole.
   void loadShops()
     .then((shops) => Promise.all(shops.map((s) => requestCatalogSync({ orm, temporal, taskQueue: config.temporal.taskQueue }, s, { source: 'manual', full: true, now: true }))))
@@ -352,6 +356,21 @@ export function createSandbox(deps: SandboxDeps): Sandbox {
   });
 
   api.use('/simulators', simulators.api);
+  api.use(
+    '/flows',
+    flowClientRouter({
+      config,
+      orm,
+      flows,
+      fetch: doFetch,
+      log: warn,
+      deliver: async (phoneNumberId, from, raw) => {
+        const shop = await shopByNumber(phoneNumberId);
+        if (!shop) throw new HttpError(400, 'unknown_shop', `no shop has phone_number_id ${phoneNumberId}`);
+        return deliverInbound(shop, { phoneNumberId, customer: from }, undefined, raw);
+      },
+    }),
+  );
 
   api.use((req: Request, _res: Response) => {
     throw new HttpError(404, 'not_found', `no sandbox route for ${req.method} ${req.baseUrl}${req.path}`);

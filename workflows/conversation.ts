@@ -24,6 +24,7 @@ import {
   type OrderView,
 } from './definitions.ts';
 import { SA } from './search-attributes.ts';
+import { flowTexts } from '../domain/flows.ts';
 import { bookingDialogue, isBookingStep, type BookingStep } from './booking.ts';
 
 const ACTIVITY_OPTIONS = {
@@ -257,6 +258,14 @@ export async function conversationWorkflow(input: ConversationInput & { handover
     if (!p.available || (p.stock !== null && p.stock <= 0)) {
       await send({ kind: 'text', body: p.available ? t().outOfStock(p.name, 0) : t().unavailable(p.name) });
       return showCategories();
+    }
+    // Sizes and add-ons in the shop's published customisation Flow when it has one (issue 10); chat steps otherwise.
+    if ((p.presentations.length || p.groups.length) && patched('customise-flow')) {
+      const flow = await db.customiseFlow({ shopId: input.shopId, customerRef: input.customerRef, productId, language: state.language });
+      if (flow) {
+        state.step = { name: 'idle' };
+        return send(flow);
+      }
     }
     if (p.presentations.length) {
       state.step = { name: 'customize', productId, groupIndex: -1, optionIds: [] };
@@ -747,8 +756,13 @@ export async function conversationWorkflow(input: ConversationInput & { handover
       }
       case 'flow': {
         // A completed customisation Flow (api/routes/flows.ts) names the product and choices; the order re-prices them.
-        const r = c.response as { productId?: unknown; presentationId?: unknown; optionIds?: unknown };
+        const r = c.response as { flow_token?: unknown; productId?: unknown; presentationId?: unknown; optionIds?: unknown };
         if (typeof r.productId !== 'string') return send({ kind: 'text', body: t().notUnderstood });
+        // A forged, stale or someone else's flow_token changes nothing; older runs took the answer as it came.
+        if (patched('flow-token-verified')) {
+          const check = await db.checkFlowReply({ shopId: input.shopId, customerRef: input.customerRef, flowToken: r.flow_token });
+          if (!check.ok || check.kind !== 'product' || check.subject !== r.productId) return send({ kind: 'text', body: flowTexts(state.language).refused });
+        }
         const p = await db.getProduct({ shopId: input.shopId, productId: r.productId });
         if (!p) return showCategories();
         const optionIds = Array.isArray(r.optionIds) ? r.optionIds.filter((x): x is string => typeof x === 'string') : [];

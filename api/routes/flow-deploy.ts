@@ -55,7 +55,8 @@ export interface DeployedFlow {
 }
 
 async function deployOne(client: FlowManagementClient, wabaId: string, token: string, def: FlowDefinition, known: string | undefined, existing: Map<string, string>, endpointUri: string, publish: boolean) {
-  let flowId = known ?? existing.get(def.name);
+  // The id duka kept, while Meta still lists it; else the flow of that name (a restored database, a new sandbox).
+  let flowId = known && [...existing.values()].includes(known) ? known : existing.get(def.name);
   if (!flowId) {
     flowId = await client.createFlow(wabaId, { name: def.name, categories: def.categories, ...(def.usesEndpoint ? { endpointUri } : {}) }, token);
   } else if (def.usesEndpoint) {
@@ -68,6 +69,58 @@ async function deployOne(client: FlowManagementClient, wabaId: string, token: st
   }
   const after = await client.getFlow(flowId, token);
   return { flowId, status: after.status, errors: errors.length ? errors : after.validationErrors };
+}
+
+export interface DeployOutcome {
+  flows: DeployedFlow[];
+  publicKeyUploaded: boolean;
+}
+
+/** Meta refused a call midway: what was deployed before it, and Meta's message. */
+export class FlowDeployError extends Error {
+  override name = 'FlowDeployError';
+  readonly flows: DeployedFlow[];
+  readonly publicKeyUploaded: boolean;
+  constructor(message: string, done: DeployOutcome) {
+    super(message);
+    this.flows = done.flows;
+    this.publicKeyUploaded = done.publicKeyUploaded;
+  }
+}
+
+/**
+ * Deploys the committed Flows of these kinds for one shop and records their ids and statuses (also what the sandbox
+ * does for its shops at start). Throws HttpError for what the shop lacks, FlowDeployError when Meta refuses a call.
+ */
+export async function deployShopFlows(
+  deps: { config: Config; orm: MikroORM; client: FlowManagementClient },
+  shop: { id: string; phoneNumberId: string; businessAccountId?: string | null; credentials?: string | null },
+  options: { kinds: FlowKind[]; publish: boolean },
+): Promise<DeployOutcome> {
+  const { config, orm, client } = deps;
+  const wabaId = shop.businessAccountId ?? (config.sandbox ? SANDBOX_WABA_ID : undefined);
+  if (!wabaId) throw new HttpError(409, 'no_business_account', `shop ${shop.id} has no WhatsApp Business Account id: set whatsapp.businessAccountId with PATCH /api/admin/shops/${shop.id}`);
+  const key = await resolveFlowsKey({ flowsPrivateKey: config.whatsapp.flowsPrivateKey, sandbox: config.sandbox, dataDir: config.dataDir });
+  if (!key) throw new HttpError(503, 'flows_not_configured', 'WHATSAPP_FLOWS_PRIVATE_KEY is not set');
+  const token = shopAccessToken(shop, config.credentialsKey) ?? config.whatsapp.accessToken;
+  const endpointUri = `${config.publicBaseUrl}${FLOWS_PATH}`;
+  const kinds = new Set(options.kinds);
+  const known = new Map((await shopFlows(orm, shop.id)).map((f) => [f.kind, f.flowId]));
+  const done: DeployOutcome = { flows: [], publicKeyUploaded: false };
+  try {
+    await client.uploadPublicKey(shop.phoneNumberId, key.publicKeyPem, token);
+    done.publicKeyUploaded = true;
+    const existing = new Map((await client.listFlows(wabaId, token)).map((f) => [f.name, f.id]));
+    for (const def of flowDefinitions().filter((d) => kinds.has(d.kind))) {
+      const flow = await deployOne(client, wabaId, token, def, known.get(def.kind), existing, endpointUri, options.publish);
+      await saveShopFlow(orm, { shopId: shop.id, kind: def.kind, flowId: flow.flowId, name: def.name, status: flow.status, validationErrors: flow.errors });
+      done.flows.push({ kind: def.kind, name: def.name, flowId: flow.flowId, status: flow.status, validationErrors: flow.errors.map(describeValidationError) });
+    }
+  } catch (err) {
+    if (err instanceof FlowApiError) throw new FlowDeployError(err.message, done);
+    throw err;
+  }
+  return done;
 }
 
 export function flowDeployRouter(deps: FlowDeployDeps): Router {
@@ -98,37 +151,19 @@ export function flowDeployRouter(deps: FlowDeployDeps): Router {
     const log = requestLog(res);
     const shop = await pathShop(res, orm, req.params.shopId);
     const body = parseInput(DeployBody, req.body ?? {}, 'body');
-    const wabaId = shop.businessAccountId ?? (config.sandbox ? SANDBOX_WABA_ID : undefined);
-    if (!wabaId) throw new HttpError(409, 'no_business_account', `shop ${shop.id} has no WhatsApp Business Account id: set whatsapp.businessAccountId with PATCH /api/admin/shops/${shop.id}`);
-    const key = await resolveFlowsKey({ flowsPrivateKey: config.whatsapp.flowsPrivateKey, sandbox: config.sandbox, dataDir: config.dataDir });
-    if (!key) throw new HttpError(503, 'flows_not_configured', 'WHATSAPP_FLOWS_PRIVATE_KEY is not set');
-    const token = shopAccessToken(shop, config.credentialsKey) ?? config.whatsapp.accessToken;
-    const endpointUri = `${config.publicBaseUrl}${FLOWS_PATH}`;
-    const kinds = new Set<FlowKind>(body.flows ?? ['customise', 'payment']);
-    const known = new Map((await shopFlows(orm, shop.id)).map((f) => [f.kind, f.flowId]));
-
-    const flows: DeployedFlow[] = [];
-    let publicKeyUploaded = false;
+    let outcome: DeployOutcome;
     try {
-      await client.uploadPublicKey(shop.phoneNumberId, key.publicKeyPem, token);
-      publicKeyUploaded = true;
-      // A flow whose id duka lost (a restored database) is found again by its name rather than created twice.
-      const existing = new Map((await client.listFlows(wabaId, token)).map((f) => [f.name, f.id]));
-      for (const def of flowDefinitions().filter((d) => kinds.has(d.kind))) {
-        const done = await deployOne(client, wabaId, token, def, known.get(def.kind), existing, endpointUri, body.publish ?? true);
-        await saveShopFlow(orm, { shopId: shop.id, kind: def.kind, flowId: done.flowId, name: def.name, status: done.status, validationErrors: done.errors });
-        flows.push({ kind: def.kind, name: def.name, flowId: done.flowId, status: done.status, validationErrors: done.errors.map(describeValidationError) });
-      }
+      outcome = await deployShopFlows({ config, orm, client }, shop, { kinds: body.flows ?? ['customise', 'payment'], publish: body.publish ?? true });
     } catch (err) {
-      if (!(err instanceof FlowApiError)) throw err;
-      log.warn({ shopId: shop.id, httpStatus: err.httpStatus, code: err.code, error: err.message }, 'whatsapp flows: deploy refused by Meta');
-      throw new HttpError(502, 'meta_refused', err.message, { flows, publicKeyUploaded });
-    } finally {
-      if (flows.length) {
-        const em = orm.em.fork();
-        audit(res, em, { shopId: shop.id, entity: 'whatsapp_flows', entityId: shop.id, action: 'deploy', diff: Object.fromEntries(flows.map((f) => [f.kind, { from: null, to: `${f.flowId} ${f.status}` }])) });
-        await em.flush();
-      }
+      if (!(err instanceof FlowDeployError)) throw err;
+      log.warn({ shopId: shop.id, error: err.message }, 'whatsapp flows: deploy refused by Meta');
+      throw new HttpError(502, 'meta_refused', err.message, { flows: err.flows, publicKeyUploaded: err.publicKeyUploaded });
+    }
+    const { flows, publicKeyUploaded } = outcome;
+    if (flows.length) {
+      const em = orm.em.fork();
+      audit(res, em, { shopId: shop.id, entity: 'whatsapp_flows', entityId: shop.id, action: 'deploy', diff: Object.fromEntries(flows.map((f) => [f.kind, { from: null, to: `${f.flowId} ${f.status}` }])) });
+      await em.flush();
     }
     log.info({ shopId: shop.id, flows: flows.map((f) => `${f.kind}:${f.status}`) }, 'whatsapp flows deployed');
     const invalid = flows.filter((f) => f.validationErrors.length > 0);

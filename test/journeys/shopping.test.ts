@@ -4,6 +4,7 @@ import { Customer } from '../helpers/chat.ts';
 import { handoverSignal, orderQuery, type OrderView } from '../../workflows/definitions.ts';
 import { Order } from '../../db/entities.ts';
 import { flowReply, textMessage } from '../fakes/graph-api.ts';
+import { mintFlowToken } from '../../providers/whatsapp/flows.ts';
 
 let seq = 0;
 const textMessageFor = (waId: string, text: string) => textMessage(waId, text, `wamid.restart-${waId}-${(seq += 1)}`);
@@ -163,7 +164,7 @@ describe('shopping over WhatsApp, through the webhook, on real Temporal and Post
   it('adds what a completed customisation Flow chose, re-priced by the order', async () => {
     const c = new Customer(duka, NAIROBI, '254712345007');
     await c.say('hi');
-    const [quantity] = await c.raw(flowReply(c.waId, { flow_token: 'nairobi:nairobi-pizza-margherita:x:y', productId: 'nairobi-pizza-margherita', presentationId: 'nairobi-pizza-medium', optionIds: ['nairobi-pizza-crust-crust-thin', 'nairobi-pizza-addons-addon-olives'] }, 'wamid.flow-1'));
+    const [quantity] = await c.raw(flowReply(c.waId, { flow_token: mintFlowToken({ shopId: 'nairobi', subject: 'nairobi-pizza-margherita', customerRef: duka.customerRef(c.waId) }, duka.config.customerRefSecret), productId: 'nairobi-pizza-margherita', presentationId: 'nairobi-pizza-medium', optionIds: ['nairobi-pizza-crust-crust-thin', 'nairobi-pizza-addons-addon-olives'] }, 'wamid.flow-1'));
     expect(quantity!.text).toContain('KES 1,300');
     const [, cart] = await c.say('2', 2);
     expect(cart!.text).toContain('KES 2,600');

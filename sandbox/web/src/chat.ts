@@ -1,5 +1,6 @@
 import { api, clear, h, money } from './dom.ts';
 import { renderEntry, type Actions } from './render.ts';
+import { openFlow } from './flow.ts';
 import { loadSimState, renderOrderPanel, renderSimPanel, type PanelData, type SimState } from './panel.ts';
 import type { ChatEntry, Json, Outgoing, Prompt, ShopInfo } from './types.ts';
 
@@ -67,6 +68,25 @@ const actions: Actions = {
   openList,
   openCatalog,
   openUrl,
+  openFlow: (entry, parameters) => {
+    const shop = state.shop;
+    if (!shop) return;
+    void openFlow(
+      {
+        phoneNumberId: shop.phoneNumberId,
+        from: state.customer,
+        contextId: entry.id,
+        open: (title) => {
+          const content = h('div', { class: 'rows' });
+          sheet(title, content);
+          return content;
+        },
+        close: closeSheet,
+        toast,
+      },
+      parameters,
+    );
+  },
 };
 
 function renderAll(): void {

@@ -10,6 +10,8 @@ export interface Actions {
   openList(entry: ChatEntry, action: Json): void;
   openCatalog(filter?: string[]): void;
   openUrl(url: string): void;
+  /** Renders the Flow of a flow message (sandbox/web/src/flow.ts). */
+  openFlow(entry: ChatEntry, parameters: Json): void;
 }
 
 const obj = (v: unknown): Json => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Json) : {});
@@ -128,7 +130,7 @@ function business(entry: ChatEntry, shop: ShopInfo, actions: Actions): { bubble:
       buttons(h('button', { type: 'button', class: 'wa-btn', 'data-catalog': '1', onclick: () => actions.openCatalog(ids) }, `View items (${ids.length})`));
     } else if (itype === 'flow') {
       const p = obj(action.parameters);
-      buttons(h('button', { type: 'button', class: 'wa-btn', disabled: true, title: 'WhatsApp Flows are not simulated in the sandbox' }, str(p.flow_cta) || 'Open'));
+      buttons(h('button', { type: 'button', class: 'wa-btn', 'data-flow-id': str(p.flow_id), onclick: () => actions.openFlow(entry, p) }, str(p.flow_cta) || 'Open'));
     }
   } else {
     bubble.append(h('i', {}, `(${type} message)`));
