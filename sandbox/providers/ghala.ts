@@ -2,6 +2,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import express from 'express';
 import type { NextFunction, Request, Response, Router } from 'express';
 import { ghalaSignatureHeaders, type GhalaSignatureScheme } from '../../providers/payments/ghala-signature.ts';
+import { SimulatedRecords } from './records.ts';
 
 /**
  * A Ghala look-alike (seed 001, protocols.md §8; Ghala's real API is unconfirmed, see providers/payments/ghala.ts):
@@ -77,9 +78,8 @@ class BadRequest extends Error {
 
 export function createGhalaSimulator(opts: GhalaSimulatorOptions): GhalaSimulator {
   const post = opts.fetch ?? fetch;
-  const orders = new Map<string, SimulatedGhalaOrder>();
+  const orders = new SimulatedRecords<SimulatedGhalaOrder>();
   const byIdempotencyKey = new Map<string, string>();
-  const listeners = new Set<(order: SimulatedGhalaOrder) => void>();
   const deliveries: GhalaDelivery[] = [];
   let behaviour: GhalaSimulatorBehaviour = {};
   let reads = 0;
@@ -129,15 +129,9 @@ export function createGhalaSimulator(opts: GhalaSimulatorOptions): GhalaSimulato
   }
 
   const control: GhalaSimulatorControl = {
-    orders: () => [...orders.values()].map((o) => structuredClone(o)),
-    order: (id) => {
-      const o = orders.get(id);
-      return o && structuredClone(o);
-    },
-    onOrder(listener) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
+    orders: () => orders.copies(),
+    order: (id) => orders.copy(id),
+    onOrder: (listener) => orders.listen(listener),
     async complete(id, outcome = { status: 'completed' }) {
       const order = orders.get(id);
       if (!order) throw new Error(`no Ghala order ${id}`);
@@ -184,7 +178,7 @@ export function createGhalaSimulator(opts: GhalaSimulatorOptions): GhalaSimulato
     if (body.payment_method !== 'mpesa') throw new BadRequest('payment_method must be mpesa');
     const reference = typeof body.reference === 'string' ? body.reference : '';
     if (!reference || reference.length > 100) throw new BadRequest('reference is required (at most 100 characters)');
-    if ([...orders.values()].some((o) => o.reference === reference)) throw new BadRequest(`an order with reference ${reference} exists`, 409);
+    if (orders.live().some((o) => o.reference === reference)) throw new BadRequest(`an order with reference ${reference} exists`, 409);
     const phone = (body.customer as { phone?: unknown } | undefined)?.phone;
     if (typeof phone !== 'string' || !/^\+2547\d{8}$|^\+2541\d{8}$/.test(phone)) throw new BadRequest('customer.phone must be a Safaricom number like +254712345678');
     const order: SimulatedGhalaOrder = {
@@ -200,22 +194,15 @@ export function createGhalaSimulator(opts: GhalaSimulatorOptions): GhalaSimulato
       failure_reason: null,
       created_at: new Date().toISOString(),
     };
-    orders.set(order.id, order);
     if (key) byIdempotencyKey.set(key, order.id);
-    for (const listener of listeners) {
-      try {
-        listener(structuredClone(order));
-      } catch {
-        // A sandbox page listener failing must not undo the order.
-      }
-    }
+    orders.add(order.id, order);
     res.status(201).json(order);
   });
 
   router.get('/v1/orders', (req: Request, res: Response) => {
     reads += 1;
     const reference = typeof req.query.reference === 'string' ? req.query.reference : undefined;
-    res.json({ data: [...orders.values()].filter((o) => reference === undefined || o.reference === reference) });
+    res.json({ data: orders.live().filter((o) => reference === undefined || o.reference === reference) });
   });
 
   router.get('/v1/orders/:id', (req: Request, res: Response) => {

@@ -1,6 +1,7 @@
 import { createHmac, randomBytes, randomInt } from 'node:crypto';
 import express from 'express';
 import type { NextFunction, Request, Response, Router } from 'express';
+import { SimulatedRecords } from './records.ts';
 
 /**
  * A Razorpay look-alike (protocols.md §6) that speaks the real wire format over HTTP: payment links (create, fetch,
@@ -134,9 +135,8 @@ function stringRecord(value: unknown, what: string, maxKeys: number, maxLength: 
 export function createRazorpaySimulator(opts: RazorpaySimulatorOptions): RazorpaySimulator {
   const post = opts.fetch ?? fetch;
   const accountId = razorpayId('acc_');
-  const links = new Map<string, SimulatedPaymentLink>();
+  const links = new SimulatedRecords<SimulatedPaymentLink>();
   const payments = new Map<string, PaymentEntity>();
-  const listeners = new Set<(link: SimulatedPaymentLink) => void>();
   const deliveries: WebhookDelivery[] = [];
   let behaviour: RazorpaySimulatorBehaviour = {};
 
@@ -303,15 +303,9 @@ export function createRazorpaySimulator(opts: RazorpaySimulatorOptions): Razorpa
   }
 
   const control: RazorpaySimulatorControl = {
-    links: () => [...links.values()].map((link) => structuredClone(link)),
-    link: (id) => {
-      const link = links.get(id);
-      return link && structuredClone(link);
-    },
-    onLink(listener) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
+    links: () => links.copies(),
+    link: (id) => links.copy(id),
+    onLink: (listener) => links.listen(listener),
     pay: async (linkId, options = {}) => dispatch(markPaid(linkId, options.amount).events),
     fail: async (linkId, options = {}) => dispatch(markFailed(linkId, options.reason, options.description)),
     async expire(linkId) {
@@ -335,7 +329,7 @@ export function createRazorpaySimulator(opts: RazorpaySimulatorOptions): Razorpa
     const reference = body.reference_id ?? '';
     if (typeof reference !== 'string') throw new BadRequest('The reference id must be a string.', 'reference_id');
     if (reference.length > 40) throw new BadRequest('The reference id may not be greater than 40 characters.', 'reference_id');
-    if (reference !== '' && [...links.values()].some((l) => l.reference_id === reference)) {
+    if (reference !== '' && links.live().some((l) => l.reference_id === reference)) {
       throw new BadRequest(`Payment Link with reference id ${reference} already exists`, 'reference_id');
     }
     const description = body.description ?? '';
@@ -388,14 +382,7 @@ export function createRazorpaySimulator(opts: RazorpaySimulatorOptions): Razorpa
       upi_link: false,
       user_id: '',
     };
-    links.set(id, link);
-    for (const listener of listeners) {
-      try {
-        listener(structuredClone(link));
-      } catch {
-        // A sandbox UI listener failing must not undo a link Razorpay already created.
-      }
-    }
+    links.add(id, link);
     return link;
   }
 
@@ -448,7 +435,7 @@ ${payable
 
   router.get('/v1/payment_links', (req: Request, res: Response) => {
     const reference = typeof req.query.reference_id === 'string' ? req.query.reference_id : undefined;
-    const found = [...links.values()].filter((link) => reference === undefined || link.reference_id === reference);
+    const found = links.live().filter((link) => reference === undefined || link.reference_id === reference);
     for (const link of found) expireIfDue(link);
     res.json({ payment_links: found });
   });
