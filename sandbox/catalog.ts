@@ -63,6 +63,8 @@ export class CatalogStandIn {
   private readonly callFailures: GraphFailure[] = [];
   private readonly waiters = new Set<() => void>();
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
+  /** Catalogs of a business on its own Meta account: only that account's token reaches them. */
+  private readonly catalogTokens = new Map<string, string>();
 
   private readonly options: CatalogStandInOptions;
 
@@ -93,6 +95,11 @@ export class CatalogStandIn {
 
   clearItemFailure(retailerId: string): void {
     this.itemFailures.delete(retailerId);
+  }
+
+  /** From now on this catalog accepts only this token (a shop with its own WhatsApp Business Account). */
+  ownCatalog(catalogId: string, accessToken: string): void {
+    this.catalogTokens.set(catalogId, accessToken);
   }
 
   /** The next n catalog calls are answered with this Graph error. */
@@ -164,9 +171,10 @@ export class CatalogStandIn {
     router.use(express.json({ limit: '20mb' }));
     const fail = (res: Response, failure: GraphFailure) => void res.status(failure.status).json(graphErrorBody(failure));
     /** Token and forced failures: true when the request may go on. */
-    const admitted = (req: Request, res: Response): boolean => {
+    const admitted = (req: Request, res: Response, catalogId = String(req.params.catalogId ?? '')): boolean => {
       const token = /^Bearer (.+)$/.exec(req.get('authorization') ?? '')?.[1];
-      if (!token || (this.options.accessToken !== undefined && token !== this.options.accessToken)) {
+      const expected = (catalogId && this.catalogTokens.get(catalogId)) || this.options.accessToken;
+      if (!token || (expected !== undefined && token !== expected)) {
         fail(res, { status: 401, code: 190, message: 'Invalid OAuth access token - Cannot parse access token' });
         return false;
       }
@@ -274,7 +282,7 @@ export class CatalogStandIn {
     router.post('/:version/:setId', (req, res, next) => {
       const set = this.sets.get(req.params.setId!);
       if (!set) return next();
-      if (!admitted(req, res)) return;
+      if (!admitted(req, res, set.catalogId)) return;
       const body: Record<string, unknown> = isObject(req.body) ? req.body : {};
       if (typeof body.name === 'string' && body.name) set.name = body.name;
       if (body.filter !== undefined) set.filter = param(body.filter);
@@ -283,8 +291,9 @@ export class CatalogStandIn {
     });
 
     router.delete('/:version/:setId', (req, res, next) => {
-      if (!this.sets.has(req.params.setId!)) return next();
-      if (!admitted(req, res)) return;
+      const set = this.sets.get(req.params.setId!);
+      if (!set) return next();
+      if (!admitted(req, res, set.catalogId)) return;
       this.sets.delete(req.params.setId!);
       res.json({ success: true });
       this.changed();

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { APP_SECRET, startDuka, type Duka } from '../helpers/duka.ts';
 import { signMetaPayload } from '../../providers/whatsapp/signature.ts';
@@ -20,7 +21,7 @@ describe('Meta catalog sync', () => {
   let duka: Duka;
   let meta: CatalogStandIn;
   beforeAll(async () => {
-    duka = await startDuka({ label: 'catalog_sync' });
+    duka = await startDuka({ label: 'catalog_sync', env: { CREDENTIALS_KEY: randomBytes(32).toString('hex') } });
     meta = duka.graph.catalog;
   });
   afterAll(async () => {
@@ -41,9 +42,10 @@ describe('Meta catalog sync', () => {
   const waitItem = (retailerId: string, ok: (i: CatalogItem | undefined) => boolean, what: string) =>
     meta.waitFor(() => (ok(item(retailerId)) ? (item(retailerId) ?? null) : undefined), 20_000, what);
   /** The report once the run asked for last has finished. */
-  async function settledReport(): Promise<CatalogSyncReport> {
+  const settledReport = () => settledReportOf(SHOP);
+  async function settledReportOf(shopId: string): Promise<CatalogSyncReport> {
     for (const deadline = Date.now() + 30_000; Date.now() < deadline; ) {
-      const report = (await admin('GET', `/shops/${SHOP}/catalog/sync`)) as CatalogSyncReport;
+      const report = (await admin('GET', `/shops/${shopId}/catalog/sync`)) as CatalogSyncReport;
       if (report.status === 'completed' || report.status === 'failed') return report;
       await new Promise((r) => setTimeout(r, 250));
     }
@@ -189,6 +191,21 @@ describe('Meta catalog sync', () => {
     await stock.releaseStock({ orderNumber: 'NBO-CATALOG-1' });
     await waitItem('NBO-LAST-1', (i) => i?.availability === 'in stock', 'back in stock once given back');
     await settledReport();
+  });
+
+  it('a shop with its own WhatsApp account syncs with its own token', async () => {
+    const HARARE_CATALOG = '900000000000002';
+    meta.ownCatalog(HARARE_CATALOG, 'harare-own-token');
+    await admin('POST', '/shops/harare/catalog/sync', {}, 202);
+    const refused = await settledReportOf('harare');
+    expect(refused.status).toBe('failed');
+    expect(refused.error).toContain('(#190)');
+
+    await admin('PATCH', '/shops/harare', { whatsapp: { accessToken: 'harare-own-token' } });
+    await admin('POST', '/shops/harare/catalog/sync', {}, 202);
+    await meta.waitFor(() => meta.items(HARARE_CATALOG).get('SKU-MAIZE-10KG'), 20_000, 'the Harare catalog');
+    expect(meta.items(HARARE_CATALOG).get('SKU-MAIZE-10KG')).toMatchObject({ price: '7.99 USD', availability: 'in stock' });
+    expect(await settledReportOf('harare')).toMatchObject({ status: 'completed', failed: 0 });
   });
 
   it('twenty edits within the debounce cause one batch', async () => {
