@@ -18,10 +18,10 @@ describe('status updates to the customer', () => {
 
   const COFFEE = [{ retailerId: 'NBO-COFFEE-500', quantity: 1 }];
 
-  async function operator(orderNumber: string, action: 'status' | 'cancel', body: Record<string, unknown>): Promise<number> {
+  async function operator(orderNumber: string, action: 'status' | 'cancel', body: Record<string, unknown>, idempotencyKey?: string): Promise<number> {
     const res = await fetch(`${duka.baseUrl}/api/admin/orders/${orderNumber}/${action}`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json', ...(idempotencyKey ? { 'idempotency-key': idempotencyKey } : {}) },
       body: JSON.stringify(body),
     });
     await res.body?.cancel();
@@ -65,6 +65,19 @@ describe('status updates to the customer', () => {
     expect(await advance(c, orderNumber, 'PREPARING')).toBe(`Oda ${orderNumber}: tunaandaa oda yako 👩‍🍳`);
     expect(await advance(c, orderNumber, 'READY_FOR_PICKUP')).toBe(`Oda ${orderNumber}: oda yako iko tayari kuchukuliwa 🛍`);
     expect(await advance(c, orderNumber, 'COMPLETED')).toBe(`Oda ${orderNumber}: imekamilika. Asante! 🙏`);
+  });
+
+  // Two guards keep this to one message: the Idempotency-Key as update id, and a status already set is answered, not re-run.
+  it('tells the customer once when an operator\'s request is retried', async () => {
+    const c = new Customer(duka, NAIROBI, '254712346005');
+    await c.say('hi');
+    const orderNumber = await placedCashOrder(c, 'pickup');
+    expect(await operator(orderNumber, 'status', { status: 'PREPARING' }, `prep-${orderNumber}`)).toBe(200);
+    expect(await operator(orderNumber, 'status', { status: 'PREPARING' }, `prep-${orderNumber}`)).toBe(200);
+    expect(await operator(orderNumber, 'status', { status: 'READY_FOR_PICKUP' })).toBe(200);
+    // Everything the customer got after the confirmation, once the last status has arrived: no second "preparing".
+    const told = await c.next(2);
+    expect(told.map((m) => m.text)).toEqual([`Order ${orderNumber}: we are preparing your order 👩‍🍳`, `Order ${orderNumber}: your order is ready for pickup 🛍`]);
   });
 
   it('tells the customer when the shop cancels the order', async () => {
