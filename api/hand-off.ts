@@ -49,20 +49,25 @@ export interface HandOffPlan {
 
 /**
  * Hands off each conversation's messages in order, a few conversations at a time, for as long as the webhook may take:
- * a conversation (or the rest of one) not reached in `budgetMs` is deferred — stored for the re-driver, which hands it
- * off in arrival order within seconds — so a webhook carrying a thousand messages is still answered before Meta gives
- * up on it. Rejects with the first failure once every conversation has stopped.
+ * a conversation (or the rest of one) not reached in `budgetMs` is deferred — stored in one go for the re-driver, which
+ * hands it off in arrival order within seconds — so a webhook carrying a thousand messages is still answered before
+ * Meta gives up on it. Rejects with the first failure once every conversation has stopped (nothing is deferred then).
  */
-export async function handOffInTime<T>(conversations: T[][], plan: HandOffPlan, handOff: (unit: T) => Promise<void>, defer: (unit: T) => Promise<void>): Promise<void> {
+export async function handOffInTime<T>(conversations: T[][], plan: HandOffPlan, handOff: (unit: T) => Promise<void>, deferAll: (units: T[]) => Promise<void>): Promise<void> {
   const deadline = Date.now() + plan.budgetMs;
   let next = 0;
   const failures: unknown[] = [];
+  const deferred: T[] = [];
   const lane = async () => {
     for (let i = next++; i < conversations.length; i = next++) {
       for (const unit of conversations[i]!) {
         if (failures.length > 0) return;
+        if (Date.now() >= deadline) {
+          deferred.push(unit);
+          continue;
+        }
         try {
-          await (Date.now() < deadline ? handOff(unit) : defer(unit));
+          await handOff(unit);
         } catch (err) {
           failures.push(err);
           return;
@@ -72,4 +77,5 @@ export async function handOffInTime<T>(conversations: T[][], plan: HandOffPlan, 
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(plan.concurrency, conversations.length)) }, lane));
   if (failures.length > 0) throw failures[0];
+  if (deferred.length > 0) await deferAll(deferred);
 }

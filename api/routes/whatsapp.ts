@@ -56,6 +56,11 @@ const CLAIM_SQL =
   // `do update` waits for a re-drive in progress, which then answers handed_off_at.
   "on conflict (wa_message_id) do update set status = case when message.handed_off_at is null then excluded.status else message.status end, " +
   'status_at = case when message.handed_off_at is null then clock_timestamp() else message.status_at end returning handed_off_at';
+const CLAIM_ROW = '(?, ?, ?, ?, ?, ?, ?, ?, clock_timestamp())';
+/** CLAIM_SQL for many rows at once (clock_timestamp() per row keeps their order for the re-driver). */
+const claimManySql = (count: number) => CLAIM_SQL.replace(`values ${CLAIM_ROW}`, `values ${Array.from({ length: count }, () => CLAIM_ROW).join(', ')}`);
+/** Rows per statement when deferring (8 parameters each, well under PostgreSQL's 65,535). */
+const DEFER_CHUNK = 500;
 /** The payload is only kept until the hand-off: after it, the conversation (Temporal) has the message. */
 export const HANDED_OFF_SQL = 'update message set handed_off_at = now(), payload = null where wa_message_id = ? and handed_off_at is null';
 /** A failed hand-off is for the re-driver (api/redrive.ts) as soon as Temporal answers again. */
@@ -130,11 +135,10 @@ export function whatsappRouter(deps: WhatsAppRouteDeps): Router {
     res.type('text/plain').send(result.challenge);
   });
 
-  /** Durable de-dup: true when this wamid still has to be handed off (new, or an earlier hand-off failed). */
-  async function claim(unit: HandOff): Promise<boolean> {
+  function claimParams(unit: HandOff): unknown[] {
     const direction = unit.kind === 'inbound' ? 'in' : 'out';
     const status = unit.kind === 'inbound' ? 'received' : 'echo';
-    const rows = await sql().execute<{ handed_off_at: Date | null }[]>(CLAIM_SQL, [
+    return [
       randomUUID(),
       unit.waMessageId,
       direction,
@@ -143,7 +147,12 @@ export function whatsappRouter(deps: WhatsAppRouteDeps): Router {
       unit.type,
       status,
       JSON.stringify(unit.kind === 'inbound' ? ({ kind: 'inbound', message: unit.message } satisfies HandOffPayload) : ({ kind: 'echo' } satisfies HandOffPayload)),
-    ]);
+    ];
+  }
+
+  /** Durable de-dup: true when this wamid still has to be handed off (new, or an earlier hand-off failed). */
+  async function claim(unit: HandOff): Promise<boolean> {
+    const rows = await sql().execute<{ handed_off_at: Date | null }[]>(CLAIM_SQL, claimParams(unit));
     return rows[0]?.handed_off_at == null;
   }
 
@@ -177,9 +186,17 @@ export function whatsappRouter(deps: WhatsAppRouteDeps): Router {
     return secrets.size === 1 && secret !== undefined && verifyMetaSignature(raw, header, secret);
   }
 
-  /** Stored for the re-driver (api/redrive.ts), which hands it off in arrival order once this webhook is answered. */
-  async function deferHandOff(unit: HandOff): Promise<void> {
-    if (await claim(unit)) await sql().execute(handOffFailedSql(1), [unit.waMessageId]);
+  /**
+   * Stored for the re-driver (api/redrive.ts), which hands them off in arrival order once this webhook is answered: a
+   * few statements for any number (a wamid twice in one webhook is one row; one already handed off stays so).
+   */
+  async function deferHandOffs(units: HandOff[]): Promise<void> {
+    const unique = [...new Map(units.map((u) => [u.waMessageId, u])).values()];
+    for (let i = 0; i < unique.length; i += DEFER_CHUNK) {
+      const chunk = unique.slice(i, i + DEFER_CHUNK);
+      await sql().execute(claimManySql(chunk.length), chunk.flatMap(claimParams));
+      await sql().execute(handOffFailedSql(chunk.length), chunk.map((u) => u.waMessageId));
+    }
   }
 
   async function recordStatus(s: ParsedStatus): Promise<void> {
@@ -268,7 +285,7 @@ export function whatsappRouter(deps: WhatsAppRouteDeps): Router {
       else byConversation.set(key, [unit]);
     }
     const results = await Promise.allSettled([
-      handOffInTime([...byConversation.values()], HAND_OFF_PLAN, (unit) => handOff(unit, log), deferHandOff),
+      handOffInTime([...byConversation.values()], HAND_OFF_PLAN, (unit) => handOff(unit, log), deferHandOffs),
       ...statuses.map((s) => recordStatus(s)),
     ]);
     const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');

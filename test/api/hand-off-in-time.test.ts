@@ -9,9 +9,10 @@ import { handOffInTime } from '../../api/hand-off.ts';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('handOffInTime', () => {
-  it('hands off in order within the budget and defers the rest, each message once', async () => {
+  it('hands off in order within the budget and defers the rest in one go, each message once', async () => {
     const conversations = Array.from({ length: 12 }, (_, c) => Array.from({ length: 5 }, (_, m) => `c${c}:m${m}`));
     const events: { unit: string; how: 'handed' | 'deferred' }[] = [];
+    let deferCalls = 0;
     const started = Date.now();
     await handOffInTime(
       conversations,
@@ -20,10 +21,12 @@ describe('handOffInTime', () => {
         await sleep(20);
         events.push({ unit, how: 'handed' });
       },
-      async (unit) => {
-        events.push({ unit, how: 'deferred' });
+      async (units) => {
+        deferCalls += 1;
+        for (const unit of units) events.push({ unit, how: 'deferred' });
       },
     );
+    expect(deferCalls).toBe(1);
     expect(Date.now() - started).toBeLessThan(1_000);
     expect(events.map((e) => e.unit).sort()).toEqual(conversations.flat().sort());
     const handed = events.filter((e) => e.how === 'handed').length;
