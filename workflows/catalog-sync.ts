@@ -55,7 +55,7 @@ export async function catalogSyncWorkflow(input: CatalogSyncInput): Promise<void
     pending = null;
     await syncOnce(input.shopId, request);
     const info = workflowInfo();
-    if (info.continueAsNewSuggested || info.historyLength > MAX_HISTORY) {
+    if (info.continueAsNewSuggested || info.historyLength > (input.historyLimit ?? MAX_HISTORY)) {
       return continueAsNew<typeof catalogSyncWorkflow>({ ...input, pending });
     }
   }

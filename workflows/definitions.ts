@@ -238,5 +238,7 @@ export interface CatalogSyncInput {
   maxWaitMs: number;
   /** A request carried over continue-as-new. */
   pending?: CatalogSyncRequest | null;
+  /** History events after which a run continues as new (default 5,000). */
+  historyLimit?: number;
 }
 export const catalogSyncWorkflowId = (shopId: string) => `catalog-sync:${shopId}`;

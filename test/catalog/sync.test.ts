@@ -6,6 +6,7 @@ import { createStockActivities } from '../../activities/stock.ts';
 import type { ActivityDeps } from '../../activities/deps.ts';
 import type { CatalogItem, CatalogStandIn } from '../../sandbox/catalog.ts';
 import type { CatalogSyncReport } from '../../api/routes/catalog-sync.ts';
+import { catalogSyncSignal, type CatalogSyncInput } from '../../workflows/definitions.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -206,6 +207,28 @@ describe('Meta catalog sync', () => {
     await meta.waitFor(() => meta.items(HARARE_CATALOG).get('SKU-MAIZE-10KG'), 20_000, 'the Harare catalog');
     expect(meta.items(HARARE_CATALOG).get('SKU-MAIZE-10KG')).toMatchObject({ price: '7.99 USD', availability: 'in stock' });
     expect(await settledReportOf('harare')).toMatchObject({ status: 'completed', failed: 0 });
+  });
+
+  it('continues as new once its history grows, carrying on with the next request', async () => {
+    const PUNE_CATALOG = '900000000000003';
+    const input: CatalogSyncInput = { shopId: 'pune', debounceMs: 200, maxWaitMs: 1_000, historyLimit: 10 };
+    const handle = await duka.client.workflow.start('catalogSyncWorkflow', { taskQueue: duka.taskQueue, workflowId: `catalog-sync-can-${randomBytes(4).toString('hex')}`, args: [input] });
+    await handle.signal(catalogSyncSignal, { source: 'manual', full: true, now: true });
+    await meta.waitFor(() => meta.items(PUNE_CATALOG).get('PNQ-CHAI'), 20_000, 'the Pune catalog');
+    const first = duka.client.workflow.getHandle(handle.workflowId, handle.firstExecutionRunId);
+    for (const deadline = Date.now() + 20_000; (await first.describe()).status.name !== 'CONTINUED_AS_NEW'; ) {
+      if (Date.now() > deadline) throw new Error('the first run did not continue as new');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const latest = duka.client.workflow.getHandle(handle.workflowId);
+    expect((await latest.describe()).runId).not.toBe(handle.firstExecutionRunId);
+    const runs = (await settledReportOf('pune')).runs;
+    await latest.signal(catalogSyncSignal, { source: 'manual', full: true, now: true });
+    for (const deadline = Date.now() + 20_000; (await settledReportOf('pune')).runs === runs; ) {
+      if (Date.now() > deadline) throw new Error('the new run did not sync');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await latest.terminate('test over');
   });
 
   it('twenty edits within the debounce cause one batch', async () => {
