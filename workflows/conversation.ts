@@ -358,7 +358,7 @@ export async function conversationWorkflow(input: ConversationInput & { handover
 
   async function pay(method: PaymentMethod, payer: { phone?: string; email?: string } = {}) {
     state.lastMethod = method;
-    if (state.step.name === 'pay_method') state.step = { name: 'idle' };
+    if (state.step.name === 'pay_method' || isPayerStep(state.step)) state.step = { name: 'idle' };
     const email = payer.email ?? (takesEmail(method) ? state.payerEmail : undefined);
     const r = await updateOrder('placeOrder', [{ method, ...(payer.phone ? { phone: payer.phone } : {}), ...(email ? { email } : {}) }]);
     if (!r.ok) {
@@ -424,13 +424,18 @@ export async function conversationWorkflow(input: ConversationInput & { handover
     return send({ ...screen, body: `${'body' in screen ? screen.body : x.choosePayment}\n\n${hint}` } as OutboundMessage);
   }
 
+  function methodNamed(text: string, methods: readonly PaymentMethod[]): PaymentMethod | undefined {
+    const x = t();
+    const said = normalise(text);
+    return methods.find((m) => [m, x.methodName[m] ?? m, ...(m === 'cash' ? [x.cashLabel('pickup'), x.cashLabel('delivery')] : [])].some((n) => normalise(n) === said));
+  }
+
   /** Text at the payment choice: "another number", a number itself, or an e-mail for the receipt. */
   async function onPaymentChoiceText(text: string, intent: Intent): Promise<boolean> {
     const s = await getShop();
     // A method typed as its button reads ("M-Pesa", "Pay at pickup"): seed 001's customers type what they see.
     const x = t();
-    const said = normalise(text);
-    const named = s.paymentMethods.find((m) => [m, x.methodName[m] ?? m, ...(m === 'cash' ? [x.cashLabel('pickup'), x.cashLabel('delivery')] : [])].some((n) => normalise(n) === said));
+    const named = methodNamed(text, s.paymentMethods as PaymentMethod[]);
     if (named) {
       await pay(named as PaymentMethod);
       return true;
@@ -505,8 +510,12 @@ export async function conversationWorkflow(input: ConversationInput & { handover
 
   async function onPayerText(step: PayerStep, text: string, intent: Intent) {
     switch (step.name) {
-      case 'payer_method':
-        return onPaymentChoiceText(step.typed ?? text, 'other_number');
+      case 'payer_method': {
+        // The wallet for the other number, typed as its button reads.
+        const wallet = methodNamed(text, ((await getShop()).paymentMethods as PaymentMethod[]).filter(takesNumber));
+        if (wallet) return onPayerId(wallet);
+        return onPaymentChoiceText(step.typed ?? 'another number', 'other_number');
+      }
       case 'payer_phone':
         return onPayerPhone(step, text);
       case 'payer_email': {
