@@ -647,6 +647,11 @@ export async function conversationWorkflow(input: ConversationInput & { handover
           const order = await currentOrder();
           if (order?.source === 'booking' && ['CHECKOUT', 'AWAITING_PAYMENT'].includes(order.status)) return booking.otherMethod(order);
           if (order?.status === 'CHECKOUT' && patched('payer-number')) return showPaymentChoice();
+          if (order?.status === 'AWAITING_PAYMENT' && patched('pay-help')) {
+            // From Help under an open payment link: cash is chosen at checkout, never in place of a link.
+            const s = await getShop();
+            return send(paymentMethods(t(), { ...s, paymentMethods: s.paymentMethods.filter((m) => m !== 'cash') }, order.fulfilment));
+          }
           return send(paymentMethods(t(), await getShop(), order?.fulfilment ?? null));
         }
         const step = state.step;

@@ -265,7 +265,7 @@ describe('Razorpay payment links, Pune', () => {
     expect(help!.text).toMatch(/Tap \*Pay now\* above: a secure payment page opens, where you pay in any way it offers/);
     expect(help!.ids).toEqual(['pay:other', 'order:cancel']);
     const [methods] = await c.tap('pay:other', 'Other method');
-    expect(methods!.ids).toEqual(['pay:razorpay_link', 'pay:cash']);
+    expect(methods!.ids).toEqual(['pay:razorpay_link']);
     const [button] = await c.tap('pay:razorpay_link', 'Pay online', 2);
     const second = await waitForLink(w.providers, await latestAttempt(w.duka, orderNumber, 2));
     expect(button!.ids).toEqual([second.short_url]);
