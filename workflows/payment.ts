@@ -388,7 +388,11 @@ export class PaymentStep {
       retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
     });
     const polling = new CancellationScope();
-    const poll = action.type === 'enter_otp'
+    // Newer runs poll between durable timers with short status checks: a payment waiting for the customer holds no
+    // activity slot (a long polling activity did, for the whole window: a hundred of them starved every chat reply).
+    // The wait below owns the one timer: the next look or the deadline.
+    const onTimers = action.type !== 'enter_otp' && patched('poll-on-timers');
+    const poll = action.type === 'enter_otp' || onTimers
       ? Promise.resolve()
       : polling
           .run(() => poller.awaitPaymentResult({ reference, intervalMs: durationMs(input.timing.pollInterval), until: Date.now() + timeoutMs }))
@@ -401,9 +405,22 @@ export class PaymentStep {
     const deadline = Date.now() + timeoutMs;
     let result: PaymentSignal | undefined;
     let confirmation: PaymentSignal | null | undefined;
+    // Polling on timers: one timer at a time, the next look or the deadline, whichever is first.
+    let pollEvery = Math.max(1, durationMs(input.timing.pollInterval));
+    let nextPoll = onTimers ? Date.now() + pollEvery : Number.POSITIVE_INFINITY;
     while (!this.abandoned && Date.now() < deadline) {
-      const arrived = await condition(() => outcome() !== undefined || this.abandoned, deadline - Date.now(), { summary: `payment ${choice.method} timeout` } as never);
-      if (!arrived || this.abandoned) break;
+      const waitUntil = Math.min(deadline, nextPoll);
+      const arrived = await condition(() => outcome() !== undefined || this.abandoned, waitUntil - Date.now(), { summary: `payment ${choice.method} timeout` } as never);
+      if (this.abandoned) break;
+      if (!arrived) {
+        if (Date.now() >= deadline) break;
+        pollEvery = Math.min(pollEvery * 1.5, 60_000);
+        nextPoll = Date.now() + pollEvery;
+        const polled = await this.pollOnce(reference);
+        if (polled === 'stop') nextPoll = Number.POSITIVE_INFINITY;
+        else if (polled) this.events.push({ ...polled, source: 'poll' });
+        continue;
+      }
       const e = outcome()!;
       if (e.status === 'succeeded' && e.source === 'callback') {
         const checked = await this.check(reference);
@@ -470,6 +487,20 @@ export class PaymentStep {
    * The provider's own word on an attempt. A provider that refuses to answer for good is an operator's problem
    * (Attention=PROVIDER_ERROR), never a failed order: the attempt then waits for its callback or its timeout.
    */
+  /**
+   * One look at the provider between timers (the interval, then ×1.5 up to a minute): its verdict, or null while it is
+   * open or down (an outage is not a verdict), or 'stop' when it refuses the question for good.
+   */
+  private async pollOnce(reference: string): Promise<PaymentSignal | null | 'stop'> {
+    try {
+      const e = await this.d.acts.checkPayment.executeWithOptions({ startToCloseTimeout: '30s', retry: { initialInterval: '1s', backoffCoefficient: 2, maximumAttempts: 3 }, summary: 'payment status poll' }, [{ reference }]);
+      return e && e.status !== 'pending' ? e : null;
+    } catch (err) {
+      log.warn('payment status poll failed', { reference, error: String(err) });
+      return err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.nonRetryable ? 'stop' : null;
+    }
+  }
+
   private async check(reference: string): Promise<PaymentSignal | null> {
     try {
       return await this.d.acts.checkPayment({ reference });
