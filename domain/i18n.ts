@@ -49,6 +49,8 @@ const en = {
   promotionOff: (off: { percent?: number; amount?: string }) => (off.percent !== undefined ? `${off.percent}% off` : `${off.amount} off each`),
   promotionUntil: (date: string) => `until ${date}`,
   noPromotions: 'There are no promotions right now.',
+  openLink: 'Open',
+  requestReceived: (shop: string) => `Thank you. ${shop} has your request and will reply here.`,
   discountLine: (title: string, amount: string) => `🏷️ ${title}: −${amount}`,
   help: (shop: string) =>
     `${shop} on WhatsApp:\n• *menu* – start again\n• *shop* – browse products\n• *cart* – see your cart\n• *checkout* – place your order\n• *pay* – pay a booking\n• *cancel* – stop what you are doing\n• *lugha* – Kiswahili`,
@@ -241,6 +243,8 @@ const sw: Texts = {
   promotionOff: (off) => (off.percent !== undefined ? `punguzo la ${off.percent}%` : `punguzo la ${off.amount} kila moja`),
   promotionUntil: (date) => `hadi ${date}`,
   noPromotions: 'Hakuna ofa kwa sasa.',
+  openLink: 'Fungua',
+  requestReceived: (shop: string) => `Asante. ${shop} imepokea ombi lako na itakujibu hapa.`,
   discountLine: (title, amount) => `🏷️ ${title}: −${amount}`,
   help: (shop) =>
     `${shop} kwenye WhatsApp:\n• *menyu* – anza upya\n• *nunua* – angalia bidhaa\n• *kikapu* – kikapu chako\n• *lipia* – weka oda\n• *lipa* – lipa booking\n• *ghairi* – acha unachofanya\n• *language* – English`,

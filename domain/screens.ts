@@ -1,17 +1,21 @@
-import { computeTotals, type CartLine, type CategoryView, type DiscountLine, type ProductView, type PromotionView, type ShopView } from './catalog.ts';
+import { computeTotals, type CartLine, type CategoryView, type DiscountLine, type MenuExtraView, type ProductView, type PromotionView, type ShopView } from './catalog.ts';
 import { price, type Texts } from './i18n.ts';
 import { paginateRows, type ListRow, type OutboundMessage } from './outbound.ts';
 
 /** The messages a customer sees at each step, built from data alone (no I/O), so workflows and tests share them. */
 
 export function mainMenu(t: Texts, shop: ShopView, name?: string): OutboundMessage {
-  // Reply buttons hold three: with promotions running the menu is a list, so bookings and help keep their places.
-  if (shop.hasPromotions) {
+  // Reply buttons hold three: with promotions running or the shop's own entries the menu is a list, so bookings and
+  // help keep their places.
+  const extras = shop.menuExtras ?? [];
+  if (shop.hasPromotions || extras.length > 0) {
     const rows: ListRow[] = [
       { id: 'menu:shop', title: t.menuShop },
       { id: 'menu:cart', title: t.menuCart },
-      { id: 'menu:promos', title: t.menuPromotions },
+      ...(shop.hasPromotions ? [{ id: 'menu:promos', title: t.menuPromotions }] : []),
       ...(shop.hasBookings ? [{ id: 'menu:booking', title: t.menuBooking }] : []),
+      // A list holds ten rows; the index is the id, so an entry renamed in the back office still answers.
+      ...extras.slice(0, 5).map((e, i) => ({ id: `extra:${i}`, title: e.title.slice(0, 24) })),
       { id: 'menu:help', title: t.menuHelp },
     ];
     return { kind: 'list', body: t.greeting(shop.name, name), button: t.menuButton, sections: [{ title: shop.name, rows }] };
@@ -86,6 +90,13 @@ export function breakdown(t: Texts, p: ProductView, presentationId: string | und
     unit += o.priceDelta;
   }
   return t.breakdown(lines, price(unit, p.currency));
+}
+
+/** A shop's own menu entry, answered: its reply, with its link as a button when it has one. */
+export function menuExtraAnswer(t: Texts, extra: MenuExtraView & { kind: 'faq' }): OutboundMessage {
+  const body = extra.reply ?? extra.title;
+  if (extra.url) return { kind: 'cta_url', body, displayText: t.openLink, url: extra.url };
+  return { kind: 'buttons', body, buttons: [{ id: 'menu:shop', title: t.menuShop }, { id: 'menu:cart', title: t.menuCart }] };
 }
 
 /** What each running promotion takes off, for a customer (the list behind "View promotions"). */

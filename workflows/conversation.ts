@@ -6,7 +6,7 @@ import { isLanguage, price, texts, type Language, type Texts } from '../domain/i
 import { detectIntent, detectIntentBeforeTable, detectLanguage, normalise, parseQuantity, type Intent } from '../domain/intents.ts';
 import { exampleNumber, maskedNumber, networkOf, payerNumber, readEmail, readPayerReply, takesEmail, takesNumber } from '../domain/phone.ts';
 import { morePageOf, type OutboundMessage } from '../domain/outbound.ts';
-import { breakdown, cartView, categoryList, fulfilmentChoice, mainMenu, optionPicker, orderSummary, paymentMethods, productCard, productList, promotionsView, sizeList } from '../domain/screens.ts';
+import { breakdown, cartView, categoryList, fulfilmentChoice, mainMenu, menuExtraAnswer, optionPicker, orderSummary, paymentMethods, productCard, productList, promotionsView, sizeList } from '../domain/screens.ts';
 import type { OrderStatus } from '../domain/status.ts';
 import type { PaymentMethod } from '../domain/payment-methods.ts';
 import { refusalOf } from '../domain/refusals.ts';
@@ -52,6 +52,7 @@ type Step =
   | { name: 'pay_method' }
   | PayerStep
   | { name: 'otp' }
+  | { name: 'request'; title: string }
   | BookingStep;
 
 /** Paying from another number: which wallet, which number, and an e-mail for the receipt where the provider takes one. */
@@ -205,6 +206,22 @@ export async function conversationWorkflow(input: ConversationInput & { handover
   async function showMenu(name?: string) {
     state.step = { name: 'idle' };
     await send(mainMenu(t(), await getShop(), name));
+  }
+  async function onMenuExtra(index: number) {
+    const extra = (await getShop()).menuExtras?.[index];
+    if (!extra) return showMenu();
+    if (extra.kind === 'faq') return send(menuExtraAnswer(t(), extra));
+    state.step = { name: 'request', title: extra.title };
+    return send({ kind: 'text', body: extra.prompt });
+  }
+  /** The customer's answer to a request entry's prompt (seed 000's "Request installation") is kept for the shop's staff. */
+  async function onRequestText(step: { title: string }, text: string, messageId: string) {
+    const intent = detectIntent(text);
+    if (intent === 'cancel') return cancel();
+    if (intent === 'menu' || intent === 'greeting') return showMenu(state.name);
+    state.step = { name: 'idle' };
+    await acts.recordCustomerRequest({ shopId: input.shopId, customerRef: input.customerRef, messageId, title: step.title, text });
+    return send({ kind: 'text', body: t().requestReceived((await getShop()).name) });
   }
   async function showHelp() {
     const x = t();
@@ -597,6 +614,10 @@ export async function conversationWorkflow(input: ConversationInput & { handover
         // "View promotions" (seed 001) is new: runs from before it answer the menu, as they did for an unknown button.
         if (value === 'promos' && patched('view-promotions')) return showPromotions();
         return showMenu();
+      case 'extra':
+        // The shop's own menu entries are new: runs from before answer "not understood", as they did.
+        if (patched('menu-extras')) return onMenuExtra(Number(value));
+        return send({ kind: 'text', body: t().notUnderstood });
       case 'cat':
         return showProducts(value);
       case 'catalog': {
@@ -752,8 +773,10 @@ export async function conversationWorkflow(input: ConversationInput & { handover
     if (state.handoverUntil && Date.now() < state.handoverUntil) return;
     state.handoverUntil = null;
     const c = m.content;
+    if (state.step.name === 'request' && c.kind !== 'text') state.step = { name: 'idle' };
     switch (c.kind) {
       case 'text':
+        if (state.step.name === 'request') return onRequestText(state.step, c.text, m.id);
         return onText(c.text);
       case 'button':
       case 'list':
