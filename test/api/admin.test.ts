@@ -198,17 +198,20 @@ describe('operator actions', () => {
     expect(api.temporal.updates).toEqual([{ workflowId: 'order:NBO-1002', name: 'advanceStatus', args: [{ status: 'PREPARING', note: 'kitchen' }], options: { args: [{ status: 'PREPARING', note: 'kitchen' }] } }]);
   });
 
-  it('cancel, refund and retry-payment run their updates', async () => {
+  it('cancel, refund, mark-refunded and retry-payment run their updates', async () => {
     api.temporal.on.update = async (call) => ({ orderNumber: 'NBO-1003', status: call.name });
     expect((await post('/api/admin/orders/NBO-1003/cancel', { reason: 'customer called' })).status).toBe(200);
     expect((await post('/api/admin/orders/NBO-1003/refund', {})).status).toBe(200);
     expect((await post('/api/admin/orders/NBO-1003/retry-payment', { method: 'mpesa' })).status).toBe(200);
+    expect((await post('/api/admin/orders/NBO-1003/mark-refunded', { note: 'M-Pesa reversal QK12AB', amount: 50000 })).status).toBe(200);
+    expect((await post('/api/admin/orders/NBO-1003/mark-refunded', {})).status).toBe(400);
     const empty = await fetch(`${api.url}/api/admin/orders/NBO-1003/cancel`, { method: 'POST', headers: bearer(ADMIN_TOKEN) });
     expect(empty.status).toBe(200);
     expect(api.temporal.updates.map((u) => [u.name, u.args[0]])).toEqual([
       ['cancelOrder', { reason: 'customer called' }],
       ['refundOrder', {}],
       ['retryPayment', { method: 'mpesa' }],
+      ['markRefunded', { note: 'M-Pesa reversal QK12AB', amount: 50000 }],
       ['cancelOrder', {}],
     ]);
   });
