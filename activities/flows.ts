@@ -2,7 +2,7 @@ import type { ActivityDeps } from './deps.ts';
 import { Product } from '../db/entities.ts';
 import { publishedFlow } from '../db/whatsapp-flows.ts';
 import { checkFlowToken, mintFlowToken } from '../providers/whatsapp/flows.ts';
-import { customiseFlowMessage, type FlowReplyCheck } from '../domain/flows.ts';
+import { PAYMENT_FORM_SCREEN, customiseFlowMessage, paymentFormMessage, type FlowReplyCheck } from '../domain/flows.ts';
 import type { Language } from '../domain/i18n.ts';
 import type { OutboundMessage } from '../domain/outbound.ts';
 
@@ -21,6 +21,17 @@ export function createFlowActivities({ orm, config }: ActivityDeps) {
       if (!product) return null;
       const flowToken = mintFlowToken({ kind: 'product', shopId: input.shopId, subject: input.productId, customerRef: input.customerRef }, config.customerRefSecret);
       return customiseFlowMessage(input.language, { flowId: flow.flowId, flowToken, productName: product.name });
+    },
+
+    /**
+     * The payment form (seed 000) for this order with a token minted for this customer and order, when the shop has
+     * the form published; null otherwise. Amount and method names come from the conversation, in the customer's language.
+     */
+    async paymentForm(input: { shopId: string; customerRef: string; orderNumber: string; amount: string; methods: { id: string; title: string }[]; language: Language }): Promise<OutboundMessage | null> {
+      const flow = await publishedFlow(orm, input.shopId, 'payment');
+      if (!flow || input.methods.length === 0) return null;
+      const flowToken = mintFlowToken({ kind: 'payment', shopId: input.shopId, subject: input.orderNumber, customerRef: input.customerRef }, config.customerRefSecret);
+      return paymentFormMessage(input.language, { flowId: flow.flowId, flowToken, orderNumber: input.orderNumber, amount: input.amount, methods: input.methods, screen: PAYMENT_FORM_SCREEN });
     },
 
     /** Whether a completed Flow's `flow_token` is ours, unexpired, and this customer's in this shop. */

@@ -24,6 +24,9 @@ const TEXTS = {
 
 export const flowTexts = (language: Language) => TEXTS[language];
 
+/** The payment form's only screen (flows/payment-form.json). */
+export const PAYMENT_FORM_SCREEN = 'PAYMENT';
+
 /** Opens the customisation Flow with a data_exchange: its first screen comes from duka's endpoint (INIT). */
 export function customiseFlowMessage(language: Language, flow: { flowId: string; flowToken: string; productName: string }): OutboundMessage {
   const t = TEXTS[language];

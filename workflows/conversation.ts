@@ -431,6 +431,12 @@ export async function conversationWorkflow(input: ConversationInput & { handover
     const x = t();
     const screen = paymentMethods(x, s, order.fulfilment);
     const numbered = s.paymentMethods.filter((m) => takesNumber(m as PaymentMethod));
+    // Seed 000's payment form beside the buttons, where the shop has published it (issue 10).
+    if (numbered.length && patched('payment-form')) {
+      const methods = numbered.map((m) => ({ id: m, title: x.methodName[m] ?? m }));
+      const form = await db.paymentForm({ shopId: input.shopId, customerRef: input.customerRef, orderNumber: order.orderNumber, amount: price(order.total, s.currency as Parameters<typeof price>[1]), methods, language: state.language });
+      if (form) await send(form);
+    }
     state.step = { name: 'pay_method' };
     const hints = [
       ...(numbered.length ? [x.payer.hint(numbered.map((m) => x.methodName[m] ?? m).join(' / '))] : []),
@@ -517,6 +523,20 @@ export async function conversationWorkflow(input: ConversationInput & { handover
       return send({ kind: 'buttons', body: x.payer.askEmail, buttons: [{ id: 'payer:skip-email', title: x.payer.skip }] });
     }
     return payFrom(method, phone);
+  }
+
+  /** The payment form's answer: its number is read as if typed at "pay from another number"; a bad one is asked again. */
+  async function onPaymentForm(orderNumber: string, form: Record<string, unknown>) {
+    const order = await currentOrder();
+    if (!order || order.orderNumber !== orderNumber || order.status !== 'CHECKOUT') return send({ kind: 'text', body: flowTexts(state.language).refused });
+    const method = (await getShop()).paymentMethods.find((m) => m === form.method && takesNumber(m as PaymentMethod)) as PaymentMethod | undefined;
+    if (!method) return showPaymentChoice();
+    const typed = typeof form.phone === 'string' ? form.phone : '';
+    const payer = payerNumber(typed, method);
+    if (!payer.ok) return onPayerPhone({ name: 'payer_phone', method, tries: 0 }, typed);
+    // The e-mail is optional in the form: none given is not asked for again.
+    const email = typeof form.email === 'string' ? readEmail(form.email) : null;
+    return payFrom(method, payer.phone, email ?? undefined);
   }
 
   async function payFrom(method: PaymentMethod, phone: string | undefined, email?: string) {
@@ -794,6 +814,11 @@ export async function conversationWorkflow(input: ConversationInput & { handover
       case 'flow': {
         // A completed customisation Flow (api/routes/flows.ts) names the product and choices; the order re-prices them.
         const r = c.response as { flow_token?: unknown; productId?: unknown; presentationId?: unknown; optionIds?: unknown };
+        if (typeof r.productId !== 'string' && patched('payment-form')) {
+          const check = await db.checkFlowReply({ shopId: input.shopId, customerRef: input.customerRef, flowToken: r.flow_token });
+          if (check.ok && check.kind === 'payment') return onPaymentForm(check.subject, c.response);
+          return send({ kind: 'text', body: flowTexts(state.language).refused });
+        }
         if (typeof r.productId !== 'string') return send({ kind: 'text', body: t().notUnderstood });
         // A forged, stale or someone else's flow_token changes nothing; older runs took the answer as it came.
         if (patched('flow-token-verified')) {

@@ -168,6 +168,39 @@ describe('WhatsApp Flows: deploy, send, customise, verify', () => {
     }
   });
 
+  it('the payment form (seed 000) comes beside the payment buttons, and its answer pays from the number typed in it', async () => {
+    const c = new Customer(duka, NAIROBI, '254712399004');
+    await c.say('hi');
+    await c.tap('add:nairobi-coffee');
+    await c.say('1', 2);
+    const [fulfilment] = await c.tap('cart:checkout');
+    expect(fulfilment!.ids).toContain('ful:pickup');
+    const [summary] = await c.tap('ful:pickup');
+    expect(summary!.ids).toContain('order:confirm');
+    const [form, buttons] = await c.tap('order:confirm', 'Confirm', 2);
+    expect(buttons!.ids.length).toBeGreaterThan(0);
+    const params = (form!.raw.body as Json).interactive.action.parameters as Json;
+    const orderNumber = (await orderOf(c)).orderNumber as string;
+    expect(params).toMatchObject({
+      flow_action: 'navigate',
+      flow_id: meta.published('duka: payment details')!.id,
+      flow_action_payload: { screen: 'PAYMENT', data: { order_number: orderNumber, amount: 'KES 1,500', methods: [{ id: 'mpesa', title: 'M-Pesa' }], default_method: 'mpesa' } },
+    });
+    expect(params.flow_token).toContain(`:o:nairobi:${orderNumber}:${duka.customerRef(c.waId)}:`);
+
+    // A form for another order (someone else's token) is refused and nothing is paid.
+    const foreign = mintFlowToken({ kind: 'payment', shopId: 'nairobi', subject: orderNumber, customerRef: duka.customerRef('254712399998') }, duka.config.customerRefSecret);
+    const [refused] = await c.raw(flowReply(c.waId, { order_number: orderNumber, method: 'mpesa', phone: '0712345678', email: '', flow_token: foreign }, `wamid.pay-forged-${randomBytes(3).toString('hex')}`));
+    expect(refused!.text).toContain('no longer valid');
+    expect((await orderOf(c)).status).toBe('CHECKOUT');
+
+    const [paying] = await c.raw(flowReply(c.waId, { order_number: orderNumber, method: 'mpesa', phone: '0722 000 111', email: '', flow_token: params.flow_token }, `wamid.pay-${randomBytes(3).toString('hex')}`));
+    expect(paying!.text).toMatch(/M-Pesa/);
+    expect(paying!.text).not.toContain('0722000111');
+    for (const deadline = Date.now() + 15_000; (await orderOf(c)).status === 'CHECKOUT' && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 200));
+    expect((await orderOf(c)).status).not.toBe('CHECKOUT');
+  });
+
   it('a shop without a published Flow keeps the chat steps', async () => {
     await duka.orm.em.getConnection().execute("delete from whatsapp_flow where shop_id = 'nairobi' and kind = 'customise'");
     const c = new Customer(duka, NAIROBI, '254712399003');
