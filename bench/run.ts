@@ -24,7 +24,12 @@ import { startEmbeddedPostgres } from '../db/embedded.ts';
 import { migrate, openOrm } from '../db/orm.ts';
 import { seedDemoShops } from '../db/seed.ts';
 import { bundleWorkflows } from '../workers/worker.ts';
-import { buildInboundWebhook, startFakeGraphApi, textMessage, type FakeGraphApi } from '../test/fakes/graph-api.ts';
+import { buildInboundWebhook, buttonReply, startFakeGraphApi, textMessage, type FakeGraphApi } from '../test/fakes/graph-api.ts';
+import { createMpesaSimulator, type MpesaSimulatorControl } from '../sandbox/providers/mpesa.ts';
+import express from 'express';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { figuresOf, latencyHistogram, openLoop, recordMs, type LatencyFigures, type OpenLoadResult } from './open-loop.ts';
 import type { BareMessage, benchBareWorkflow } from './bare-workflow.ts';
 import { CHILD_ENV, type ChildRole, type FromChild, type MemorySample, type ToChild } from './ipc.ts';
 import { cpuSeconds, freePort, isAlive, machineCpu, postmasterPid } from './proc.ts';
@@ -47,7 +52,33 @@ const CUSTOMERS = intEnv('BENCH_CUSTOMERS', 200, 1, 10_000);
 const MESSAGES = intEnv('BENCH_MESSAGES', 5, 1, 50);
 const CONCURRENCY = intEnv('BENCH_CONCURRENCY', 32, 1, 1024);
 const WARMUP = intEnv('BENCH_WARMUP', 10, 0, 1000);
-const TIME_LIMIT_S = intEnv('BENCH_TIME_LIMIT', 180, 30, 3600);
+const TIME_LIMIT_S = intEnv('BENCH_TIME_LIMIT', 300, 30, 3600);
+const SCENARIO_NAMES = ['closed', 'open', 'awaiting'] as const;
+type ScenarioName = (typeof SCENARIO_NAMES)[number];
+const SCENARIOS = new Set<ScenarioName>(
+  (process.env.BENCH_SCENARIOS ?? SCENARIO_NAMES.join(','))
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean)
+    .map((x) => {
+      if (!(SCENARIO_NAMES as readonly string[]).includes(x)) {
+        console.error(`bench: BENCH_SCENARIOS takes ${SCENARIO_NAMES.join(', ')}; not ${x}`);
+        process.exit(2);
+      }
+      return x as ScenarioName;
+    }),
+);
+/** Arrivals per second of the open-loop scenarios; unset: half of bare's closed-loop rate in this run (the issue's target). */
+const OPEN_RATE = process.env.BENCH_OPEN_RATE ? Number(process.env.BENCH_OPEN_RATE) : undefined;
+if (OPEN_RATE !== undefined && !(OPEN_RATE > 0 && OPEN_RATE <= 5000)) {
+  console.error(`bench: BENCH_OPEN_RATE=${process.env.BENCH_OPEN_RATE} must be a number of requests per second, above 0 and at most 5000`);
+  process.exit(2);
+}
+/** Without a closed-loop run to take half of, and without BENCH_OPEN_RATE. */
+const OPEN_RATE_FALLBACK = 20;
+const OPEN_SECONDS = intEnv('BENCH_OPEN_SECONDS', 15, 1, 600);
+/** Orders left awaiting an M-Pesa approval that never comes while the chat load runs again (scenario "awaiting"). */
+const AWAITING = intEnv('BENCH_AWAITING', TIME_LIMIT_S >= 900 ? 1000 : 150, 1, 20_000);
 const RATE_LIMIT = process.env.BENCH_RATE_LIMIT;
 /** A directory: the API and worker processes write V8 CPU profiles (.cpuprofile) there when they stop. */
 const CPU_PROFILE_DIR = process.env.BENCH_CPU_PROFILE ? resolve(process.env.BENCH_CPU_PROFILE) : undefined;
@@ -64,7 +95,7 @@ const SHOPS = [
 ] as const;
 const WARMUP_OFFSET = 5_000_000;
 /** What scenario A leaves of the time limit for scenario B, should A's replies be slow to come. */
-const B_RESERVE_MS = 40_000;
+const B_RESERVE_MS = 40_000 + (SCENARIOS.has('open') ? 2 * OPEN_SECONDS * 1000 : 0) + (SCENARIOS.has('awaiting') ? 60_000 : 0);
 const CHILD_SCRIPT = fileURLToPath(new URL('./child.ts', import.meta.url));
 const BARE_WORKFLOWS = fileURLToPath(new URL('./bare-workflow.ts', import.meta.url));
 
@@ -376,6 +407,30 @@ interface Setup {
   bareBundle: { code: string; sourceMap: string };
   graph: FakeGraphApi;
   databaseNote: string;
+  mpesa: { url: string; control: MpesaSimulatorControl };
+}
+
+const MPESA = { consumerKey: 'bench-consumer-key', consumerSecret: 'bench-consumer-secret', shortcode: '174379', passkey: 'bench-passkey' };
+
+/** The Daraja simulator over HTTP in this process: STK pushes are accepted and never answered, as a customer who waits. */
+async function startMpesa(): Promise<{ url: string; control: MpesaSimulatorControl }> {
+  const simulator = createMpesaSimulator(MPESA);
+  const app = express();
+  app.use('/mpesa', simulator.router);
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    s.once('error', reject);
+  });
+  started.push({
+    name: 'Daraja simulator',
+    stop: () =>
+      new Promise<void>((resolve) => {
+        simulator.control.close();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  });
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/mpesa`, control: simulator.control };
 }
 
 function withDatabase(url: string, database: string): string {
@@ -455,8 +510,8 @@ async function setup(dir: string): Promise<Setup> {
     started.push({ name: 'fake Graph API', stop: () => graph.close() });
     return graph;
   });
-  const [temporal, database, bundled, graph] = await Promise.allSettled([startTemporal(), startDatabase(dir), bundles(dir), graphStart]);
-  for (const r of [temporal, database, bundled, graph]) if (r.status === 'rejected') throw r.reason;
+  const [temporal, database, bundled, graph, mpesa] = await Promise.allSettled([startTemporal(), startDatabase(dir), bundles(dir), graphStart, startMpesa()]);
+  for (const r of [temporal, database, bundled, graph, mpesa]) if (r.status === 'rejected') throw r.reason;
   const ok = <T>(r: PromiseSettledResult<T>) => (r as PromiseFulfilledResult<T>).value;
   return {
     temporalAddress: ok(temporal),
@@ -465,6 +520,7 @@ async function setup(dir: string): Promise<Setup> {
     dukaBundle: ok(bundled).duka,
     bareBundle: ok(bundled).bare,
     graph: ok(graph),
+    mpesa: ok(mpesa),
   };
 }
 
@@ -474,7 +530,14 @@ function remainingMs(): number {
   return Math.max(0, (TIME_LIMIT_S - 15) * 1000 - (performance.now() - runStarted));
 }
 
-async function scenarioDuka(s: Setup, dir: string): Promise<Result> {
+interface DukaProcesses {
+  api: ChildHandle;
+  worker: ChildHandle;
+  post(w: Webhook): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function startDuka(s: Setup, dir: string): Promise<DukaProcesses> {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     NODE_ENV: 'production',
@@ -496,6 +559,13 @@ async function scenarioDuka(s: Setup, dir: string): Promise<Result> {
     [CHILD_ENV.bundle]: join(dir, 'duka-workflows.js'),
     [CHILD_ENV.sourceMap]: join(dir, 'duka-workflows.js.map'),
     ...(RATE_LIMIT ? { WHATSAPP_RATE_LIMIT_PER_SECOND: RATE_LIMIT } : {}),
+    MPESA_BASE_URL: s.mpesa.url,
+    MPESA_CONSUMER_KEY: MPESA.consumerKey,
+    MPESA_CONSUMER_SECRET: MPESA.consumerSecret,
+    MPESA_SHORTCODE: MPESA.shortcode,
+    MPESA_PASSKEY: MPESA.passkey,
+    // Scenario "awaiting": the payments must still be waiting when the chat load runs again.
+    PAYMENT_TIMEOUT: '30m',
   };
   const [api, worker] = await Promise.all([
     startChild('api', { ...env, DUKA_PROCESS: 'bench-api' }),
@@ -507,6 +577,11 @@ async function scenarioDuka(s: Setup, dir: string): Promise<Result> {
     await res.arrayBuffer();
     if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
   };
+  return { api, worker, post, stop: async () => void (await Promise.all([api.stop(), worker.stop()])) };
+}
+
+async function scenarioDuka(s: Setup, duka: DukaProcesses): Promise<Result> {
+  const { api, worker, post } = duka;
   const notes: string[] = [];
 
   const before = { api: await api.memory(), worker: await worker.memory() };
@@ -534,7 +609,6 @@ async function scenarioDuka(s: Setup, dir: string): Promise<Result> {
   const short = counter.short(MESSAGES);
   if (short > 0 && lastReply !== undefined) notes.push(`${short} customers got fewer than ${MESSAGES} replies`);
 
-  await Promise.all([api.stop(), worker.stop()]);
   return {
     ...resultOf('A  duka: signed webhook → 200', load, lastReply === undefined ? undefined : lastReply - load.startedAt, Math.min(counter.received(), expected), expected),
     memory: [
@@ -547,7 +621,14 @@ async function scenarioDuka(s: Setup, dir: string): Promise<Result> {
   };
 }
 
-async function scenarioBare(s: Setup, dir: string): Promise<Result> {
+interface BareProcesses {
+  worker: ChildHandle;
+  client: Client;
+  taskQueue: string;
+  run: string;
+}
+
+async function startBare(s: Setup, dir: string): Promise<BareProcesses> {
   const taskQueue = `bench-bare-${randomBytes(3).toString('hex')}`;
   const worker = await startChild('bare-worker', {
     ...process.env,
@@ -561,8 +642,12 @@ async function scenarioBare(s: Setup, dir: string): Promise<Result> {
   const connection = await Connection.connect({ address: s.temporalAddress });
   started.push({ name: 'Temporal client', stop: () => connection.close() });
   const client = new Client({ connection, namespace: NAMESPACE });
+  return { worker, client, taskQueue, run: randomBytes(3).toString('hex') };
+}
+
+async function scenarioBare(bare: BareProcesses): Promise<Result> {
+  const { worker, client, taskQueue, run } = bare;
   const notes: string[] = [];
-  const run = randomBytes(3).toString('hex');
 
   interface Signal {
     workflowId: string;
@@ -613,7 +698,6 @@ async function scenarioBare(s: Setup, dir: string): Promise<Result> {
   if (!complete) notes.push('B: not every signal was accepted, completion not measured');
   else if (lastAt === undefined) notes.push(`only ${done} of ${CUSTOMERS} workflows finished in time`);
 
-  await worker.stop();
   return {
     ...resultOf('B  bare: signalWithStart', load, e2eMs, done * MESSAGES, load.latencies.length),
     memory: [{ role: 'B  bare worker', before, after }],
@@ -621,6 +705,149 @@ async function scenarioBare(s: Setup, dir: string): Promise<Result> {
     windowMs,
     notes,
   };
+}
+
+// ---- open loop and orders awaiting payment ----------------------------------------------------------------------
+
+interface OpenRun {
+  name: string;
+  load: OpenLoadResult;
+  /** duka only: from each message's due time to its first reply at the fake Graph API. */
+  reply?: LatencyFigures;
+  repliesMissing?: number;
+  cpu: Record<string, number>;
+  windowMs: number;
+  /** Messages handled in the window: replies (duka) / answered signalWithStart calls (bare). */
+  handled: number;
+}
+
+let openBatch = 0;
+
+/** Each arrival is a new customer's "hi" (so the reply is a first reply), sent as a signed webhook at the due time. */
+async function openDuka(s: Setup, duka: DukaProcesses, rate: number, name: string): Promise<OpenRun> {
+  const count = Math.max(1, Math.round(rate * OPEN_SECONDS));
+  const offset = 7_000_000 + 100_000 * openBatch++;
+  const phones: string[] = [];
+  const webhooks: Webhook[] = [];
+  for (let i = 0; i < count; i++) {
+    const { phone, phoneNumberId } = phoneOf(offset + i);
+    phones.push(phone);
+    const built = buildInboundWebhook({ phoneNumberId, messages: [textMessage(phone, 'hi')], appSecret: APP_SECRET, name: `Bench ${offset + i}` });
+    webhooks.push({ body: built.raw, headers: built.headers });
+  }
+  const counter = replyCounter(s.graph, phones);
+  const processes = { api: duka.api.pid, worker: duka.worker.pid, temporal: temporalPid, postgres: pgDataDir ? postmasterPid(pgDataDir) : undefined };
+  const cpuBefore = cpuSample(processes);
+  const load = await openLoop(rate, OPEN_SECONDS, (i) => duka.post(webhooks[i]!), signal);
+  const lastReply = await counter.waitFor(load.ok, Math.min(60_000, remainingMs()));
+  const cpuAfter = cpuSample(processes);
+  counter.scan();
+  const first = new Map<string, number>();
+  for (const m of s.graph.sent) if (!first.has(m.to)) first.set(m.to, m.receivedAt);
+  const reply = latencyHistogram();
+  let missing = 0;
+  phones.forEach((phone, i) => {
+    const at = first.get(phone);
+    if (at === undefined) missing += 1;
+    else recordMs(reply, at - load.dueAt(i));
+  });
+  return {
+    name,
+    load,
+    reply: figuresOf(reply),
+    repliesMissing: missing,
+    cpu: cpuDelta(cpuBefore, cpuAfter),
+    windowMs: (lastReply ?? performance.now()) - load.startedAt,
+    handled: Math.min(counter.received(), load.ok),
+  };
+}
+
+/** The same arrivals as `signalWithStart` of the counting workflow, one signal each: no HTTP, no database. */
+async function openBare(bare: BareProcesses, rate: number): Promise<OpenRun> {
+  const processes = { worker: bare.worker.pid, temporal: temporalPid, postgres: pgDataDir ? postmasterPid(pgDataDir) : undefined };
+  const cpuBefore = cpuSample(processes);
+  const load = await openLoop(rate, OPEN_SECONDS, (i) =>
+    bare.client.workflow
+      .signalWithStart<typeof benchBareWorkflow, [BareMessage]>('benchBareWorkflow', {
+        workflowId: `bench-bare:${bare.run}:open:${i}`,
+        taskQueue: bare.taskQueue,
+        args: [1],
+        signal: 'ping',
+        signalArgs: [{ id: `open:${i}`, text: 'hi' }],
+      })
+      .then(() => undefined),
+  signal);
+  const cpuAfter = cpuSample(processes);
+  return { name: 'bare: signalWithStart', load, cpu: cpuDelta(cpuBefore, cpuAfter), windowMs: load.endedAt - load.startedAt, handled: load.ok };
+}
+
+interface AwaitingResult {
+  placed: number;
+  awaiting: number;
+  placeMs: number;
+  without: OpenRun;
+  with: OpenRun;
+  /** Pending activities of a sample of the awaiting orders' workflows, by type. */
+  pending: { sampled: number; byType: Map<string, number> };
+  notes: string[];
+}
+
+/**
+ * N Nairobi orders through `POST /api/orders`, each customer then taps M-Pesa and gets an STK push that nobody
+ * approves; with all of them waiting, the open-loop chat load runs again.
+ */
+async function scenarioAwaiting(s: Setup, duka: DukaProcesses, bare: BareProcesses, rate: number, without: OpenRun | undefined): Promise<AwaitingResult> {
+  const notes: string[] = [];
+  const baseline = without ?? (await openDuka(s, duka, rate, 'duka chat, nothing awaiting'));
+  const placeStarted = performance.now();
+  const run = randomBytes(3).toString('hex');
+  const phones = Array.from({ length: AWAITING }, (_, i) => `2547${String(80_000_000 + i).slice(-8)}`);
+  const orderNumbers: string[] = [];
+  const counter = replyCounter(s.graph, phones);
+  const place = await drive(
+    phones.map((phone, i) => [{ phone, i }]),
+    CONCURRENCY,
+    async ({ phone, i }) => {
+      const res = await fetch(`${duka.api.url}/api/orders`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer bench-admin-token-0123456789', 'content-type': 'application/json', 'idempotency-key': `bench-awaiting-${run}-${i}` },
+        body: JSON.stringify({ shopId: 'nairobi', customer: { phone: `+${phone}` }, items: [{ productId: 'nairobi-coffee', quantity: 1 }] }),
+        signal: AbortSignal.timeout(30_000),
+      });
+      const body = (await res.json()) as { orderNumber?: string };
+      if (res.status !== 201 || !body.orderNumber) throw new Error(`POST /api/orders: HTTP ${res.status}`);
+      orderNumbers.push(body.orderNumber);
+    },
+  );
+  if (errorCount(place) > 0) notes.push(`${errorCount(place)} orders refused: ${[...place.errors].map(([k, v]) => `${v}× ${k}`).join(', ')}`);
+  // Each order's summary and its payment choice reach the customer before the customer taps M-Pesa.
+  if ((await counter.waitFor(2 * orderNumbers.length, Math.max(5_000, remainingMs() - 3 * OPEN_SECONDS * 1000))) === undefined) notes.push(`only ${counter.received()} of ${2 * orderNumbers.length} order messages arrived`);
+  const nairobi = SHOPS[0].phoneNumberId;
+  const taps = await drive(
+    phones.map((phone) => [buildInboundWebhook({ phoneNumberId: nairobi, messages: [buttonReply(phone, 'pay:mpesa', 'M-Pesa')], appSecret: APP_SECRET })]),
+    CONCURRENCY,
+    (w) => duka.post({ body: w.raw, headers: w.headers }),
+  );
+  if (errorCount(taps) > 0) notes.push(`${errorCount(taps)} M-Pesa taps failed`);
+  const wanted = new Set(phones);
+  const pushed = () => s.mpesa.control.pending().filter((p) => wanted.has(p.phoneNumber)).length;
+  await until(() => pushed() >= orderNumbers.length, Math.max(5_000, remainingMs() - 2 * OPEN_SECONDS * 1000));
+  const awaiting = pushed();
+  if (awaiting < orderNumbers.length) notes.push(`only ${awaiting} of ${orderNumbers.length} STK pushes reached the Daraja simulator`);
+  const placeMs = performance.now() - placeStarted;
+
+  const withThem = await openDuka(s, duka, rate, `duka chat, ${awaiting} awaiting payment`);
+
+  const sample = orderNumbers.slice(0, 50);
+  const byType = new Map<string, number>();
+  for (const n of sample) {
+    const d = await bare.client.workflow.getHandle(`order:${n}`).describe().catch(() => undefined);
+    for (const a of d?.raw.pendingActivities ?? []) {
+      const type = a.activityType?.name ?? '?';
+      byType.set(type, (byType.get(type) ?? 0) + 1);
+    }
+  }
+  return { placed: orderNumbers.length, awaiting, placeMs, without: baseline, with: withThem, pending: { sampled: sample.length, byType }, notes };
 }
 
 // ---- report -----------------------------------------------------------------------------------------------------
@@ -668,35 +895,8 @@ function report(a: Result | undefined, b: Result | undefined): void {
   );
   log('before: started and idle, before the warm-up; after: every reply sent / workflow finished; peak: since start.');
 
-  const ours = ['bench', 'api', 'worker', 'temporal', 'postgres'];
-  const label: Record<string, string> = {
-    bench: 'bench (load, fake Graph API)',
-    api: 'duka API',
-    worker: 'worker',
-    temporal: 'Temporal dev server',
-    postgres: 'PostgreSQL',
-    other: 'other processes on the machine',
-    steal: 'stolen by the hypervisor',
-  };
-  const cpuOf = (r: Result, n: string): number => {
-    if (n !== 'other') return r.cpu[n] ?? Number.NaN;
-    const measured = ours.reduce((sum, k) => sum + (Number.isFinite(r.cpu[k]) ? r.cpu[k]! : 0), 0);
-    return Math.max(0, (r.cpu.machine ?? Number.NaN) - measured);
-  };
-  const perMessage = (r: Result, n: string) => (r.handled > 0 ? (cpuOf(r, n) / r.handled) * 1000 : Number.NaN);
   log('');
-  log(
-    table(
-      ['CPU (measured phase)', ...results.flatMap((r) => [`${r.name.slice(0, 1)} s`, `${r.name.slice(0, 1)} ms/msg`])],
-      [
-        ...[...ours, 'other', 'steal'].map((n) => [
-          label[n]!,
-          ...results.flatMap((r) => (n in r.cpu || n === 'other' ? [fixed(cpuOf(r, n), 2), fixed(perMessage(r, n), 2)] : ['–', '–'])),
-        ]),
-        ['wall-clock window', ...results.flatMap((r) => [fixed(r.windowMs / 1000, 2), ''])],
-      ],
-    ),
-  );
+  log(cpuTable(results.map((r) => ({ label: r.name.slice(0, 1), cpu: r.cpu, handled: r.handled, windowMs: r.windowMs }))));
   log(`${cpus().length} cores: ${cpus().length}× the window is available. ms/msg: per message handled end to end. PostgreSQL only when embedded (else in "other").`);
 
   for (const r of results) {
@@ -707,6 +907,92 @@ function report(a: Result | undefined, b: Result | undefined): void {
     const floor = (CUSTOMERS * MESSAGES) / (SHOPS.length * 80);
     log(`A's replies pass duka's outbound limit (80 msg/s per shop number, ${SHOPS.length} shops): end-to-end cannot beat ${floor.toFixed(1)} s. BENCH_RATE_LIMIT changes it.`);
   }
+}
+
+
+const CPU_ROWS = ['bench', 'api', 'worker', 'temporal', 'postgres'];
+const CPU_LABEL: Record<string, string> = {
+  bench: 'bench (load, fake Graph API, Daraja simulator)',
+  api: 'duka API',
+  worker: 'worker',
+  temporal: 'Temporal dev server',
+  postgres: 'PostgreSQL',
+  other: 'other processes on the machine',
+  steal: 'stolen by the hypervisor',
+};
+
+function cpuOf(cpu: Record<string, number>, n: string): number {
+  if (n !== 'other') return cpu[n] ?? Number.NaN;
+  const measured = CPU_ROWS.reduce((sum, k) => sum + (Number.isFinite(cpu[k]) ? cpu[k]! : 0), 0);
+  return Math.max(0, (cpu.machine ?? Number.NaN) - measured);
+}
+
+/** CPU seconds and ms per message handled, one column pair per run. */
+function cpuTable(runs: { label: string; cpu: Record<string, number>; handled: number; windowMs: number }[]): string {
+  const perMessage = (r: (typeof runs)[number], n: string) => (r.handled > 0 ? (cpuOf(r.cpu, n) / r.handled) * 1000 : Number.NaN);
+  return table(
+    ['CPU (measured phase)', ...runs.flatMap((r) => [`${r.label} s`, `${r.label} ms/msg`])],
+    [
+      ...[...CPU_ROWS, 'other', 'steal'].map((n) => [
+        CPU_LABEL[n]!,
+        ...runs.flatMap((r) => (n in r.cpu || n === 'other' ? [fixed(cpuOf(r.cpu, n), 2), fixed(perMessage(r, n), 2)] : ['–', '–'])),
+      ]),
+      ['wall-clock window', ...runs.flatMap((r) => [fixed(r.windowMs / 1000, 2), ''])],
+      ['messages handled', ...runs.flatMap((r) => [String(r.handled), ''])],
+    ],
+  );
+}
+
+const errorsOf = (load: OpenLoadResult) => [...load.errors.values()].reduce((a, b) => a + b, 0);
+
+function openRows(runs: OpenRun[]): string[][] {
+  return runs.flatMap((r) => {
+    const f = figuresOf(r.load.latency);
+    const row = [r.name, fixed(r.load.offeredRate), fixed(r.load.achievedRate), String(r.load.sent), String(r.load.ok), String(errorsOf(r.load)), fixed(f.p50), fixed(f.p90), fixed(f.p99), fixed(f.p999), fixed(f.max)];
+    if (!r.reply) return [row];
+    const p = r.reply;
+    return [row, [`  └ first reply at the Graph API${r.repliesMissing ? ` (${r.repliesMissing} missing)` : ''}`, '', '', '', String(p.count), '', fixed(p.p50), fixed(p.p90), fixed(p.p99), fixed(p.p999), fixed(p.max)]];
+  });
+}
+
+const OPEN_HEADER = ['open loop (latency from the due time)', 'offered/s', 'achieved/s', 'sent', 'ok', 'errors', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms'];
+
+function reportOpen(duka: OpenRun | undefined, bare: OpenRun | undefined): void {
+  const runs = [duka, bare].filter((r): r is OpenRun => r !== undefined);
+  if (runs.length === 0) return;
+  const ratios = (a: OpenRun, b: OpenRun) => {
+    const fa = figuresOf(a.load.latency);
+    const fb = figuresOf(b.load.latency);
+    return ['duka / bare (webhook → 200 vs signalWithStart)', '', ratio(a.load.achievedRate, b.load.achievedRate), '', '', '', ratio(fa.p50, fb.p50), ratio(fa.p90, fb.p90), ratio(fa.p99, fb.p99), ratio(fa.p999, fb.p999), ratio(fa.max, fb.max)];
+  };
+  log('');
+  log(table(OPEN_HEADER, [...openRows(runs), ...(duka && bare ? [ratios(duka, bare)] : [])]));
+  log(`open loop: ${OPEN_SECONDS} s of arrivals at a fixed rate, each a new customer's "hi" / a new workflow's signalWithStart, sent when due whatever the answers; HDR histograms (hdr-histogram-js), coordinated omission corrected.`);
+  log('');
+  log(cpuTable(runs.map((r) => ({ label: r === duka ? 'duka' : 'bare', cpu: r.cpu, handled: r.handled, windowMs: r.windowMs }))));
+  for (const r of runs) if (r.load.errors.size) log(`${r.name} errors: ${[...r.load.errors].map(([k, v]) => `${v}× ${k}`).join(', ')}`);
+}
+
+function reportAwaiting(r: AwaitingResult | undefined): void {
+  if (!r) return;
+  const a = r.without;
+  const b = r.with;
+  const fa = figuresOf(a.load.latency);
+  const fb = figuresOf(b.load.latency);
+  log('');
+  log(`C: ${r.placed} orders placed (POST /api/orders, then the customer taps M-Pesa) in ${seconds(r.placeMs)}; ${r.awaiting} STK pushes waiting, never approved`);
+  log(
+    table(OPEN_HEADER, [
+      ...openRows([a, b]),
+      ['with / without (webhook → 200)', '', ratio(b.load.achievedRate, a.load.achievedRate), '', '', '', ratio(fb.p50, fa.p50), ratio(fb.p90, fa.p90), ratio(fb.p99, fa.p99), ratio(fb.p999, fa.p999), ratio(fb.max, fa.max)],
+      ['with / without (first reply)', '', '', '', '', '', ratio(b.reply!.p50, a.reply!.p50), ratio(b.reply!.p90, a.reply!.p90), ratio(b.reply!.p99, a.reply!.p99), ratio(b.reply!.p999, a.reply!.p999), ratio(b.reply!.max, a.reply!.max)],
+    ]),
+  );
+  log('');
+  log(cpuTable([{ label: 'without', cpu: a.cpu, handled: a.handled, windowMs: a.windowMs }, { label: 'with', cpu: b.cpu, handled: b.handled, windowMs: b.windowMs }]));
+  const pending = [...r.pending.byType].map(([k, v]) => `${v}× ${k}`).join(', ') || 'none';
+  log(`pending activities of ${r.pending.sampled} awaiting order workflows, after the chat run: ${pending}`);
+  for (const n of r.notes) log(`C note: ${n}`);
 }
 
 // ---- main -------------------------------------------------------------------------------------------------------
@@ -729,17 +1015,46 @@ async function main(): Promise<number> {
 
   let a: Result | undefined;
   let b: Result | undefined;
+  let openDukaRun: OpenRun | undefined;
+  let openBareRun: OpenRun | undefined;
+  let awaiting: AwaitingResult | undefined;
+  let rate: number | undefined;
+  log(`scenarios: ${[...SCENARIOS].join(', ')}`);
   try {
-    log('A: duka (API + worker processes)…');
-    a = await scenarioDuka(s, workDir);
-    if (!signal.aborted) {
-      log('B: bare signalWithStart…');
-      b = await scenarioBare(s, workDir);
+    log('starting duka (API + worker processes) and the bare worker…');
+    const [duka, bare] = await Promise.all([startDuka(s, workDir), startBare(s, workDir)]);
+    if (SCENARIOS.has('closed')) {
+      log('A: duka, closed loop…');
+      a = await scenarioDuka(s, duka);
+      if (!signal.aborted) {
+        log('B: bare signalWithStart, closed loop…');
+        b = await scenarioBare(bare);
+      }
+    }
+    rate = OPEN_RATE ?? (b ? Math.max(1, Math.round(b.rate / 2)) : OPEN_RATE_FALLBACK);
+    if (SCENARIOS.has('open') && !signal.aborted) {
+      log(`open loop at ${rate}/s for ${OPEN_SECONDS} s: duka…`);
+      openDukaRun = await openDuka(s, duka, rate, 'duka: signed webhook → 200');
+      if (!signal.aborted) {
+        log('open loop: bare…');
+        openBareRun = await openBare(bare, rate);
+      }
+    }
+    if (SCENARIOS.has('awaiting') && !signal.aborted) {
+      log(`C: ${AWAITING} orders awaiting M-Pesa approval, then the open-loop chat at ${rate}/s again…`);
+      awaiting = await scenarioAwaiting(s, duka, bare, rate, openDukaRun);
     }
   } finally {
     report(a, b);
+    if (openDukaRun || openBareRun) log(`\nOPEN LOOP at ${rate}/s offered (${OPEN_RATE !== undefined ? 'BENCH_OPEN_RATE' : b ? "half of B's closed-loop rate" : 'fallback rate'})`);
+    reportOpen(openDukaRun, openBareRun);
+    reportAwaiting(awaiting);
   }
-  const complete = !signal.aborted && a !== undefined && b !== undefined && a.e2eMs !== undefined && b.e2eMs !== undefined;
+  const complete =
+    !signal.aborted &&
+    (!SCENARIOS.has('closed') || (a?.e2eMs !== undefined && b?.e2eMs !== undefined)) &&
+    (!SCENARIOS.has('open') || (openDukaRun !== undefined && openBareRun !== undefined)) &&
+    (!SCENARIOS.has('awaiting') || awaiting !== undefined);
   if (signal.aborted) log(`\nstopped early: ${(signal.reason as Error).message}; the figures above are partial`);
   return complete ? 0 : 1;
 }
