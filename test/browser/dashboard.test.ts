@@ -222,6 +222,23 @@ describe(SUITE, () => {
     expect(body.promotions).toEqual([expect.objectContaining({ title: 'Pantry week', percentOff: 10, categoryIds: ['nairobi-pantry'], running: true })]);
   }, 60_000);
 
+  it("lists a shop's open customer requests and marks one handled", async () => {
+    await duka.orm.em
+      .fork()
+      .getConnection()
+      .execute("insert into customer_request (id, shop_id, customer_ref, wa_message_id, title, body, created_at) values (gen_random_uuid(), 'nairobi', 'ref-dashboard-req', 'wamid.dashboard-req', 'Request installation', 'Plot 9, tin roof', now())");
+    const page = await dashboardPage();
+    await page.goto(`${duka.baseUrl}/admin/?token=${ADMIN_TOKEN}#/customers`);
+    await page.selectOption('#shop', 'nairobi');
+    const row = page.locator('tr[data-request]', { hasText: 'Plot 9, tin roof' });
+    await row.waitFor();
+    expect(await row.textContent()).toContain('Request installation');
+    await row.locator('button', { hasText: 'Mark handled' }).click();
+    await row.waitFor({ state: 'detached' });
+    const { body } = await api('GET', '/api/admin/shops/nairobi/requests?open=true');
+    expect(body.requests).toEqual([]);
+  }, 60_000);
+
   it('fits a phone: 390 px wide, nothing scrolls sideways', async () => {
     const page = await dashboardPage();
     await page.setViewportSize({ width: 390, height: 844 });
