@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { startSandboxDuka, type SandboxDuka } from '../browser/harness.ts';
+import { ADMIN_TOKEN, NAIROBI, startSandboxDuka, type SandboxDuka } from '../browser/harness.ts';
+import { ChatPage, launchBrowser, screenshot, type Browser } from '../browser/chat-page.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -10,10 +11,12 @@ type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-ex
  */
 describe('the sandbox\'s WhatsApp catalog', () => {
   let duka: SandboxDuka;
+  let browser: Browser | undefined;
   beforeAll(async () => {
     duka = await startSandboxDuka({ label: 'catalog_sandbox' });
   }, 120_000);
   afterAll(async () => {
+    await browser?.close();
     await duka?.stop();
   });
 
@@ -44,4 +47,33 @@ describe('the sandbox\'s WhatsApp catalog', () => {
     const gone = await until((c) => coffee(c) === undefined, 'the coffee gone');
     expect(gone.items.map((i) => i.retailerId)).toContain('NBO-HONEY-500');
   });
+
+  it('shows in Chromium: the chat\'s catalog sheet lists the stand-in\'s items, the dashboard the sync report with Sync now', async () => {
+    browser = await launchBrowser();
+    const chat = new ChatPage(await browser.newPage());
+    await chat.open(duka.baseUrl, NAIROBI, '254712000901', 'Neema');
+    await chat.page.click('#attach');
+    await chat.page.click('[data-attach="catalog"]');
+    await chat.page.locator('[data-retailer-id="NBO-HONEY-500"]').waitFor();
+    // The coffee was taken off sale above: WhatsApp's catalog no longer has it, nor does the sheet.
+    expect(await chat.page.locator('[data-retailer-id="NBO-COFFEE-500"]').count()).toBe(0);
+    await screenshot(chat.page, 'catalog-sandbox-sheet');
+
+    const page = await browser.newPage();
+    await page.goto(`${duka.baseUrl}/admin/?token=${ADMIN_TOKEN}`);
+    await page.selectOption('#shop', 'nairobi');
+    await page.click('nav a[data-page="catalog"]');
+    const section = page.locator('[data-catalog-sync="completed"]');
+    await section.waitFor();
+    expect(await section.textContent()).toMatch(/4 of 4 products in WhatsApp's catalog/);
+    const runs = (await (await fetch(`${duka.baseUrl}/api/admin/shops/nairobi/catalog/sync`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as { runs: number };
+    await page.click('[data-sync-now]');
+    for (const deadline = Date.now() + 20_000; ; ) {
+      const now = (await (await fetch(`${duka.baseUrl}/api/admin/shops/nairobi/catalog/sync`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as { runs: number; status: string };
+      if (now.runs > runs.runs && now.status === 'completed') break;
+      if (Date.now() > deadline) throw new Error('Sync now did not run a sync');
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    await screenshot(page, 'catalog-dashboard-sync');
+  }, 90_000);
 });
