@@ -896,6 +896,11 @@ function report(a: Result | undefined, b: Result | undefined): void {
     ),
   );
   log('before: started and idle, before the warm-up; after: every reply sent / workflow finished; peak: since start.');
+  const workflows = CUSTOMERS + WARMUP;
+  for (const r of results) {
+    const m = r.memory[0];
+    if (m?.before && m.after) log(`${m.role}: RSS grew ${mb(m.after.rss - m.before.rss)} MB over ${workflows} cached workflows, ${fixed((m.after.rss - m.before.rss) / workflows / 1024 / 1024, 2)} MB each.`);
+  }
 
   log('');
   log(cpuTable(results.map((r) => ({ label: r.name.slice(0, 1), cpu: r.cpu, handled: r.handled, windowMs: r.windowMs }))));
