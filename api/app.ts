@@ -20,7 +20,6 @@ import { paymentsRouter } from './routes/payments.ts';
 import { adminRouter } from './routes/admin.ts';
 import { catalogRouter } from './routes/catalog.ts';
 import { catalogSyncRouter } from './routes/catalog-sync.ts';
-import { flowDeployRouter } from './routes/flow-deploy.ts';
 import { catalogWebhookRouter } from './routes/catalog-webhooks.ts';
 import { flowDeployRouter } from './routes/flow-deploy.ts';
 import { shopsRouter } from './routes/shops.ts';
@@ -89,7 +88,6 @@ export function createApp(deps: AppDeps): express.Express {
   app.use('/api/admin', auth, json, customersRouter({ readModel }), bookingsRouter({ orm }), promotionsRouter({ orm }), requestsRouter({ orm }));
   const catalogSync = { orm, temporal, taskQueue: config.temporal.taskQueue };
   app.use('/api/admin', auth, json, catalogRouter({ orm, catalogSync }), catalogSyncRouter(catalogSync));
-  app.use('/api/admin', auth, json, flowDeployRouter({ config, orm }));
   app.use('/api/admin', auth, json, flowDeployRouter({ config, orm }));
   app.use('/api/orders', auth, json, ordersRouter({ config, orm, shops, createOrder: deps.createOrder }));
   app.use(openApiRouter());

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { ShopProviderSettings } from '../db/entities.ts';
-import { effectiveProviderSettings, shopAppSecret } from '../lib/credentials.ts';
+import { effectiveProviderSettings, shopAccessToken, shopAppSecret } from '../lib/credentials.ts';
 import { logger } from '../lib/logger.ts';
 
 /** What the HTTP layer needs of a shop, read on every webhook: kept in memory, refreshed every minute and on a miss. */
@@ -17,6 +17,8 @@ export interface ShopEntry {
   active: boolean;
   /** The secret of the shop's own Meta app, when it has one: its webhooks are signed with it. */
   appSecret?: string;
+  /** The shop's own Graph API token, when it has one (read receipts); the environment's serves the others. */
+  accessToken?: string;
 }
 
 /** Whose a bearer token is: the issued token's id, or `legacy` for the old single `shop.api_token_hash`. */
@@ -132,9 +134,11 @@ export class ShopDirectory {
       const plain = typeof row.provider_settings === 'string' ? (JSON.parse(row.provider_settings) as ShopProviderSettings) : (row.provider_settings ?? {});
       let settings: ShopProviderSettings;
       let appSecret: string | undefined;
+      let accessToken: string | undefined;
       try {
         settings = effectiveProviderSettings({ id: row.id, providerSettings: plain, credentials: row.credentials }, this.credentialsKey);
         appSecret = shopAppSecret(row, this.credentialsKey);
+        accessToken = shopAccessToken(row, this.credentialsKey);
       } catch (err) {
         // The start-up check refuses to run with credentials it cannot open. Here one shop must not stop the others,
         // nor be served with the environment's credentials (another merchant's account): it is left out.
@@ -150,6 +154,7 @@ export class ShopDirectory {
         providerSettings: settings,
         active: row.active,
         ...(appSecret ? { appSecret } : {}),
+        ...(accessToken ? { accessToken } : {}),
       };
       if (entry.active) byPhone.set(entry.phoneNumberId, entry);
       byId.set(entry.id, entry);

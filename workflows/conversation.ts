@@ -74,6 +74,8 @@ interface ConversationState {
   recentIds: string[];
   handoverUntil: number | null;
   lastInboundAt: number;
+  /** When LastCustomerMessageAt was last written (absent in older runs). */
+  lastMessageAtWritten?: number;
   name?: string;
   /** Typed at the payment choice, for a provider that sends receipts by e-mail. */
   payerEmail?: string;
@@ -788,8 +790,14 @@ export async function conversationWorkflow(input: ConversationInput & { handover
     sender = m.from;
     if (m.contactName) state.name = m.contactName;
     // Blue ticks for the customer; not awaited, a read receipt never holds the answer up.
-    void acts.markRead({ phoneNumberId: m.phoneNumberId, messageId: m.id }).catch(() => undefined);
-    upsertSearchAttributes([{ key: SA.lastCustomerMessageAt, value: new Date(Date.now()) }]);
+    // The API sends the read receipt on hand-off now; runs from before asked an activity for it.
+    if (!patched('read-by-api')) void acts.markRead({ phoneNumberId: m.phoneNumberId, messageId: m.id }).catch(() => undefined);
+    // LastCustomerMessageAt finds quiet or waiting customers: to the minute is enough, so a burst of messages writes it
+    // once, not once each (runs from before wrote it every message).
+    if (!patched('last-message-minute') || Date.now() - (state.lastMessageAtWritten ?? 0) >= 60_000) {
+      upsertSearchAttributes([{ key: SA.lastCustomerMessageAt, value: new Date(Date.now()) }]);
+      state.lastMessageAtWritten = Date.now();
+    }
     if (state.handoverUntil && Date.now() < state.handoverUntil) return;
     state.handoverUntil = null;
     const c = m.content;

@@ -12,6 +12,8 @@ import { conversationWorkflowId } from '../../domain/ids.ts';
 import type { InboundMessage } from '../../domain/inbound.ts';
 import { INTENT_KEY, messageIntents } from '../../db/message-intents.ts';
 import { verifyMetaSignature } from '../../providers/whatsapp/signature.ts';
+import { WhatsAppClient } from '../../providers/whatsapp/client.ts';
+import { tracedFetch } from '../../lib/tracing.ts';
 import { InvalidWebhookError, parseWebhook, verifyChallenge, type ParsedStatus } from '../../providers/whatsapp/webhook.ts';
 import { HttpError } from '../errors.ts';
 import { requestLog } from '../context.ts';
@@ -127,6 +129,7 @@ export function whatsappRouter(deps: WhatsAppRouteDeps): Router {
   const router = Router();
   const sql = () => orm.em.getConnection();
   const intents = messageIntents(orm);
+  const readReceipts = new WhatsAppClient({ graphUrl: config.whatsapp.graphUrl, apiVersion: config.whatsapp.apiVersion, accessToken: config.whatsapp.accessToken, ratePerSecond: config.whatsapp.ratePerSecond, fetch: tracedFetch('whatsapp') });
   const refs = CustomerRefs.forConfig(config, orm);
 
   router.get('/webhooks/whatsapp', (req, res) => {
@@ -164,6 +167,11 @@ export function whatsappRouter(deps: WhatsAppRouteDeps): Router {
     const target = { shopId: unit.shop.id, shopName: unit.shop.name, customerRef: unit.customerRef };
     await signalConversation(temporal, config, target, unit.kind === 'inbound' ? { kind: 'inbound', message: unit.message } : { kind: 'echo' });
     await sql().execute(HANDED_OFF_SQL, [unit.waMessageId]);
+    // The blue ticks go from here, once the conversation has the message: a read receipt is a courtesy, so it costs the
+    // conversation no activity (patch read-by-api) and a refused one is only logged.
+    if (unit.kind === 'inbound') {
+      void readReceipts.markAsRead(unit.shop.phoneNumberId, unit.waMessageId, { accessToken: unit.shop.accessToken }).catch((err: unknown) => log.debug({ err }, 'whatsapp: read receipt refused'));
+    }
   }
 
   /**

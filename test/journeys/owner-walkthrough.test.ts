@@ -209,6 +209,8 @@ describe('an owner opens a shop through the admin API and sells on WhatsApp', ()
 
     // Every message of this shop went out under its own WhatsApp token (the Graph stand-in refuses any other).
     expect(w.duka.graph.sent.filter((s) => s.phoneNumberId === NUMBER).length).toBeGreaterThan(30);
+    // And the read receipts (the API sends them on hand-off), with the same token.
+    expect(w.duka.graph.reads.filter((r) => r.phoneNumberId === NUMBER).length).toBeGreaterThan(10);
   });
 
   it("takes webhooks signed with the shop's own Meta app secret for its number only", async () => {
