@@ -122,7 +122,7 @@ describe('docker-compose.yml', () => {
       expect(env.TEMPORAL_ADDRESS).toBe('temporal:7233');
       expect(String(env.DATABASE_URL)).toMatch(/^postgres:\/\/[^@]+@postgresql:5432\/\w+$/);
     }
-    expect(services.api!.ports).toContain('3000:3000');
+    expect(services.api!.ports).toContain('3000-3003:3000');
     expect(services['temporal-ui']!.ports).toEqual(['${TEMPORAL_UI_PORT:-8233}:8080']);
   });
 
@@ -186,7 +186,7 @@ describe('docker-compose.yml', () => {
 describe('Prometheus beside the compose file', () => {
   const prometheus = parse(read('ops/prometheus/prometheus.yml')) as {
     rule_files: string[];
-    scrape_configs: { job_name: string; metrics_path?: string; static_configs: { targets: string[] }[] }[];
+    scrape_configs: { job_name: string; metrics_path?: string; dns_sd_configs: { names: string[]; type: string; port: number }[] }[];
   };
   const alerts = parse(read('ops/prometheus/alerts.yml')) as { groups: { rules: { alert: string; expr: string }[] }[] };
   const rules = alerts.groups.flatMap((g) => g.rules);
@@ -202,7 +202,8 @@ describe('Prometheus beside the compose file', () => {
   });
 
   it('scrapes the api on its port and the worker on WORKER_METRICS_PORT', () => {
-    const targets = Object.fromEntries(prometheus.scrape_configs.map((c) => [c.job_name, { path: c.metrics_path ?? '/metrics', targets: c.static_configs.flatMap((s) => s.targets) }]));
+    // Every replica of a scaled service is found through the service's DNS name.
+    const targets = Object.fromEntries(prometheus.scrape_configs.map((c) => [c.job_name, { path: c.metrics_path ?? '/metrics', targets: c.dns_sd_configs.flatMap((s) => s.names.map((n) => `${n}:${s.port}`)) }]));
     expect(targets['duka-api']).toEqual({ path: '/metrics', targets: [`api:${services.api!.environment!.PORT}`] });
     const workerPort = /:-(\d+)\}/.exec(String(services.worker!.environment!.WORKER_METRICS_PORT))![1];
     expect(targets['duka-worker']).toEqual({ path: '/metrics', targets: [`worker:${workerPort}`] });
