@@ -845,6 +845,7 @@ async function scenarioAwaiting(s: Setup, duka: DukaProcesses, bare: BareProcess
   const awaiting = pushed();
   if (awaiting < orderNumbers.length) notes.push(`only ${awaiting} of ${orderNumbers.length} STK pushes reached the Daraja simulator`);
   const placeMs = performance.now() - placeStarted;
+  log(`C: ${orderNumbers.length} orders placed, ${offered.size} offered M-Pesa, ${awaiting} STK pushes waiting (${seconds(placeMs)}); the chat load again…`);
 
   const withThem = await openDuka(s, duka, rate, `duka chat, ${awaiting} awaiting payment`);
 
