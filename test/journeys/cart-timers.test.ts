@@ -8,7 +8,7 @@ import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities/index.ts';
 import { WhatsAppClient } from '../../providers/whatsapp/client.ts';
 import { PaymentProviders } from '../../providers/payments/registry.ts';
-import { loadConfig } from '../../lib/config.ts';
+import { loadConfig, type Config } from '../../lib/config.ts';
 
 import { Customer as CustomerRow, Order } from '../../db/entities.ts';
 import { addLineUpdate, type OrderInput, type OrderView } from '../../workflows/definitions.ts';
@@ -23,6 +23,7 @@ describe('cart timers', () => {
   let graph: FakeGraphApi;
   let worker: Worker;
   let running: Promise<void>;
+  let config: Config;
   const taskQueue = 'timers';
 
   beforeAll(async () => {
@@ -30,7 +31,7 @@ describe('cart timers', () => {
     env = await startTimeSkipping();
     db = await createTestDatabase('timers');
     graph = await startFakeGraphApi({ accessToken: 'token' });
-    const config = loadConfig({ SANDBOX: 'off', WHATSAPP_ACCESS_TOKEN: 'token', WHATSAPP_APP_SECRET: 's', WHATSAPP_VERIFY_TOKEN: 'v', WHATSAPP_GRAPH_URL: graph.url, CUSTOMER_REF_SECRET: 'customer-ref-secret-0000' });
+    config = loadConfig({ SANDBOX: 'off', WHATSAPP_ACCESS_TOKEN: 'token', WHATSAPP_APP_SECRET: 's', WHATSAPP_VERIFY_TOKEN: 'v', WHATSAPP_GRAPH_URL: graph.url, CUSTOMER_REF_SECRET: 'customer-ref-secret-0000' });
     const whatsapp = new WhatsAppClient({ graphUrl: graph.url, apiVersion: 'v21.0', accessToken: 'token', ratePerSecond: 80 });
     worker = await Worker.create({
       connection: env.nativeConnection,
@@ -52,7 +53,7 @@ describe('cart timers', () => {
   });
 
   async function startOrder(orderNumber: string, waId: string, lastMessageAgoMs = 0): Promise<void> {
-    const acts = createActivities({ orm: db.orm, whatsapp: null as never, temporal: env.client, config: null as never, payments: null as never });
+    const acts = createActivities({ orm: db.orm, whatsapp: null as never, temporal: env.client, config, payments: null as never });
     await acts.registerCustomer({ shopId: 'nairobi', waId, customerRef: `ref-${waId}`, at: Date.now() - lastMessageAgoMs });
     const shop = await acts.getShop('nairobi');
     const input: OrderInput = {
