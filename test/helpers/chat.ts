@@ -52,13 +52,13 @@ export class Customer {
     return `wamid.${randomBytes(8).toString('hex')}`;
   }
 
-  async raw(message: RawInboundMessage, expect = 1, timeoutMs = 10_000): Promise<Seen[]> {
+  async raw(message: RawInboundMessage, expect = 1, timeoutMs = 30_000): Promise<Seen[]> {
     const res = await this.duka.deliver(this.phoneNumberId, [message], { name: this.name });
     if (res.status !== 200) throw new Error(`webhook answered ${res.status}: ${await res.text()}`);
     return this.next(expect, timeoutMs);
   }
 
-  async next(expect = 1, timeoutMs = 10_000): Promise<Seen[]> {
+  async next(expect = 1, timeoutMs = 30_000): Promise<Seen[]> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const mine = this.duka.graph.sent.filter((s) => s.to === this.waId);
