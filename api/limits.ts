@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { Express, RequestHandler } from 'express';
-import { rateLimit } from 'express-rate-limit';
+import { ipKeyGenerator, MemoryStore } from 'express-rate-limit';
 import { hasNul, nestsDeeperThan, MAX_JSON_DEPTH } from '../lib/untrusted-json.ts';
 import { HttpError, sendError } from './errors.ts';
 
@@ -48,23 +48,31 @@ export function refuseDeepJson(_req: unknown, _res: unknown, buf: Buffer): void 
 export const AUTH_FAILURES = { limit: 20, windowMs: 15 * 60_000 };
 
 /**
- * Guessing tokens is slowed per client address: only answers 401 count, so an operator's own traffic never does;
- * past the limit the client gets 429 with Retry-After until its window ends, whatever token it sends.
+ * Guessing tokens is slowed per client address: only answers 401 count, once they are sent, so an operator's own
+ * traffic never does (nor do its requests still in flight or abandoned by the client); past the limit the client gets
+ * 429 with Retry-After until its window ends, whatever token it sends. express-rate-limit's store keeps the counts.
  */
 export function authFailureLimit(options: { limit: number; windowMs: number } = AUTH_FAILURES): RequestHandler {
-  return rateLimit({
-    windowMs: options.windowMs,
-    limit: options.limit,
-    skipSuccessfulRequests: true,
-    requestWasSuccessful: (_req, res) => res.statusCode !== 401,
-    standardHeaders: 'draft-8',
-    legacyHeaders: false,
-    // A deployment that does not trust a proxy is keyed on the socket address; a forwarded header is no mistake then.
-    validate: { xForwardedForHeader: false, trustProxy: false },
-    handler: (_req, res, _next, limited) => {
-      sendError(res, limited.statusCode, 'too_many_requests', 'too many failed authentications from this address; retry later');
-    },
-  });
+  const store = new MemoryStore();
+  store.init({ windowMs: options.windowMs } as Parameters<MemoryStore['init']>[0]);
+  return (req, res, next) => {
+    const key = ipKeyGenerator(req.ip ?? req.socket.remoteAddress ?? 'unknown');
+    store
+      .get(key)
+      .then((seen) => {
+        if (seen && seen.totalHits >= options.limit) {
+          const waitS = Math.max(1, Math.ceil(((seen.resetTime?.getTime() ?? Date.now() + options.windowMs) - Date.now()) / 1000));
+          res.setHeader('Retry-After', String(waitS));
+          sendError(res, 429, 'too_many_requests', 'too many failed authentications from this address; retry later');
+          return;
+        }
+        res.once('finish', () => {
+          if (res.statusCode === 401) void store.increment(key);
+        });
+        next();
+      })
+      .catch(next);
+  };
 }
 
 /** Stored body of a refused or repeated callback: enough to see what it was, not enough to fill a disk. */
