@@ -33,7 +33,7 @@ export async function requestCatalogSync(deps: CatalogSyncDeps, shop: { id: stri
   await em.flush();
   const input: CatalogSyncInput = { shopId: shop.id, ...catalogSyncTiming() };
   await deps.temporal.workflow.signalWithStart('catalogSyncWorkflow', {
-    workflowId: catalogSyncWorkflowId(shop.id),
+    workflowId: catalogSyncWorkflowId(deps.taskQueue, shop.id),
     taskQueue: deps.taskQueue,
     args: [input],
     signal: catalogSyncSignal,

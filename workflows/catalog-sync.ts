@@ -28,7 +28,7 @@ const failureMessage = (err: unknown) =>
   err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause.message : err instanceof Error ? err.message : String(err);
 
 /**
- * The Meta catalog sync of one shop (`catalog-sync:<shopId>`), signalled with start on every product change and by an
+ * The Meta catalog sync of one shop (`catalog-sync:<taskQueue>:<shopId>`), signalled with start on every product change and by an
  * operator. Changes are debounced: a sync runs once no change has come for `debounceMs` (at most `maxWaitMs` after the
  * first), so an owner editing twenty products causes one. A run reads the app tables itself, so a signal lost while
  * Temporal was away is caught up by the next one.

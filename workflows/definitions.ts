@@ -221,7 +221,7 @@ export interface ConversationView {
 }
 export const conversationQuery = defineQuery<ConversationView>('conversation');
 
-/** Catalog sync workflow (one per shop, `catalog-sync:<shopId>`): what asked for a sync. */
+/** Catalog sync workflow (one per shop, `catalog-sync:<taskQueue>:<shopId>`): what asked for a sync. */
 export type CatalogSyncSource = 'change' | 'manual' | 'webhook';
 export interface CatalogSyncRequest {
   source: CatalogSyncSource;
@@ -241,4 +241,5 @@ export interface CatalogSyncInput {
   /** History events after which a run continues as new (default 5,000). */
   historyLimit?: number;
 }
-export const catalogSyncWorkflowId = (shopId: string) => `catalog-sync:${shopId}`;
+/** Named with the task queue too: deployments (and test runs) sharing a namespace each sync their own shops. */
+export const catalogSyncWorkflowId = (taskQueue: string, shopId: string) => `catalog-sync:${taskQueue}:${shopId}`;
