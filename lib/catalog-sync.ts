@@ -27,10 +27,13 @@ export interface CatalogSyncDeps {
  */
 export async function requestCatalogSync(deps: CatalogSyncDeps, shop: { id: string; catalogId?: string | null }, request: CatalogSyncRequest): Promise<void> {
   if (!shop.catalogId) return;
-  const em = deps.orm.em.fork();
-  const run = (await em.findOne(CatalogSyncRun, { shopId: shop.id })) ?? em.create(CatalogSyncRun, { shopId: shop.id, status: 'never', runs: 0 });
-  run.requestedAt = new Date();
-  await em.flush();
+  // One statement: two changes at once (two orders taking the last units) must both reach the signal below; a
+  // read-then-insert let the second fail on the primary key and skip the sync that would hide a sold-out product.
+  await deps.orm.em.fork().upsert(
+    CatalogSyncRun,
+    { shopId: shop.id, status: 'never', runs: 0, requestedAt: new Date() },
+    { onConflictFields: ['shopId'], onConflictAction: 'merge', onConflictMergeFields: ['requestedAt'] },
+  );
   const input: CatalogSyncInput = { shopId: shop.id, ...catalogSyncTiming() };
   await deps.temporal.workflow.signalWithStart('catalogSyncWorkflow', {
     workflowId: catalogSyncWorkflowId(deps.taskQueue, shop.id),
