@@ -2,7 +2,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import express from 'express';
 import type { NextFunction, Request, Response, Router } from 'express';
 import { ghalaSignatureHeaders, type GhalaSignatureScheme } from '../../providers/payments/ghala-signature.ts';
-import { SimulatedRecords } from './records.ts';
+import { SimulatedRecords, WebhookDeliveries, type WebhookOutcome } from './records.ts';
 
 /**
  * A Ghala look-alike (seed 001, protocols.md §8; Ghala's real API is unconfirmed, see providers/payments/ghala.ts):
@@ -41,11 +41,9 @@ export interface SimulatedGhalaOrder {
   created_at: string;
 }
 
-export interface GhalaDelivery {
+export interface GhalaDelivery extends WebhookOutcome {
   event: string;
   eventId: string;
-  status?: number;
-  error?: string;
 }
 
 export interface GhalaSimulatorControl {
@@ -77,30 +75,16 @@ class BadRequest extends Error {
 }
 
 export function createGhalaSimulator(opts: GhalaSimulatorOptions): GhalaSimulator {
-  const post = opts.fetch ?? fetch;
   const orders = new SimulatedRecords<SimulatedGhalaOrder>();
   const byIdempotencyKey = new Map<string, string>();
-  const deliveries: GhalaDelivery[] = [];
+  const deliveries = new WebhookDeliveries<GhalaDelivery>(opts.fetch);
   let behaviour: GhalaSimulatorBehaviour = {};
   let reads = 0;
 
-  async function deliver(event: string, eventId: string, raw: string): Promise<GhalaDelivery> {
-    const delivery: GhalaDelivery = { event, eventId };
+  function deliver(event: string, eventId: string, raw: string): Promise<GhalaDelivery> {
     const scheme = behaviour.signatureScheme ?? opts.signatureScheme;
-    try {
-      const res = await post(opts.webhookUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'user-agent': 'Ghala-Webhooks/1.0', ...ghalaSignatureHeaders(scheme, opts.webhookSecret, Buffer.from(raw)) },
-        body: raw,
-        signal: AbortSignal.timeout(10_000),
-      });
-      delivery.status = res.status;
-      await res.body?.cancel();
-    } catch (err) {
-      delivery.error = (err as Error).message;
-    }
-    deliveries.push(delivery);
-    return delivery;
+    const headers = { 'content-type': 'application/json', 'user-agent': 'Ghala-Webhooks/1.0', ...ghalaSignatureHeaders(scheme, opts.webhookSecret, Buffer.from(raw)) };
+    return deliveries.deliver({ event, eventId }, opts.webhookUrl, headers, raw);
   }
 
   async function dispatch(order: SimulatedGhalaOrder): Promise<GhalaDelivery[]> {
@@ -144,7 +128,7 @@ export function createGhalaSimulator(opts: GhalaSimulatorOptions): GhalaSimulato
     setBehaviour(next) {
       behaviour = { ...behaviour, ...next };
     },
-    deliveries: () => [...deliveries],
+    deliveries: () => deliveries.list(),
     reads: () => reads,
   };
 

@@ -1,6 +1,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import express from 'express';
 import type { NextFunction, Request, Response, Router } from 'express';
+import { WebhookDeliveries, type WebhookOutcome } from './records.ts';
 
 /**
  * A Daraja look-alike (protocols.md §5) that speaks the real wire format over HTTP: OAuth, STK push, STK query and
@@ -62,11 +63,9 @@ export interface MpesaSimulatorBehaviour {
   pushAnswerDelayMs?: number;
 }
 
-export interface CallbackDelivery {
+export interface CallbackDelivery extends WebhookOutcome {
   url: string;
   at: Date;
-  status?: number;
-  error?: string;
 }
 
 export interface MpesaSimulatorControl {
@@ -163,14 +162,13 @@ function sleep(ms: number): Promise<void> {
 }
 
 export function createMpesaSimulator(opts: MpesaSimulatorOptions): MpesaSimulator {
-  const post = opts.fetch ?? fetch;
   const tokenLifetime = opts.tokenLifetimeSeconds ?? 3599;
   const tokens = new Map<string, number>();
   const pushes = new Map<string, StkPush>();
   const results = new Map<string, StkResult>();
   const listeners = new Set<(push: StkPush) => void>();
   const timers = new Set<ReturnType<typeof setTimeout>>();
-  const deliveries: CallbackDelivery[] = [];
+  const deliveries = new WebhookDeliveries<CallbackDelivery>(opts.fetch);
   let behaviour: MpesaSimulatorBehaviour = {};
 
   const darajaError = (res: Response, status: number, errorCode: string, errorMessage: string) =>
@@ -231,17 +229,8 @@ export function createMpesaSimulator(opts: MpesaSimulatorOptions): MpesaSimulato
     return { Body: { stkCallback } };
   }
 
-  async function deliver(url: string, body: string): Promise<CallbackDelivery> {
-    const delivery: CallbackDelivery = { url, at: new Date() };
-    try {
-      const res = await post(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(10_000) });
-      delivery.status = res.status;
-      await res.body?.cancel();
-    } catch (err) {
-      delivery.error = (err as Error).message;
-    }
-    deliveries.push(delivery);
-    return delivery;
+  function deliver(url: string, body: string): Promise<CallbackDelivery> {
+    return deliveries.deliver({ url, at: new Date() }, url, { 'content-type': 'application/json' }, body);
   }
 
   const control: MpesaSimulatorControl = {
@@ -284,7 +273,7 @@ export function createMpesaSimulator(opts: MpesaSimulatorOptions): MpesaSimulato
       behaviour = { ...behaviour, ...next };
     },
     behaviour: () => ({ ...behaviour }),
-    deliveries: () => [...deliveries],
+    deliveries: () => deliveries.list(),
     close() {
       for (const timer of timers) clearTimeout(timer);
       timers.clear();

@@ -1,7 +1,7 @@
 import { createHmac, randomBytes, randomInt } from 'node:crypto';
 import express from 'express';
 import type { NextFunction, Request, Response, Router } from 'express';
-import { SimulatedRecords } from './records.ts';
+import { SimulatedRecords, WebhookDeliveries, type WebhookOutcome } from './records.ts';
 
 /**
  * A Razorpay look-alike (protocols.md §6) that speaks the real wire format over HTTP: payment links (create, fetch,
@@ -35,13 +35,11 @@ export interface RazorpaySimulatorBehaviour {
 
 const DEFAULT_EVENTS = ['payment_link.paid', 'payment_link.partially_paid', 'payment_link.expired', 'payment_link.cancelled', 'payment.failed'];
 
-export interface WebhookDelivery {
+export interface WebhookDelivery extends WebhookOutcome {
   event: string;
   eventId: string;
   url: string;
   at: Date;
-  status?: number;
-  error?: string;
 }
 
 /** The Payment Link entity as Razorpay returns it. */
@@ -133,11 +131,10 @@ function stringRecord(value: unknown, what: string, maxKeys: number, maxLength: 
 }
 
 export function createRazorpaySimulator(opts: RazorpaySimulatorOptions): RazorpaySimulator {
-  const post = opts.fetch ?? fetch;
   const accountId = razorpayId('acc_');
   const links = new SimulatedRecords<SimulatedPaymentLink>();
   const payments = new Map<string, PaymentEntity>();
-  const deliveries: WebhookDelivery[] = [];
+  const deliveries = new WebhookDeliveries<WebhookDelivery>(opts.fetch);
   let behaviour: RazorpaySimulatorBehaviour = {};
 
   interface PendingEvent {
@@ -263,27 +260,14 @@ export function createRazorpaySimulator(opts: RazorpaySimulatorOptions): Razorpa
     return [envelope('payment.failed', { payment: { entity: { ...payment } } })];
   }
 
-  async function deliver(pending: PendingEvent, eventId: string, raw: string): Promise<WebhookDelivery> {
-    const delivery: WebhookDelivery = { event: pending.event, eventId, url: opts.webhookUrl, at: new Date() };
-    try {
-      const res = await post(opts.webhookUrl, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'user-agent': 'Razorpay-Webhook/v1',
-          'X-Razorpay-Signature': createHmac('sha256', opts.webhookSecret).update(raw).digest('hex'),
-          'X-Razorpay-Event-Id': eventId,
-        },
-        body: raw,
-        signal: AbortSignal.timeout(10_000),
-      });
-      delivery.status = res.status;
-      await res.body?.cancel();
-    } catch (err) {
-      delivery.error = (err as Error).message;
-    }
-    deliveries.push(delivery);
-    return delivery;
+  function deliver(pending: PendingEvent, eventId: string, raw: string): Promise<WebhookDelivery> {
+    const headers = {
+      'content-type': 'application/json',
+      'user-agent': 'Razorpay-Webhook/v1',
+      'X-Razorpay-Signature': createHmac('sha256', opts.webhookSecret).update(raw).digest('hex'),
+      'X-Razorpay-Event-Id': eventId,
+    };
+    return deliveries.deliver({ event: pending.event, eventId, url: opts.webhookUrl, at: new Date() }, opts.webhookUrl, headers, raw);
   }
 
   async function dispatch(events: PendingEvent[]): Promise<WebhookDelivery[]> {
@@ -317,7 +301,7 @@ export function createRazorpaySimulator(opts: RazorpaySimulatorOptions): Razorpa
       behaviour = { ...behaviour, ...next };
     },
     behaviour: () => ({ ...behaviour }),
-    deliveries: () => [...deliveries],
+    deliveries: () => deliveries.list(),
   };
 
   function createLink(body: Record<string, unknown>, shortUrlBase: string): SimulatedPaymentLink {

@@ -41,3 +41,40 @@ export class SimulatedRecords<T> {
     }
   }
 }
+
+/** What became of one webhook (callback) POST: the HTTP status it was answered with, or why it got none. */
+export interface WebhookOutcome {
+  status?: number;
+  error?: string;
+}
+
+/**
+ * The webhooks a simulator has sent, each POSTed as providers do (10 s timeout, the answer's body discarded) and
+ * kept with its outcome, in order, for tests and the sandbox page.
+ */
+export class WebhookDeliveries<D extends WebhookOutcome> {
+  private readonly sent: D[] = [];
+  private readonly post: typeof fetch;
+
+  constructor(post: typeof fetch = fetch) {
+    this.post = post;
+  }
+
+  /** POSTs `body` to `url` and notes on `delivery` the status (or the error) before keeping it; never throws. */
+  async deliver(delivery: D, url: string, headers: Record<string, string>, body: string): Promise<D> {
+    const post = this.post;
+    try {
+      const res = await post(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(10_000) });
+      delivery.status = res.status;
+      await res.body?.cancel();
+    } catch (err) {
+      delivery.error = (err as Error).message;
+    }
+    this.sent.push(delivery);
+    return delivery;
+  }
+
+  list(): D[] {
+    return [...this.sent];
+  }
+}
