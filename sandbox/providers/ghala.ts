@@ -2,6 +2,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import express from 'express';
 import type { NextFunction, Request, Response, Router } from 'express';
 import { ghalaSignatureHeaders, type GhalaSignatureScheme } from '../../providers/payments/ghala-signature.ts';
+import { requireBearer } from './bearer.ts';
 import { SimulatedRecords, WebhookDeliveries, type WebhookOutcome } from './records.ts';
 
 /**
@@ -140,13 +141,11 @@ export function createGhalaSimulator(opts: GhalaSimulatorOptions): GhalaSimulato
     }
     next();
   });
-  router.use('/v1', (req: Request, res: Response, next: NextFunction) => {
-    if (req.get('authorization') !== `Bearer ${opts.apiKey}`) {
-      res.status(401).json({ error: { code: 'unauthorized', message: 'Invalid API key' } });
-      return;
-    }
-    next();
-  }, express.json());
+  const apiKey = requireBearer(
+    (token) => token === opts.apiKey,
+    (res) => res.status(401).json({ error: { code: 'unauthorized', message: 'Invalid API key' } }),
+  );
+  router.use('/v1', apiKey, express.json());
 
   router.post('/v1/orders', (req: Request, res: Response) => {
     const key = req.get('idempotency-key');

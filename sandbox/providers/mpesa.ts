@@ -1,6 +1,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import express from 'express';
 import type { NextFunction, Request, Response, Router } from 'express';
+import { requireBearer } from './bearer.ts';
 import { WebhookDeliveries, type WebhookOutcome } from './records.ts';
 
 /**
@@ -175,20 +176,15 @@ export function createMpesaSimulator(opts: MpesaSimulatorOptions): MpesaSimulato
     res.status(status).json({ requestId: requestId(), errorCode, errorMessage });
   const invalid = (res: Response, field: string) => darajaError(res, 400, '400.002.02', `Bad Request - Invalid ${field}`);
 
-  function bearerOk(req: Request, res: Response): boolean {
-    const header = req.get('authorization') ?? '';
-    const match = /^Bearer (\S+)$/.exec(header);
-    if (!match) {
-      darajaError(res, 401, '404.001.04', 'Invalid Authentication Header');
-      return false;
-    }
-    const expiresAt = tokens.get(match[1] as string);
-    if (expiresAt === undefined || expiresAt < Date.now()) {
-      darajaError(res, 401, '404.001.03', 'Invalid Access Token');
-      return false;
-    }
-    return true;
-  }
+  /** An access token from /oauth/v1/generate that has not expired. */
+  const bearer = requireBearer(
+    (token) => {
+      const expiresAt = tokens.get(token);
+      return expiresAt !== undefined && expiresAt >= Date.now();
+    },
+    (res, token) =>
+      token === undefined ? darajaError(res, 401, '404.001.04', 'Invalid Authentication Header') : darajaError(res, 401, '404.001.03', 'Invalid Access Token'),
+  );
 
   function merchantOk(body: Record<string, unknown>, res: Response): boolean {
     if (asDigits(body.BusinessShortCode) !== opts.shortcode) {
@@ -304,8 +300,7 @@ export function createMpesaSimulator(opts: MpesaSimulatorOptions): MpesaSimulato
 
   router.use('/mpesa', express.json());
 
-  router.post('/mpesa/stkpush/v1/processrequest', (req: Request, res: Response) => {
-    if (!bearerOk(req, res)) return;
+  router.post('/mpesa/stkpush/v1/processrequest', bearer, (req: Request, res: Response) => {
     const body = req.body as Record<string, unknown> | undefined;
     if (!body || typeof body !== 'object' || Array.isArray(body)) return darajaError(res, 400, '400.002.05', 'Invalid Request Payload');
     if (!merchantOk(body, res)) return;
@@ -379,8 +374,7 @@ export function createMpesaSimulator(opts: MpesaSimulatorOptions): MpesaSimulato
     }
   });
 
-  router.post('/mpesa/stkpushquery/v1/query', (req: Request, res: Response) => {
-    if (!bearerOk(req, res)) return;
+  router.post('/mpesa/stkpushquery/v1/query', bearer, (req: Request, res: Response) => {
     const body = req.body as Record<string, unknown> | undefined;
     if (!body || typeof body !== 'object' || Array.isArray(body)) return darajaError(res, 400, '400.002.05', 'Invalid Request Payload');
     if (!merchantOk(body, res)) return;
