@@ -1,7 +1,8 @@
 /**
  * `npm run chaos`: customers buy and pay over WhatsApp (M-Pesa, EcoCash through Paynow, O'mari, Razorpay) while duka's
- * worker, its API and the Temporal server are SIGKILLed and restarted, at random and at the worst moments; Meta and
- * the providers redeliver as they do. Then it checks, from PostgreSQL, Temporal and the fakes: lost orders, doubled
+ * workers, its APIs (N and M of them, `--apis`, `--workers`, on one Temporal server and one PostgreSQL) and the
+ * Temporal server are SIGKILLed and restarted, one instance at a time, at random and at the worst moments; Meta and
+ * the providers redeliver as they do, each try to the next live API. Then it checks, from PostgreSQL, Temporal and the fakes: lost orders, doubled
  * lines, double charges nobody flagged, money taken for orders that are not paid, duplicate messages and receipts,
  * failed workflows and stuck journeys. Every figure must be 0, or it exits 1. See bench/chaos/README.md.
  *
@@ -24,7 +25,8 @@ import { checkAll, figure, FIGURES, type ChaosFindings, type JourneyRecord } fro
 import { ChaosController } from './chaos/controller.ts';
 import { CHAOS_SECRETS, startFakes, type Fakes } from './chaos/fakes.ts';
 import { Customer, demoShops, Meta, newRecord, Phones, planJourneys } from './chaos/journeys.ts';
-import { ROLES, snapshotSource, Supervisor } from './chaos/processes.ts';
+import { ApiPool, instanceId, instanceIds, roleOf } from './chaos/pool.ts';
+import { snapshotSource, Supervisor } from './chaos/processes.ts';
 import { seededRandom } from './chaos/random.ts';
 import { readSettings, SettingsError, type Settings } from './chaos/settings.ts';
 import { collectSnapshot, unpaidAfterCharge } from './chaos/snapshot.ts';
@@ -44,6 +46,7 @@ try {
 const log = (line: string) => console.log(line);
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
 const started = performance.now();
 const random = seededRandom(settings.seed);
 
@@ -57,6 +60,7 @@ let orm: MikroORM | undefined;
 let fakes: Fakes | undefined;
 let phones: Phones | undefined;
 let connection: Connection | undefined;
+let apis: ApiPool | undefined;
 
 function removeWorkDir(): void {
   if (workDir && !settings.keep) rmSync(workDir, { recursive: true, force: true });
@@ -116,9 +120,20 @@ interface Timings {
   checks: number;
 }
 
-/** PostgreSQL, the workflow bundle, the fakes, then Temporal, the worker and the API; returns duka's environment. */
+const freePorts = async (count: number): Promise<number[]> => {
+  const ports: number[] = [];
+  while (ports.length < count) {
+    const port = await freePort();
+    if (!ports.includes(port)) ports.push(port);
+  }
+  return ports;
+};
+
+/** PostgreSQL, the workflow bundle, the fakes, then Temporal, the workers and the APIs; returns duka's environment. */
 async function setUp(dir: string): Promise<NodeJS.ProcessEnv> {
-  const [apiPort, temporalPort, uiPort, pgPort, metricsPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+  const [temporalPort, uiPort, pgPort, ...ports] = (await freePorts(3 + settings.apis + settings.workers)) as [number, number, number, ...number[]];
+  const apiPorts = ports.slice(0, settings.apis);
+  const metricsPorts = new Map(ports.slice(settings.apis).map((port, i) => [instanceId('worker', i + 1), port]));
   // The code under test is the code of this moment: restarts run this copy (and its workflow bundle), not later edits.
   const source = snapshotSource(join(dir, 'source'));
   const [database, bundle] = await Promise.all([
@@ -136,11 +151,19 @@ async function setUp(dir: string): Promise<NodeJS.ProcessEnv> {
   writeFileSync(join(dir, 'workflows.js'), bundle.code);
   writeFileSync(join(dir, 'workflows.js.map'), bundle.sourceMap);
 
-  const apiUrl = `http://127.0.0.1:${apiPort}`;
+  // The APIs' front, as a load balancer would be: duka names it in every callback URL, and each delivery to it goes to
+  // the next live API (bench/chaos/pool.ts). A name that does not resolve, so a delivery that skipped the pool fails.
+  apis = new ApiPool(
+    'http://duka-api.chaos.invalid',
+    apiPorts.map((port, i) => ({ id: instanceId('api', i + 1), url: `http://127.0.0.1:${port}` })),
+    (id) => supervisor?.isUp(id) ?? false,
+  );
+  const callers = instanceIds(settings).filter((id) => roleOf(id) !== 'temporal');
   const shops = demoShops();
   fakes = await startFakes({
     random,
-    apiUrl,
+    apis,
+    callers,
     displayPhones: new Map([...shops.values()].map((s) => [s.phoneNumberId, s.displayPhone])),
     latencyMs: [100, 400],
     duplicateRate: 0.2,
@@ -152,15 +175,13 @@ async function setUp(dir: string): Promise<NodeJS.ProcessEnv> {
     NODE_ENV: 'production',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
     SANDBOX: 'off',
-    PORT: String(apiPort),
-    PUBLIC_BASE_URL: apiUrl,
+    PUBLIC_BASE_URL: apis.front,
     DATABASE_URL: database,
     TEMPORAL_ADDRESS: `127.0.0.1:${temporalPort}`,
     TEMPORAL_NAMESPACE: 'default',
     TEMPORAL_TASK_QUEUE: 'orders',
     ADMIN_TOKEN: `chaos-${randomBytes(16).toString('hex')}`,
     CREDENTIALS_KEY: randomBytes(32).toString('hex'),
-    WORKER_METRICS_PORT: String(metricsPort),
     DUKA_DATA_DIR: dir,
     PAYMENT_TIMEOUT: '2m',
     PAYMENT_POLL_INTERVAL: '3s',
@@ -171,7 +192,10 @@ async function setUp(dir: string): Promise<NodeJS.ProcessEnv> {
   supervisor = new Supervisor({
     sourceRoot: source,
     env,
-    apiPort,
+    apiPorts,
+    workers: settings.workers,
+    // Each instance calls the fakes on its own port; each worker serves its metrics on its own.
+    instanceEnv: (id) => ({ ...fakes!.envFor(id), ...(metricsPorts.has(id) ? { WORKER_METRICS_PORT: String(metricsPorts.get(id)) } : {}) }),
     temporal: { port: temporalPort, uiPort, dbFile: join(dir, 'temporal', 'temporal.db') },
     logDir: join(dir, 'logs'),
     restartDelayMs: () => random.between(300, 2_000),
@@ -243,6 +267,7 @@ function report(records: JourneyRecord[], findings: ChaosFindings | undefined, m
   log('');
   const retries = records.reduce((n, r) => n + r.paymentRetries, 0);
   const slow = records.filter((r) => r.slowest).sort((a, b) => b.slowest!.ms - a.slowest!.ms);
+  log(`ran: ${plural(settings.apis, 'API')} (${supervisor?.instances('api').join(', ') ?? ''}) and ${plural(settings.workers, 'worker')} (${supervisor?.instances('worker').join(', ') ?? ''}) on one Temporal server and one PostgreSQL; ${settings.kills ? 'kills on' : 'no kills'}; seed ${settings.seed}`);
   log(`journeys: ${records.length} (${methods.map((m) => `${byMethod(m).length} ${names[m]}`).join(', ')}); ${records.filter((r) => r.finished).length} got their receipt; ${retries} payment retries ("Try again" after a failed attempt)`);
   const late = records.filter((r) => !r.finished && r.lateAnswerMs !== null);
   if (late.length) log(`gave up on a slow answer (not counted as stuck): ${late.map((r) => `journey ${r.id} (${r.stuckAt}, answered after ${seconds(r.lateAnswerMs!)})`).join(', ')}`);
@@ -254,15 +279,16 @@ function report(records: JourneyRecord[], findings: ChaosFindings | undefined, m
   log(
     table(
       ['process', 'kills', 'at random', 'at worst moments', 'crashes', 'starts', 'down'],
-      figures.map((f) => [f.role, String(total(f.kills, true) + total(f.kills, false)), String(total(f.kills, true)), String(total(f.kills, false)), String(f.crashes), String(f.starts), `${f.downSeconds.toFixed(0)} s`]),
+      figures.map((f) => [f.id, String(total(f.kills, true) + total(f.kills, false)), String(total(f.kills, true)), String(total(f.kills, false)), String(f.crashes), String(f.starts), `${f.downSeconds.toFixed(0)} s`]),
     ),
   );
   for (const f of figures) {
     const worst = Object.entries(f.kills).filter(([reason]) => reason !== 'at random');
-    if (worst.length) log(`  ${f.role} at worst moments: ${worst.sort((a, b) => b[1] - a[1]).map(([reason, n]) => `${reason} ${n}`).join(', ')}`);
+    if (worst.length) log(`  ${f.id} at worst moments: ${worst.sort((a, b) => b[1] - a[1]).map(([reason, n]) => `${reason} ${n}`).join(', ')}`);
   }
   log('');
   log(`webhooks: ${meta.delivered} messages accepted, answers ${[...meta.answers].map(([k, v]) => `${k}: ${v}`).join(', ')}; ${meta.redelivered} delivered again after a 200`);
+  log(`deliveries (webhooks, callbacks, statuses; each try) per API: ${Object.entries(apis?.spread() ?? {}).map(([id, n]) => `${id} ${n}`).join(', ')}`);
   const deliveries = fakes?.deliveryStats() ?? {};
   log(`callbacks and statuses: ${Object.entries(deliveries).sort().map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
   const charges = fakes?.charges() ?? [];
@@ -281,17 +307,17 @@ function report(records: JourneyRecord[], findings: ChaosFindings | undefined, m
 }
 
 async function main(): Promise<number> {
-  log(`duka chaos: ${settings.journeys} journeys, ${settings.concurrency} at a time, ${settings.kills ? `a random kill every ~${settings.killEveryS} s, worst moments at ${settings.worstRate}` : 'no kills'}; seed ${settings.seed}; ${cpus().length} CPUs; limit ${settings.timeLimitS} s`);
+  log(`duka chaos: ${settings.journeys} journeys, ${settings.concurrency} at a time; ${plural(settings.apis, 'API')} and ${plural(settings.workers, 'worker')} on one Temporal server and one PostgreSQL; ${settings.kills ? `a random kill every ~${settings.killEveryS} s, worst moments at ${settings.worstRate}` : 'no kills'}; seed ${settings.seed}; ${cpus().length} CPUs; limit ${settings.timeLimitS} s`);
   workDir = mkdtempSync(join(tmpdir(), 'duka-chaos-'));
   chmodSync(workDir, 0o755); // embedded PostgreSQL runs as the postgres user when we are root
   if (settings.keep) log(`work directory (kept): ${workDir}`);
   const timings: Timings = { setup: 0, journeys: 0, settle: 0, checks: 0 };
   const env = await setUp(workDir);
   timings.setup = performance.now() - started;
-  log(`set-up ${seconds(timings.setup)}: PostgreSQL, Temporal ${env.TEMPORAL_ADDRESS} (SQLite on disk), API ${env.PUBLIC_BASE_URL}, worker, fakes ${fakes!.url}`);
+  log(`set-up ${seconds(timings.setup)}: PostgreSQL, Temporal ${env.TEMPORAL_ADDRESS} (SQLite on disk), ${supervisor!.instances('api').length} APIs behind ${apis!.front} (${Object.keys(apis!.spread()).join(', ')}), ${supervisor!.instances('worker').join(', ')}, fakes ${fakes!.url}`);
 
   controller = new ChaosController(supervisor!, random, { killEverySeconds: settings.killEveryS, worstRate: settings.kills ? settings.worstRate : 0, apiInFlightRate: settings.kills ? 0.08 : 0, minGapMs: 8_000 });
-  const meta = new Meta({ apiUrl: env.PUBLIC_BASE_URL!, appSecret: CHAOS_SECRETS.WHATSAPP_APP_SECRET, random, redeliverRate: 0.1, giveUpAfterMs: settings.stepTimeoutS * 1000, hooks: controller, signal: abort.signal });
+  const meta = new Meta({ apis: apis!, appSecret: CHAOS_SECRETS.WHATSAPP_APP_SECRET, random, redeliverRate: 0.1, giveUpAfterMs: settings.stepTimeoutS * 1000, hooks: controller, signal: abort.signal });
   phones = new Phones(fakes!, random);
   const records: JourneyRecord[] = [];
 
@@ -342,6 +368,6 @@ if (left.length) {
   console.error(`chaos: still running after clean-up: ${left.join(', ')}`);
   code = 1;
 } else {
-  log(`stopped ${ROLES.join(', ')}, PostgreSQL and the fakes; nothing left running`);
+  log(`stopped ${supervisor?.instances().join(', ') ?? 'nothing'}, PostgreSQL and the fakes; nothing left running`);
 }
 process.exit(code);

@@ -1,13 +1,15 @@
 import type { ProviderCall } from './fakes.ts';
 import type { JourneyHooks, MessageKind } from './journeys.ts';
 import type { Random } from './random.ts';
-import type { Role, Supervisor } from './processes.ts';
+import { roleOf, type Role } from './pool.ts';
+import type { Supervisor } from './processes.ts';
 
 /**
- * When to kill what. At random: every `killEverySeconds` on average, one of the three processes. At the worst
- * moments: right after duka accepted a message that changes a cart (the update is on its way through the worker),
- * while a provider call that starts or moves money is in flight or its answer is on the way back, and while a
- * webhook is in the API's hands.
+ * When to kill what, one process instance at a time. At random: every `killEverySeconds` on average, a role (worker,
+ * API, Temporal) and one of its live instances. At the worst moments: right after duka accepted a message that changes
+ * a cart (the update is on its way through a worker: one of them, as nothing outside tells which holds it), while a
+ * provider call that starts or moves money is in flight or its answer is on the way back (the very worker that made
+ * the call), and while a webhook is in an API's hands (the API it was sent to).
  */
 export interface ChaosSettings {
   killEverySeconds: number;
@@ -51,10 +53,15 @@ export class ChaosController implements JourneyHooks {
     await this.loop;
   }
 
-  /** Kills `role` unless the chaos is over, the last kill was too recent, or the process is not (yet) up. */
-  strike(role: Role, reason: string): boolean {
-    if (!this.active || Date.now() - this.lastKillAt < this.settings.minGapMs || this.supervisor.upFor(role) < 1_000) return false;
-    if (!this.supervisor.kill(role, reason)) return false;
+  /**
+   * Kills `instance`, or one of `role`'s instances at random, unless the chaos is over, the last kill was too recent,
+   * or the process is not (yet) up a second.
+   */
+  strike(role: Role, reason: string, instance?: string): boolean {
+    if (!this.active || Date.now() - this.lastKillAt < this.settings.minGapMs) return false;
+    const candidates = (instance !== undefined ? [instance] : this.supervisor.instances(role)).filter((id) => this.supervisor.upFor(id) >= 1_000);
+    if (candidates.length === 0) return false;
+    if (!this.supervisor.kill(this.random.pick(candidates), reason)) return false;
     this.lastKillAt = Date.now();
     return true;
   }
@@ -76,12 +83,15 @@ export class ChaosController implements JourneyHooks {
 
   onProviderCall(call: ProviderCall): void {
     if (!this.random.chance(this.settings.worstRate / 2)) return;
-    this.strike('worker', call.phase === 'arrived' ? `${call.provider} call in flight` : `${call.provider} answered, duka not told yet`);
+    const reason = call.phase === 'arrived' ? `${call.provider} call in flight` : `${call.provider} answered, duka not told yet`;
+    // The process that made the call (a worker's activity); any worker when the fakes could not tell.
+    if (call.caller) this.strike(roleOf(call.caller), reason, call.caller);
+    else this.strike('worker', reason);
   }
 
-  webhookLeaving(kind: MessageKind): void {
+  webhookLeaving(kind: MessageKind, api: string | null): void {
     if (kind !== 'cart' || !this.random.chance(this.settings.apiInFlightRate)) return;
-    void sleep(this.random.between(0, 40)).then(() => this.strike('api', 'webhook in flight'));
+    void sleep(this.random.between(0, 40)).then(() => this.strike('api', 'webhook in flight', api ?? undefined));
   }
 
   cartUpdateAccepted(): void {

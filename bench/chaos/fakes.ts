@@ -9,13 +9,17 @@ import { createOmariSimulator, type OmariOtpMessage } from '../../sandbox/provid
 import { createPaynowSimulator } from '../../sandbox/providers/paynow.ts';
 import { createRazorpaySimulator } from '../../sandbox/providers/razorpay.ts';
 import type { Charge } from './checks.ts';
+import type { ApiPool } from './pool.ts';
 import type { Random } from './random.ts';
 
 /**
  * Everything outside duka that `npm run chaos` plays, in the chaos process itself so that no kill takes its memory:
  * the Graph API stand-in of the sandbox (it records every message and posts Meta's delivery statuses back) and the
  * four payment simulators, each answering after a provider-like delay and redelivering its callbacks the way the
- * real provider does (duplicates, late copies, retries while duka is down).
+ * real provider does (duplicates, late copies, retries while duka is down). Everything they send to duka goes to its
+ * front address and from there to the next live API (ApiPool), each try anew. Each duka process instance is given its
+ * own port of the fakes, so a provider call is known by the instance that made it (a kill at the worst moment kills
+ * that one).
  */
 
 /** Credentials duka is given (SANDBOX off refuses sandbox values) and the simulators check. */
@@ -45,6 +49,8 @@ export interface ProviderCall {
   path: string;
   /** `arrived`: the provider has it and has not answered; `answered`: the answer is on its way back to duka. */
   phase: 'arrived' | 'answered';
+  /** The duka process instance that made the call (`worker#2`), when it came through that instance's own port. */
+  caller?: string;
 }
 
 export interface OutboundRecord {
@@ -57,8 +63,10 @@ export interface OutboundRecord {
 
 export interface FakesOptions {
   random: Random;
-  /** duka's API, where statuses, callbacks and webhooks go (the same port across restarts). */
-  apiUrl: string;
+  /** duka's APIs: statuses, callbacks and webhooks go to the front, and from there to the next live API. */
+  apis: ApiPool;
+  /** duka process instances that each get a port of their own (see `envFor`). */
+  callers: string[];
   /** Shops' phone_number_id → display number, for the Graph stand-in. */
   displayPhones: Map<string, string>;
   /** Provider answers take this long, uniformly (ms). */
@@ -93,6 +101,8 @@ class RecordingChatStore extends ChatStore {
 export interface Fakes {
   url: string;
   env: Record<string, string>;
+  /** `env` with every base URL on the instance's own port (so its calls are known as its own). */
+  envFor(instance: string): Record<string, string>;
   outbound: OutboundRecord[];
   outboundTo(phone: string): OutboundRecord[];
   /** Resolves on the next message duka sends (or after `ms`). */
@@ -138,7 +148,7 @@ export async function startFakes(opts: FakesOptions): Promise<Fakes> {
     /** One delivery; `drain` reads the answer (background tries), otherwise the caller does. */
     const once = async (url: string, init: RequestInit, drain: boolean): Promise<Response | Error> => {
       try {
-        const res = await fetch(url, { ...init, signal: AbortSignal.timeout(10_000) });
+        const res = await fetch(opts.apis.route(url).url, { ...init, signal: AbortSignal.timeout(10_000) });
         if (drain) await res.arrayBuffer().catch(() => undefined);
         count(`${name} ${res.status}`);
         return res;
@@ -180,7 +190,7 @@ export async function startFakes(opts: FakesOptions): Promise<Fakes> {
   const mpesa = createMpesaSimulator({ consumerKey: s.MPESA_CONSUMER_KEY, consumerSecret: s.MPESA_CONSUMER_SECRET, shortcode: s.MPESA_SHORTCODE, passkey: s.MPESA_PASSKEY, fetch: redelivering('M-Pesa callback', false) });
   const paynow = createPaynowSimulator({ integrationId: s.PAYNOW_INTEGRATION_ID, integrationKey: s.PAYNOW_INTEGRATION_KEY, fetch: redelivering('Paynow update', false) });
   const omari = createOmariSimulator({ merchantKey: s.OMARI_MERCHANT_KEY });
-  const razorpay = createRazorpaySimulator({ keyId: s.RAZORPAY_KEY_ID, keySecret: s.RAZORPAY_KEY_SECRET, webhookSecret: s.RAZORPAY_WEBHOOK_SECRET, webhookUrl: `${opts.apiUrl}/webhooks/razorpay`, fetch: redelivering('Razorpay webhook', true) });
+  const razorpay = createRazorpaySimulator({ keyId: s.RAZORPAY_KEY_ID, keySecret: s.RAZORPAY_KEY_SECRET, webhookSecret: s.RAZORPAY_WEBHOOK_SECRET, webhookUrl: `${opts.apis.front}/webhooks/razorpay`, fetch: redelivering('Razorpay webhook', true) });
   // Paynow resends a refused update up to 10 times on its own; Daraja never resends (duka polls).
   paynow.control.setBehaviour({ callbackRetryDelayMs: 2_000 });
   const pushes: StkPush[] = [];
@@ -198,7 +208,7 @@ export async function startFakes(opts: FakesOptions): Promise<Fakes> {
   const graph = createGraphStandIn({
     accessToken: s.WHATSAPP_ACCESS_TOKEN,
     appSecret: s.WHATSAPP_APP_SECRET,
-    webhookUrl: `${opts.apiUrl}/webhooks/whatsapp`,
+    webhookUrl: `${opts.apis.front}/webhooks/whatsapp`,
     chats,
     hub,
     fetch: redelivering('WhatsApp status', true),
@@ -206,10 +216,14 @@ export async function startFakes(opts: FakesOptions): Promise<Fakes> {
     log: () => undefined,
   });
 
+  /** Which instance each port of the fakes belongs to. */
+  const callerByPort = new Map<number, string>();
+
   /** Provider-like latency before the simulator answers, and the moments the chaos may strike at. */
   const provider = (name: ProviderName) => async (req: HttpRequest, res: HttpResponse, next: NextFunction) => {
     lastActivity = Date.now();
-    const call = req.method === 'POST' && MONEY_CALLS[name].test(req.path.toLowerCase()) ? { provider: name, path: req.path } : null;
+    const caller = callerByPort.get(req.socket.localPort ?? 0);
+    const call = req.method === 'POST' && MONEY_CALLS[name].test(req.path.toLowerCase()) ? { provider: name, path: req.path, ...(caller ? { caller } : {}) } : null;
     if (call) {
       opts.onProviderCall?.({ ...call, phase: 'arrived' });
       res.once('finish', () => opts.onProviderCall?.({ ...call, phase: 'answered' }));
@@ -224,22 +238,34 @@ export async function startFakes(opts: FakesOptions): Promise<Fakes> {
   app.use('/paynow', provider('paynow'), paynow.router);
   app.use('/omari', provider('omari'), omari.router);
   app.use('/razorpay', provider('razorpay'), razorpay.router);
-  const server: Server = await new Promise((resolve, reject) => {
-    const srv = app.listen(0, '127.0.0.1', () => resolve(srv));
-    srv.once('error', reject);
+  const listen = (): Promise<Server> =>
+    new Promise((resolve, reject) => {
+      const srv = app.listen(0, '127.0.0.1', () => resolve(srv));
+      srv.once('error', reject);
+    });
+  const portOf = (srv: Server) => (srv.address() as AddressInfo).port;
+  const servers = [await listen()];
+  const urlOf = new Map<string, string>();
+  for (const caller of opts.callers) {
+    const srv = await listen();
+    servers.push(srv);
+    callerByPort.set(portOf(srv), caller);
+    urlOf.set(caller, `http://127.0.0.1:${portOf(srv)}`);
+  }
+  const url = `http://127.0.0.1:${portOf(servers[0]!)}`;
+  const envAt = (base: string) => ({
+    ...CHAOS_SECRETS,
+    WHATSAPP_GRAPH_URL: `${base}/graph`,
+    MPESA_BASE_URL: `${base}/mpesa`,
+    PAYNOW_BASE_URL: `${base}/paynow`,
+    OMARI_BASE_URL: `${base}/omari`,
+    RAZORPAY_BASE_URL: `${base}/razorpay`,
   });
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   return {
     url,
-    env: {
-      ...CHAOS_SECRETS,
-      WHATSAPP_GRAPH_URL: `${url}/graph`,
-      MPESA_BASE_URL: `${url}/mpesa`,
-      PAYNOW_BASE_URL: `${url}/paynow`,
-      OMARI_BASE_URL: `${url}/omari`,
-      RAZORPAY_BASE_URL: `${url}/razorpay`,
-    },
+    env: envAt(url),
+    envFor: (instance) => envAt(urlOf.get(instance) ?? url),
     outbound,
     outboundTo: (phone) => byPhone.get(phone) ?? [],
     nextOutbound(ms) {
@@ -277,10 +303,15 @@ export async function startFakes(opts: FakesOptions): Promise<Fakes> {
       graph.close();
       hub.close();
       mpesa.control.close();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      await Promise.all(
+        servers.map(
+          (server) =>
+            new Promise<void>((resolve) => {
+              server.close(() => resolve());
+              server.closeAllConnections();
+            }),
+        ),
+      );
     },
   };
 }

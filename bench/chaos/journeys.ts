@@ -4,6 +4,7 @@ import { buildInboundWebhook, buttonReply, listReply, textMessage, type RawInbou
 import { describeSend, type Seen } from '../../test/helpers/chat.ts';
 import type { InboundFact, JourneyMethod, JourneyRecord } from './checks.ts';
 import type { Fakes, OutboundRecord } from './fakes.ts';
+import type { ApiPool } from './pool.ts';
 import type { Random } from './random.ts';
 
 /**
@@ -11,21 +12,22 @@ import type { Random } from './random.ts';
  * browse, add a product with a quantity (maybe a second one), checkout, pickup or delivery, confirm, pick the method,
  * then approve the prompt on the phone / type the O'mari OTP / pay the Razorpay link, and wait for the receipt. Every
  * message is a signed webhook posted as Meta posts it: again and again until duka answers 200, and now and then once
- * more after that.
+ * more after that; each try goes to the next live API (round robin over the pool).
  */
 
 export type MessageKind = 'cart' | 'other';
 
 /** Where the chaos can strike from a journey's side. */
 export interface JourneyHooks {
-  /** A webhook POST is leaving (the API may be killed while it is in flight). */
-  webhookLeaving(kind: MessageKind): void;
+  /** A webhook POST is leaving for `api` (that API may be killed while it is in flight). */
+  webhookLeaving(kind: MessageKind, api: string | null): void;
   /** duka accepted a message that changes a cart: the update it causes is in flight now. */
   cartUpdateAccepted(): void;
 }
 
 export interface MetaOptions {
-  apiUrl: string;
+  /** duka's APIs behind their front address: each try goes to the next live one. */
+  apis: ApiPool;
   appSecret: string;
   random: Random;
   /** Share of webhooks Meta delivers once more after a 200. */
@@ -60,8 +62,7 @@ export class Meta {
   async deliver(shop: { phoneNumberId: string; displayPhone: string }, from: string, name: string, message: RawInboundMessage, kind: MessageKind): Promise<void> {
     const built = buildInboundWebhook({ phoneNumberId: shop.phoneNumberId, displayPhoneNumber: shop.displayPhone, from, name, messages: [message], appSecret: this.opts.appSecret, escapeNonAscii: true });
     this.sent.push({ from, at: Date.now() });
-    this.opts.hooks.webhookLeaving(kind);
-    await this.untilAccepted(built.raw, built.headers);
+    await this.untilAccepted(built.raw, built.headers, (api) => this.opts.hooks.webhookLeaving(kind, api));
     this.delivered += 1;
     if (kind === 'cart') this.opts.hooks.cartUpdateAccepted();
     if (this.opts.random.chance(this.opts.redeliverRate)) {
@@ -75,12 +76,15 @@ export class Meta {
     }
   }
 
-  private async untilAccepted(body: string, headers: Record<string, string>): Promise<void> {
+  /** Posts until an API answers 200; `leaving` hears which API the first try goes to. */
+  private async untilAccepted(body: string, headers: Record<string, string>, leaving?: (api: string | null) => void): Promise<void> {
     const deadline = Date.now() + this.opts.giveUpAfterMs;
     for (let attempt = 0; ; attempt++) {
       let status = 'unreachable';
+      const target = this.opts.apis.route(`${this.opts.apis.front}/webhooks/whatsapp`);
+      if (attempt === 0) leaving?.(target.api);
       try {
-        const res = await fetch(`${this.opts.apiUrl}/webhooks/whatsapp`, { method: 'POST', headers, body, signal: AbortSignal.timeout(30_000) });
+        const res = await fetch(target.url, { method: 'POST', headers, body, signal: AbortSignal.timeout(30_000) });
         await res.arrayBuffer().catch(() => undefined);
         status = String(res.status);
       } catch {

@@ -6,14 +6,15 @@ import { REPO_ROOT, startDevServer, type DevServer } from '../../lib/temporal-bi
 import { SEARCH_ATTRIBUTES } from '../../lib/search-attributes.ts';
 import { CHILD_ENV, type FromChild, type ToChild } from '../ipc.ts';
 import { isAlive } from '../proc.ts';
+import { instanceIds, roleOf, type Role } from './pool.ts';
 
 /**
- * The three processes `npm run chaos` kills: duka's API and worker (bench/child.ts, built as `npm run api` and
- * `npm run worker` build them, configured by the environment alone) and the Temporal dev server (SQLite on disk, so it
- * comes back with its state). Each is restarted after a kill, and after any exit nobody asked for (a crash).
+ * The processes `npm run chaos` kills, each by instance: duka's APIs (`api#1`, `api#2`, … each on its own port) and
+ * workers (`worker#1`, … all polling one task queue), bench/child.ts built as `npm run api` and `npm run worker` build
+ * them and configured by the environment alone, and the one Temporal dev server (SQLite on disk, so it comes back with
+ * its state). Each is restarted after a kill, and after any exit nobody asked for (a crash).
  */
-export type Role = 'worker' | 'api' | 'temporal';
-export const ROLES: Role[] = ['worker', 'api', 'temporal'];
+export type { Role } from './pool.ts';
 
 const CHILD_SCRIPT = relative(REPO_ROOT, fileURLToPath(new URL('../child.ts', import.meta.url)));
 const START_TIMEOUT_MS = 90_000;
@@ -33,11 +34,15 @@ export function snapshotSource(into: string): string {
 export interface SupervisorOptions {
   /** The source the API and the worker run (see snapshotSource). */
   sourceRoot: string;
-  /** duka's environment for the API and the worker. */
+  /** duka's environment for the APIs and the workers. */
   env: NodeJS.ProcessEnv;
-  apiPort: number;
+  /** One API per port (`api#1` on the first). */
+  apiPorts: number[];
+  workers: number;
+  /** What differs from `env` for one API or worker instance (its metrics port, its own address at the fakes). */
+  instanceEnv: (id: string) => NodeJS.ProcessEnv;
   temporal: { port: number; uiPort: number; dbFile: string };
-  /** Where each process's output goes (api.log, worker.log, temporal.log). */
+  /** Where each process's output goes (api-1.log, worker-2.log, temporal.log). */
   logDir: string;
   /** Pause before a killed process is started again (ms, uniformly). */
   restartDelayMs: () => number;
@@ -45,6 +50,7 @@ export interface SupervisorOptions {
 }
 
 interface Slot {
+  id: string;
   role: Role;
   up: boolean;
   upSince: number;
@@ -62,6 +68,7 @@ interface Slot {
 }
 
 export interface ProcessFigures {
+  id: string;
   role: Role;
   kills: Record<string, number>;
   crashes: number;
@@ -71,18 +78,21 @@ export interface ProcessFigures {
 
 export class Supervisor {
   private readonly opts: SupervisorOptions;
-  private readonly slots: Record<Role, Slot>;
+  /** By instance id, workers first, then APIs, then Temporal. */
+  private readonly slots: Map<string, Slot>;
+  private readonly apiPorts: Map<string, number>;
   private stopping = false;
   private temporalLog: number | undefined;
   private readonly watchdog: ReturnType<typeof setInterval>;
 
   constructor(opts: SupervisorOptions) {
     this.opts = opts;
-    const slot = (role: Role): Slot => ({ role, up: false, upSince: 0, restarting: false, pid: undefined, child: undefined, server: undefined, kills: new Map(), crashes: 0, starts: 0, downMs: 0, downSince: null });
-    this.slots = { worker: slot('worker'), api: slot('api'), temporal: slot('temporal') };
+    const slot = (id: string): Slot => ({ id, role: roleOf(id), up: false, upSince: 0, restarting: false, pid: undefined, child: undefined, server: undefined, kills: new Map(), crashes: 0, starts: 0, downMs: 0, downSince: null });
+    this.slots = new Map(instanceIds({ apis: opts.apiPorts.length, workers: opts.workers }).map((id) => [id, slot(id)]));
+    this.apiPorts = new Map(opts.apiPorts.map((port, i) => [`api#${i + 1}`, port]));
     // The Temporal server is not our child's child: notice its death by polling.
     this.watchdog = setInterval(() => {
-      const t = this.slots.temporal;
+      const t = this.slot('temporal');
       if (t.up && t.pid !== undefined && !isAlive(t.pid)) {
         t.pid = undefined;
         this.exited(t, true);
@@ -91,19 +101,30 @@ export class Supervisor {
     this.watchdog.unref();
   }
 
-  isUp(role: Role): boolean {
-    return this.slots[role].up;
+  private slot(id: string): Slot {
+    const s = this.slots.get(id);
+    if (!s) throw new Error(`no process ${id} in this run`);
+    return s;
+  }
+
+  /** Instance ids, of one role or all. */
+  instances(role?: Role): string[] {
+    return [...this.slots.values()].filter((s) => role === undefined || s.role === role).map((s) => s.id);
+  }
+
+  isUp(id: string): boolean {
+    return this.slot(id).up;
   }
 
   /** How long the process has been up (0 when it is not). */
-  upFor(role: Role): number {
-    const s = this.slots[role];
+  upFor(id: string): number {
+    const s = this.slot(id);
     return s.up ? Date.now() - s.upSince : 0;
   }
 
   /** The processes that still run (after stopAll: none, or something went wrong). */
   running(): string[] {
-    return ROLES.filter((r) => this.isRunning(this.slots[r])).map((r) => `${r} (pid ${this.slots[r].pid})`);
+    return [...this.slots.values()].filter((s) => this.isRunning(s)).map((s) => `${s.id} (pid ${s.pid})`);
   }
 
   /** `pid` is only set while the process is ours and has not been seen to end, so no reused pid is ever signalled. */
@@ -120,18 +141,18 @@ export class Supervisor {
     s.pid = undefined;
   }
 
-  /** Temporal first, then the worker and the API; resolves once all three are up. */
+  /** Temporal first, then the workers and the APIs; resolves once every one is up. */
   async startAll(): Promise<void> {
-    await this.start(this.slots.temporal);
-    await Promise.all([this.start(this.slots.worker), this.start(this.slots.api)]);
+    await this.start(this.slot('temporal'));
+    await Promise.all([...this.slots.values()].filter((s) => s.role !== 'temporal').map((s) => this.start(s)));
   }
 
-  /** SIGKILL now; the process comes back after the restart delay. False when it was not up. */
-  kill(role: Role, reason: string): boolean {
-    const s = this.slots[role];
+  /** SIGKILL the instance now; it comes back after the restart delay. False when it was not up. */
+  kill(id: string, reason: string): boolean {
+    const s = this.slot(id);
     if (!s.up || this.stopping || !this.isRunning(s)) return false;
     s.kills.set(reason, (s.kills.get(reason) ?? 0) + 1);
-    this.opts.log(`chaos: SIGKILL ${role} (${reason})`);
+    this.opts.log(`chaos: SIGKILL ${id} (${reason})`);
     this.markDown(s);
     this.sigkill(s);
     this.restartLater(s, this.opts.restartDelayMs());
@@ -142,28 +163,28 @@ export class Supervisor {
   async allUp(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const down = ROLES.filter((r) => !this.slots[r].up);
+      const down = [...this.slots.values()].filter((s) => !s.up);
       if (down.length === 0) return;
-      for (const r of down) if (!this.slots[r].restarting) this.restartLater(this.slots[r], 0);
-      if (Date.now() > deadline) throw new Error(`still down after ${Math.round(timeoutMs / 1000)} s: ${down.join(', ')}`);
+      for (const s of down) if (!s.restarting) this.restartLater(s, 0);
+      if (Date.now() > deadline) throw new Error(`still down after ${Math.round(timeoutMs / 1000)} s: ${down.map((s) => s.id).join(', ')}`);
       await new Promise((r) => setTimeout(r, 200));
     }
   }
 
   figures(): ProcessFigures[] {
-    return ROLES.map((role) => {
-      const s = this.slots[role];
-      return { role, kills: Object.fromEntries(s.kills), crashes: s.crashes, starts: s.starts, downSeconds: (s.downMs + (s.downSince === null ? 0 : Date.now() - s.downSince)) / 1000 };
+    return [...this.slots.values()].map((s) => {
+      return { id: s.id, role: s.role, kills: Object.fromEntries(s.kills), crashes: s.crashes, starts: s.starts, downSeconds: (s.downMs + (s.downSince === null ? 0 : Date.now() - s.downSince)) / 1000 };
     });
   }
 
-  /** Graceful: the API and the worker drain, then Temporal stops. */
+  /** Graceful: the APIs and the workers drain, then Temporal stops. */
   async stopAll(): Promise<void> {
     this.stopping = true;
     clearInterval(this.watchdog);
-    await Promise.all([this.stopChild(this.slots.api), this.stopChild(this.slots.worker)]);
-    await this.slots.temporal.server?.stop();
-    this.slots.temporal.pid = undefined;
+    await Promise.all([...this.slots.values()].map((s) => this.stopChild(s)));
+    const temporal = this.slot('temporal');
+    await temporal.server?.stop();
+    temporal.pid = undefined;
     if (this.temporalLog !== undefined) closeSync(this.temporalLog);
     this.temporalLog = undefined;
   }
@@ -172,7 +193,7 @@ export class Supervisor {
   killAll(): void {
     this.stopping = true;
     clearInterval(this.watchdog);
-    for (const s of Object.values(this.slots)) this.sigkill(s);
+    for (const s of this.slots.values()) this.sigkill(s);
   }
 
   private markDown(s: Slot): void {
@@ -186,7 +207,7 @@ export class Supervisor {
     this.markDown(s);
     if (this.stopping || !wasUp) return;
     s.crashes += 1;
-    this.opts.log(`chaos: ${s.role} exited by itself; restarting it`);
+    this.opts.log(`chaos: ${s.id} exited by itself; restarting it`);
     this.restartLater(s, 1_000);
   }
 
@@ -200,7 +221,7 @@ export class Supervisor {
           await this.start(s);
           return;
         } catch (err) {
-          this.opts.log(`chaos: ${s.role} did not start (try ${tries}): ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}`);
+          this.opts.log(`chaos: ${s.id} did not start (try ${tries}): ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}`);
           await new Promise((r) => setTimeout(r, Math.min(5_000, 500 * tries)));
         }
       }
@@ -236,10 +257,12 @@ export class Supervisor {
     s.upSince = Date.now();
   }
 
-  /** bench/child.ts as `role`, its output appended to <role>.log; resolves with its pid once it says it is ready. */
+  /** bench/child.ts as the instance's role, its output appended to <role>-<n>.log; resolves with its pid once it says it is ready. */
   private spawnChild(s: Slot): Promise<number> {
-    const out = openSync(join(this.opts.logDir, `${s.role}.log`), 'a');
-    const env = { ...this.opts.env, DUKA_PROCESS: `chaos-${s.role}`, ...(s.role === 'api' ? { [CHILD_ENV.apiPort]: String(this.opts.apiPort) } : {}) };
+    const name = s.id.replace('#', '-');
+    const out = openSync(join(this.opts.logDir, `${name}.log`), 'a');
+    const apiPort = this.apiPorts.get(s.id);
+    const env = { ...this.opts.env, ...this.opts.instanceEnv(s.id), DUKA_PROCESS: `chaos-${name}`, ...(apiPort !== undefined ? { [CHILD_ENV.apiPort]: String(apiPort), PORT: String(apiPort) } : {}) };
     const child = spawn(process.execPath, [join(this.opts.sourceRoot, CHILD_SCRIPT), s.role], { env, cwd: this.opts.sourceRoot, stdio: ['ignore', out, out, 'ipc'] });
     closeSync(out);
     s.child = child;
@@ -262,7 +285,7 @@ export class Supervisor {
       child.once('exit', (code, signal) => {
         clearTimeout(timer);
         if (s.child === child) s.pid = undefined;
-        if (!ready) reject(new Error(`exited (${signal ?? code}) before it was ready; see ${s.role}.log`));
+        if (!ready) reject(new Error(`exited (${signal ?? code}) before it was ready; see ${name}.log`));
         else if (s.child === child) this.exited(s, s.up);
       });
     });

@@ -4,6 +4,10 @@ import { parseArgs } from 'node:util';
 export interface Settings {
   journeys: number;
   concurrency: number;
+  /** duka APIs, each on its own port; webhooks and callbacks are spread over the live ones. */
+  apis: number;
+  /** duka workers, all polling the one task queue. */
+  workers: number;
   /** The whole run, set-up and clean-up included, in seconds: at the limit everything is killed. */
   timeLimitS: number;
   /** How long the run waits, after the journeys, for in-flight work to finish before it looks (s). */
@@ -32,6 +36,8 @@ interface Spec {
 const SPECS: Record<Exclude<keyof Settings, 'kills' | 'keep'>, Spec> = {
   journeys: { flag: 'journeys', env: 'CHAOS_JOURNEYS', fallback: 50, min: 1, max: 5_000, integer: true, help: 'customers who each buy and pay once' },
   concurrency: { flag: 'concurrency', env: 'CHAOS_CONCURRENCY', fallback: 20, min: 1, max: 500, integer: true, help: 'journeys under way at once' },
+  apis: { flag: 'apis', env: 'CHAOS_APIS', fallback: 2, min: 1, max: 8, integer: true, help: 'duka API processes, each on its own port' },
+  workers: { flag: 'workers', env: 'CHAOS_WORKERS', fallback: 2, min: 1, max: 8, integer: true, help: 'duka worker processes on the one task queue' },
   timeLimitS: { flag: 'time-limit', env: 'CHAOS_TIME_LIMIT', fallback: 1_200, min: 60, max: 86_400, integer: true, help: 'hard limit of the whole run, seconds' },
   settleS: { flag: 'settle', env: 'CHAOS_SETTLE', fallback: 120, min: 5, max: 3_600, integer: true, help: 'seconds to let in-flight work finish before the checks' },
   stepTimeoutS: { flag: 'step-timeout', env: 'CHAOS_STEP_TIMEOUT', fallback: 300, min: 5, max: 3_600, integer: true, help: 'seconds a customer waits for an answer' },
