@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import type { DataConverter, Payload, PayloadCodec } from '@temporalio/common';
 import { METADATA_ENCODING_KEY, ValueError } from '@temporalio/common';
 import proto from '@temporalio/proto';
@@ -8,8 +9,9 @@ const { Payload: ProtoPayload } = proto.temporal.api.common.v1;
 
 /**
  * duka's payload codec: every workflow and activity payload (inputs, results, signals, updates, queries, heartbeats,
- * summaries) leaves the process encrypted with AES-256-GCM, so phone numbers, names, addresses and OTPs never sit in
- * Temporal's history in clear. Search attributes are not payloads and stay plain (they hold no personal data).
+ * summaries, and failures' messages and stack traces: lib/failure-converter.ts) leaves the process encrypted with
+ * AES-256-GCM, so phone numbers, names, addresses and OTPs never sit in Temporal's history in clear. Search attributes
+ * are not payloads and stay plain (they hold no personal data).
  *
  * The encrypted payload's metadata names the key (`encryption-key-id`, a fingerprint of the key, never the key), so
  * keys rotate: `PAYLOAD_CODEC_KEY=new,old` encrypts with the first and decrypts with any. A payload without duka's
@@ -95,7 +97,16 @@ export class EncryptionCodec implements PayloadCodec {
   }
 }
 
-/** The one data converter every duka Client, Worker and replay uses. */
+/**
+ * lib/failure-converter.ts, by path: the SDK loads failure converters only that way (the Worker and the Client
+ * `require` it; the workflow bundle needs it at bundling time, workers/worker.ts).
+ */
+export const FAILURE_CONVERTER_PATH = fileURLToPath(new URL('./failure-converter.ts', import.meta.url));
+
+/**
+ * The one data converter every duka Client, Worker and replay uses: payloads encrypted, and failures' messages and
+ * stack traces with them (lib/failure-converter.ts).
+ */
 export function dukaDataConverter(keys: readonly CodecKey[]): DataConverter {
-  return { payloadCodecs: [new EncryptionCodec(keys)] };
+  return { payloadCodecs: [new EncryptionCodec(keys)], failureConverterPath: FAILURE_CONVERTER_PATH };
 }

@@ -4,6 +4,7 @@ import type { NativeConnection } from '@temporalio/worker';
 import { Runtime, Worker, bundleWorkflowCode, makeTelemetryFilterString, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { DataConverter, LogLevel } from '@temporalio/common';
 import { SdkLogger } from '../lib/sdk-logger.ts';
+import { FAILURE_CONVERTER_PATH } from '../lib/data-converter.ts';
 import { createActivities } from '../activities/index.ts';
 import { tracingActivityInterceptors, tracingClientInterceptors, tracingSinks } from '../lib/tracing.ts';
 import type { ActivityDeps } from '../activities/deps.ts';
@@ -39,7 +40,7 @@ export function installRuntime(options: { metricsBindAddress?: string } = {}): v
 }
 
 export async function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
-  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, workflowInterceptorModules: [WORKFLOW_INTERCEPTORS_PATH], logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} } as never });
+  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, workflowInterceptorModules: [WORKFLOW_INTERCEPTORS_PATH], failureConverterPath: FAILURE_CONVERTER_PATH, logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} } as never });
 }
 
 /**
