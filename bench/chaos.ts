@@ -291,6 +291,7 @@ function report(records: JourneyRecord[], findings: ChaosFindings | undefined, m
   log(`deliveries (webhooks, callbacks, statuses; each try) per API: ${Object.entries(apis?.spread() ?? {}).map(([id, n]) => `${id} ${n}`).join(', ')}`);
   const deliveries = fakes?.deliveryStats() ?? {};
   log(`callbacks and statuses: ${Object.entries(deliveries).sort().map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
+  log(`provider calls that start or move money, by caller: ${Object.entries(fakes?.moneyCallsBy() ?? {}).sort().map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
   const charges = fakes?.charges() ?? [];
   log(`charges taken: ${charges.length} (${(['mpesa', 'paynow', 'omari', 'razorpay'] as const).map((p) => `${p} ${charges.filter((c) => c.provider === p).length}`).join(', ')}); prompts and links the customers approved ${phones?.approvals ?? 0}`);
   if (!findings) return;

@@ -122,6 +122,8 @@ export interface Fakes {
   charges(): Charge[];
   /** Deliveries by outcome, for the report. */
   deliveryStats(): Record<string, number>;
+  /** Calls that start or move money, by the duka instance that made them (`unknown`: not through an instance's port). */
+  moneyCallsBy(): Record<string, number>;
   close(): Promise<void>;
 }
 
@@ -218,6 +220,7 @@ export async function startFakes(opts: FakesOptions): Promise<Fakes> {
 
   /** Which instance each port of the fakes belongs to. */
   const callerByPort = new Map<number, string>();
+  const moneyCalls: Record<string, number> = {};
 
   /** Provider-like latency before the simulator answers, and the moments the chaos may strike at. */
   const provider = (name: ProviderName) => async (req: HttpRequest, res: HttpResponse, next: NextFunction) => {
@@ -225,6 +228,7 @@ export async function startFakes(opts: FakesOptions): Promise<Fakes> {
     const caller = callerByPort.get(req.socket.localPort ?? 0);
     const call = req.method === 'POST' && MONEY_CALLS[name].test(req.path.toLowerCase()) ? { provider: name, path: req.path, ...(caller ? { caller } : {}) } : null;
     if (call) {
+      moneyCalls[caller ?? 'unknown'] = (moneyCalls[caller ?? 'unknown'] ?? 0) + 1;
       opts.onProviderCall?.({ ...call, phase: 'arrived' });
       res.once('finish', () => opts.onProviderCall?.({ ...call, phase: 'answered' }));
     }
@@ -299,6 +303,7 @@ export async function startFakes(opts: FakesOptions): Promise<Fakes> {
       return charges;
     },
     deliveryStats: () => ({ ...stats }),
+    moneyCallsBy: () => ({ ...moneyCalls }),
     async close() {
       graph.close();
       hub.close();
