@@ -1,4 +1,5 @@
 import { isCurrencyCode, money, toDecimalString } from '../../domain/money.ts';
+import { readGraphAnswer } from './graph-answer.ts';
 
 /**
  * Meta Commerce catalog client (protocols.md §3, §12): the Catalog Batch API (`items_batch`, `check_batch_request_status`)
@@ -218,18 +219,9 @@ export class CatalogClient {
     } catch (err) {
       throw new CatalogApiError(`Meta catalog API unreachable: ${(err as Error).message}`, { httpStatus: 0, code: 0 });
     }
-    const text = await response.text().catch(() => '');
-    let json: unknown;
-    try {
-      json = text ? JSON.parse(text) : {};
-    } catch {
-      json = undefined;
-    }
-    if (response.ok && isObject(json)) return json;
-    const error = isObject(json) && isObject(json.error) ? json.error : {};
-    const code = typeof error.code === 'number' ? error.code : 0;
-    const details = isObject(error.error_data) ? str(error.error_data.details) : undefined;
-    const message = str(error.message) ?? (response.ok ? 'the answer is not JSON' : response.statusText || 'no error body');
+    const answer = await readGraphAnswer(response);
+    if (answer.ok) return answer.json;
+    const { code, message, details } = answer;
     throw new CatalogApiError(`Meta catalog API ${response.status}${code ? ` (#${code})` : ''}: ${message}${details ? ` – ${details}` : ''}`, {
       httpStatus: response.status,
       code,

@@ -26,11 +26,11 @@ describe('the catalog item built from a product', () => {
 describe('Meta catalog errors', () => {
   let server: Server;
   let url: string;
-  let answer: { status: number; body: unknown; headers?: Record<string, string> } = { status: 200, body: {} };
+  let answer: { status: number; body: unknown; headers?: Record<string, string>; raw?: string } = { status: 200, body: {} };
   beforeAll(async () => {
     server = createServer((_req, res) => {
       res.writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers });
-      res.end(JSON.stringify(answer.body));
+      res.end(answer.raw ?? JSON.stringify(answer.body));
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -38,14 +38,16 @@ describe('Meta catalog errors', () => {
   afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
   const client = () => new CatalogClient({ graphUrl: url, apiVersion: 'v21.0' });
-  const failure = async (status: number, code: number, message: string, headers?: Record<string, string>) => {
-    answer = { status, body: { error: { message, type: 'OAuthException', code } }, ...(headers && { headers }) };
-    return client().itemsBatch('1', [{ method: 'DELETE', data: { id: 'SKU-1' } }], 'token').then(
+  const rejection = (call: Promise<unknown>) =>
+    call.then(
       () => {
         throw new Error('expected a failure');
       },
       (err: unknown) => err as CatalogApiError,
     );
+  const failure = async (status: number, code: number, message: string, headers?: Record<string, string>) => {
+    answer = { status, body: { error: { message, type: 'OAuthException', code } }, ...(headers && { headers }) };
+    return rejection(client().itemsBatch('1', [{ method: 'DELETE', data: { id: 'SKU-1' } }], 'token'));
   };
 
   it('retries throttling after the wait Meta names, never a refusal or a batch too large', async () => {
@@ -56,6 +58,24 @@ describe('Meta catalog errors', () => {
     expect(await failure(400, 100, 'Invalid parameter')).toMatchObject({ retryable: false, httpStatus: 400 });
     expect(await failure(400, 1, "Please reduce the amount of data you're asking for, then retry your request")).toMatchObject({ retryable: false });
     expect(await failure(401, 190, 'Invalid OAuth access token')).toMatchObject({ retryable: false, message: expect.stringContaining('(#190)') });
+  });
+
+  it('reads every shape of Meta\'s error answer (providers/whatsapp/graph-answer.ts), and answers that are not Meta\'s', async () => {
+    const refusal = async (status: number, body: unknown, raw?: string) => {
+      answer = { status, body, ...(raw !== undefined && { raw }) };
+      return rejection(client().deleteProductSet('9', 't'));
+    };
+    const details = await refusal(400, { error: { message: 'Invalid parameter', code: 100, error_data: { details: 'filter must be JSON' } } });
+    expect(details).toMatchObject({ message: 'Meta catalog API 400 (#100): Invalid parameter – filter must be JSON', code: 100, retryable: false });
+    // Meta's message for the user, where it gives one, says more than error_data.
+    const userMessage = await refusal(400, { error: { message: 'Invalid parameter', code: 100, error_user_msg: 'The product set is live', error_data: { details: 'x' } } });
+    expect(userMessage.message).toBe('Meta catalog API 400 (#100): Invalid parameter – The product set is live');
+    const html = await refusal(502, null, '<html>Bad Gateway</html>');
+    expect(html).toMatchObject({ message: 'Meta catalog API 502: Bad Gateway', httpStatus: 502, code: 0, retryable: true });
+    const notJson = await refusal(200, null, 'ok');
+    expect(notJson).toMatchObject({ message: 'Meta catalog API 200: the answer is not JSON', retryable: false });
+    const noBody = await refusal(403, null, '');
+    expect(noBody).toMatchObject({ message: 'Meta catalog API 403: Forbidden', code: 0, retryable: false });
   });
 
   it('reads validation_status refusals and the rows a finished batch did not save', async () => {
