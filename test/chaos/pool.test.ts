@@ -1,3 +1,4 @@
+import { describe, expect, it } from '@jest/globals';
 import { ApiPool, instanceIds, nextLive, roleOf } from '../../bench/chaos/pool.ts';
 import { readSettings, SettingsError } from '../../bench/chaos/settings.ts';
 
