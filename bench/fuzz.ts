@@ -25,6 +25,7 @@ import { seedDemoShops } from '../db/seed.ts';
 import { REPO_ROOT, startDevServer, type DevServer } from '../lib/temporal-binaries.ts';
 import { SEARCH_ATTRIBUTES } from '../lib/search-attributes.ts';
 import { signMetaPayload } from '../providers/whatsapp/signature.ts';
+import { isolatedEnv, processSecrets } from '../test/helpers/process-env.ts';
 import { freePort } from './proc.ts';
 import { seededRandom, type Random } from './chaos/random.ts';
 import { table } from './stats.ts';
@@ -80,14 +81,9 @@ function readSettings(argv: string[]): Settings {
 // ---- what duka is given --------------------------------------------------------------------------------------------
 
 const SECRETS = {
-  ADMIN_TOKEN: `fuzz-admin-${randomBytes(12).toString('hex')}`,
-  WHATSAPP_APP_SECRET: 'fuzz-app-secret',
-  WHATSAPP_VERIFY_TOKEN: 'fuzz-verify-token',
+  ...processSecrets('fuzz'),
   RAZORPAY_WEBHOOK_SECRET: 'fuzz-razorpay-webhook-secret',
   PAYNOW_INTEGRATION_KEY: 'fuzz-paynow-key',
-  CUSTOMER_REF_SECRET: 'fuzz-customer-ref-secret',
-  PAYLOAD_CODEC_KEY: randomBytes(32).toString('hex'),
-  CREDENTIALS_KEY: randomBytes(32).toString('hex'),
 };
 const SHOPS = [
   { id: 'nairobi', phoneNumberId: '100000000000001', retailerId: 'NBO-COFFEE-500', phone: '254712345678' },
@@ -831,12 +827,10 @@ async function main(settings: Settings): Promise<FuzzResult> {
     const port = await freePort();
     const logFile = join(dir, 'api.log');
     const out = openSync(logFile, 'a');
-    const apiEnv: NodeJS.ProcessEnv = {
-        PATH: process.env.PATH ?? '',
+    const apiEnv = isolatedEnv({
         ...SECRETS,
         SANDBOX: 'on',
         NODE_ENV: 'production',
-        LOG_LEVEL: 'warn',
         TEMPORAL_LOG_LEVEL: 'ERROR',
         PORT: String(port),
         PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
@@ -846,7 +840,7 @@ async function main(settings: Settings): Promise<FuzzResult> {
         TEMPORAL_TASK_QUEUE: taskQueue,
         DUKA_DATA_DIR: dir,
         DUKA_PROCESS: 'fuzz-api',
-    };
+    });
     api = spawn(process.execPath, ['bin/api.ts'], { cwd: REPO_ROOT, stdio: ['ignore', out, out], env: apiEnv });
     closeSync(out);
     await waitReady(port, api, logFile, 90_000);

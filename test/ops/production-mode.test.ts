@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { openOrm, type MikroORM } from '../../db/orm.ts';
 import { loadConfig, productionProblems, type ShopToServe } from '../../lib/config.ts';
+import { isolatedEnv, productionEnv } from '../helpers/process-env.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const run = promisify(execFile);
@@ -26,7 +27,7 @@ let orm: MikroORM;
 /** A bin/ script as `npm run …` runs it, with only this environment (no inherited secrets). */
 async function bin(script: string, env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [`bin/${script}`], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env }, timeout: 60_000 });
+    const { stdout, stderr } = await run(process.execPath, [`bin/${script}`], { cwd: ROOT, env: isolatedEnv(env), timeout: 60_000 });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string };
@@ -50,18 +51,8 @@ afterAll(async () => {
   await admin.close();
 });
 
-const PRODUCTION = {
-  SANDBOX: 'false',
-  WHATSAPP_ACCESS_TOKEN: 'real-token',
-  WHATSAPP_APP_SECRET: 'real-app-secret',
-  WHATSAPP_VERIFY_TOKEN: 'real-verify',
-  CUSTOMER_REF_SECRET: 'real-customer-ref-secret',
-  ADMIN_TOKEN: 'real-admin-token-0123456789',
-  CREDENTIALS_KEY: randomBytes(32).toString('hex'),
-  PAYLOAD_CODEC_KEY: randomBytes(32).toString('hex'),
-  TEMPORAL_ADDRESS: '127.0.0.1:1',
-  PORT: '1',
-};
+/** Unreachable Temporal and port: the processes under test must stop before they need either. */
+const PRODUCTION = { ...productionEnv(), TEMPORAL_ADDRESS: '127.0.0.1:1', PORT: '1' };
 
 describe('production mode', () => {
   it('npm run migrate leaves a fresh database with no shop; npm run seed:demo adds the demo shops', async () => {

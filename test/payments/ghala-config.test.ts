@@ -1,17 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import { ConfigError, loadConfig, productionProblems } from '../../lib/config.ts';
+import { productionEnv } from '../helpers/process-env.ts';
 
 /** GHALA_* (CONTRACT.md): sandbox defaults, the scheme's allowed values, and the start-up check with SANDBOX off. */
-const PRODUCTION = {
-  SANDBOX: 'false',
-  WHATSAPP_ACCESS_TOKEN: 'real-token',
-  WHATSAPP_APP_SECRET: 'real-app-secret',
-  WHATSAPP_VERIFY_TOKEN: 'real-verify',
-  CUSTOMER_REF_SECRET: 'real-customer-ref-secret',
-  CREDENTIALS_KEY: randomBytes(32).toString('hex'),
-  PAYLOAD_CODEC_KEY: randomBytes(32).toString('hex'),
-};
+const PRODUCTION = productionEnv();
 
 describe('Ghala configuration', () => {
   it('points at the sandbox simulator by default and at Ghala with the sandbox off; the scheme defaults to seed 001\'s', () => {
