@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { NativeConnection } from '@temporalio/worker';
 import { Runtime, Worker, bundleWorkflowCode, makeTelemetryFilterString, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
@@ -39,8 +39,17 @@ export function installRuntime(options: { metricsBindAddress?: string } = {}): v
   }
 }
 
+/**
+ * Loaded once per worker thread and shared by every workflow it runs (the SDK's `preloadModules`, with its reusable V8
+ * context): without it each new or replayed workflow evaluates them again (the intent table, the phone metadata, the
+ * texts): 39 → 29 ms of worker CPU per message in a paired `bench/` run. Safe because `domain/` holds no per-workflow state and
+ * imports nothing of ours (lint keeps it so); its two libraries are pure functions and data.
+ */
+const DOMAIN_DIR = fileURLToPath(new URL('../domain/', import.meta.url));
+export const PRELOADED_MODULES = ['libphonenumber-js', 'dinero.js', ...readdirSync(DOMAIN_DIR).filter((f) => f.endsWith('.ts')).sort().map((f) => `${DOMAIN_DIR}${f}`)];
+
 export async function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
-  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, workflowInterceptorModules: [WORKFLOW_INTERCEPTORS_PATH], failureConverterPath: FAILURE_CONVERTER_PATH, logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} } as never });
+  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, workflowInterceptorModules: [WORKFLOW_INTERCEPTORS_PATH], preloadModules: PRELOADED_MODULES, failureConverterPath: FAILURE_CONVERTER_PATH, logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} } as never });
 }
 
 /**
