@@ -1,55 +1,26 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { testDataConverter } from '../helpers/codec.ts';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { startTimeSkipping } from '../helpers/time-skipping.ts';
-import { recordHistory } from '../helpers/histories.ts';
-import type { WorkflowHandle } from '@temporalio/client';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities/index.ts';
-import { WhatsAppClient } from '../../providers/whatsapp/client.ts';
-import { PaymentProviders } from '../../providers/payments/registry.ts';
-import { loadConfig, type Config } from '../../lib/config.ts';
-
+import type { Config } from '../../lib/config.ts';
+import { startTimeSkippingDuka, type TimeSkippingDuka } from '../helpers/time-skipping-worker.ts';
 import { Customer as CustomerRow, Order } from '../../db/entities.ts';
 import { addLineUpdate, type OrderInput, type OrderView } from '../../workflows/definitions.ts';
-import { createTestDatabase } from '../helpers/db.ts';
-import { startFakeGraphApi, type FakeGraphApi } from '../fakes/graph-api.ts';
 import { describeSend } from '../helpers/chat.ts';
 
 /** Reminder, expiry and the 24-hour window, on the time-skipping test server with real activities and PostgreSQL. */
 describe('cart timers', () => {
-  let env: TestWorkflowEnvironment;
-  let db: Awaited<ReturnType<typeof createTestDatabase>>;
-  let graph: FakeGraphApi;
-  let worker: Worker;
-  let running: Promise<void>;
+  let duka: TimeSkippingDuka;
+  let env: TimeSkippingDuka['env'];
+  let db: TimeSkippingDuka['db'];
+  let graph: TimeSkippingDuka['graph'];
   let config: Config;
   const taskQueue = 'timers';
 
   beforeAll(async () => {
-    Runtime.install({ logger: new DefaultLogger('WARN') });
-    env = await startTimeSkipping();
-    db = await createTestDatabase('timers');
-    graph = await startFakeGraphApi({ accessToken: 'token' });
-    config = loadConfig({ SANDBOX: 'off', WHATSAPP_ACCESS_TOKEN: 'token', WHATSAPP_APP_SECRET: 's', WHATSAPP_VERIFY_TOKEN: 'v', WHATSAPP_GRAPH_URL: graph.url, CUSTOMER_REF_SECRET: 'customer-ref-secret-0000' });
-    const whatsapp = new WhatsAppClient({ graphUrl: graph.url, apiVersion: 'v21.0', accessToken: 'token', ratePerSecond: 80 });
-    worker = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue,
-      workflowBundle: { codePath: process.env.DUKA_TEST_WORKFLOW_BUNDLE! },
-      activities: createActivities({ orm: db.orm, whatsapp, temporal: env.client, config, payments: new PaymentProviders(config) }),
-      dataConverter: testDataConverter(),
-    });
-    running = worker.run();
+    duka = await startTimeSkippingDuka({ label: 'cart_timers', taskQueue });
+    ({ env, db, graph, config } = duka);
   });
-  const started: WorkflowHandle[] = [];
   afterAll(async () => {
-    for (const handle of started) await recordHistory(handle, 'cart_timers');
-    worker?.shutdown();
-    await running;
-    await graph?.close();
-    await db?.drop();
-    await env?.teardown();
+    await duka?.stop();
   });
 
   async function startOrder(orderNumber: string, waId: string, lastMessageAgoMs = 0): Promise<void> {
@@ -65,7 +36,7 @@ describe('cart timers', () => {
       timing: { cartReminderAfter: '1h', cartExpiresAfter: '24h', paymentTimeout: '3m', paymentLinkTimeout: '30m', pollInterval: '10s' },
     };
     const handle = await env.client.workflow.start('orderWorkflow', { taskQueue, workflowId: `order:${orderNumber}`, args: [input] });
-    started.push(handle);
+    duka.started.push(handle);
     const added = await handle.executeUpdate(addLineUpdate, { args: [{ productId: 'nairobi-honey', optionIds: [], quantity: 2 }] });
     expect(added.ok).toBe(true);
   }
