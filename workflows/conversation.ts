@@ -1,4 +1,4 @@
-import { ActivityFailure, ApplicationFailure, allHandlersFinished, condition, continueAsNew, log, patched, proxyActivities, proxyLocalActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, allHandlersFinished, condition, continueAsNew, log, patched, proxyActivities, proxyLocalActivities, setHandler, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.ts';
 import type { CategoryView, LineRefusal, ProductView, ShopView } from '../domain/catalog.ts';
 import type { InboundMessage } from '../domain/inbound.ts';
@@ -848,9 +848,35 @@ export async function conversationWorkflow(input: ConversationInput & { handover
   }
 
   // ---- the loop -------------------------------------------------------------------------------------------------
+  /**
+   * One idle timer (patch idle-timer-once), started once and re-armed only when it fires: the loop waits on the inbox
+   * alone, so a message no longer cancels a timer and starts another. When it fires, the loop checks how long the
+   * customer has been quiet and closes, or re-arms for the remainder.
+   */
+  let idleArmed = false;
+  let idleDue = false;
+  const armIdle = () => {
+    idleArmed = true;
+    void sleep(Math.max(1, IDLE_CLOSE_MS - (Date.now() - state.lastInboundAt))).then(() => {
+      idleArmed = false;
+      idleDue = true;
+    });
+  };
   for (;;) {
-    const arrived = await condition(() => inbox.length > 0, Math.max(1, IDLE_CLOSE_MS - (Date.now() - state.lastInboundAt)));
-    if (!arrived) {
+    if (patched('idle-timer-once')) {
+      if (!idleArmed) armIdle();
+      await condition(() => inbox.length > 0 || idleDue);
+      if (inbox.length === 0) {
+        // The timer fired and nothing is waiting (a message delivered in the same activation is read first, as before).
+        idleDue = false;
+        if (Date.now() - state.lastInboundAt >= IDLE_CLOSE_MS) {
+          if (!state.activeOrder) break;
+          // An order still in flight keeps the conversation open for another full period, as before.
+          state.lastInboundAt = Date.now();
+        }
+        continue;
+      }
+    } else if (!(await condition(() => inbox.length > 0, Math.max(1, IDLE_CLOSE_MS - (Date.now() - state.lastInboundAt))))) {
       // A message delivered in the same activation as the idle timer is still read: the loop ends only on an empty inbox.
       if (!state.activeOrder && inbox.length === 0) break;
       if (inbox.length === 0) state.lastInboundAt = Date.now();
