@@ -3,7 +3,7 @@ import express from 'express';
 import type { NextFunction, Request, Response, Router } from 'express';
 import { ghalaSignatureHeaders, type GhalaSignatureScheme } from '../../providers/payments/ghala-signature.ts';
 import { requireBearer } from './bearer.ts';
-import { SimulatedRecords, WebhookDeliveries, type WebhookOutcome } from './records.ts';
+import { SimulatedRecords, WebhookDeliveries, type CallbackBehaviour, type WebhookOutcome } from './records.ts';
 
 /**
  * A Ghala look-alike (seed 001, protocols.md §8; Ghala's real API is unconfirmed, see providers/payments/ghala.ts):
@@ -19,11 +19,7 @@ export interface GhalaSimulatorOptions {
   fetch?: typeof fetch;
 }
 
-export interface GhalaSimulatorBehaviour {
-  dropCallbacks?: boolean;
-  duplicateCallbacks?: boolean;
-  callbackDelayMs?: number;
-  down?: boolean;
+export interface GhalaSimulatorBehaviour extends CallbackBehaviour {
   /** Sign webhooks under another scheme than duka verifies (a misconfigured GHALA_SIGNATURE_SCHEME). */
   signatureScheme?: GhalaSignatureScheme;
 }

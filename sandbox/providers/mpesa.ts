@@ -2,7 +2,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import express from 'express';
 import type { NextFunction, Request, Response, Router } from 'express';
 import { requireBearer } from './bearer.ts';
-import { WebhookDeliveries, type WebhookOutcome } from './records.ts';
+import { WebhookDeliveries, type CallbackBehaviour, type WebhookOutcome } from './records.ts';
 
 /**
  * A Daraja look-alike (protocols.md §5) that speaks the real wire format over HTTP: OAuth, STK push, STK query and
@@ -49,12 +49,7 @@ export interface StkResult extends StkPush {
   completedAt: Date;
 }
 
-export interface MpesaSimulatorBehaviour {
-  dropCallbacks?: boolean;
-  duplicateCallbacks?: boolean;
-  callbackDelayMs?: number;
-  /** Every endpoint answers 503, as during a Daraja outage. */
-  down?: boolean;
+export interface MpesaSimulatorBehaviour extends CallbackBehaviour {
   /** Each new push completes by itself, as if the customer answered the prompt. */
   autoComplete?: { resultCode: number; afterMs: number } | null;
   /**

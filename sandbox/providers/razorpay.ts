@@ -1,7 +1,7 @@
 import { createHmac, randomBytes, randomInt } from 'node:crypto';
 import express from 'express';
 import type { NextFunction, Request, Response, Router } from 'express';
-import { SimulatedRecords, WebhookDeliveries, type WebhookOutcome } from './records.ts';
+import { SimulatedRecords, WebhookDeliveries, type CallbackBehaviour, type WebhookOutcome } from './records.ts';
 
 /**
  * A Razorpay look-alike (protocols.md §6) that speaks the real wire format over HTTP: payment links (create, fetch,
@@ -18,12 +18,7 @@ export interface RazorpaySimulatorOptions {
   fetch?: typeof fetch;
 }
 
-export interface RazorpaySimulatorBehaviour {
-  dropCallbacks?: boolean;
-  duplicateCallbacks?: boolean;
-  callbackDelayMs?: number;
-  /** Every endpoint answers 503, as during a Razorpay outage. */
-  down?: boolean;
+export interface RazorpaySimulatorBehaviour extends CallbackBehaviour {
   /**
    * The events the merchant's webhook subscribes to (Dashboard → Webhooks); unset: the payment link events and
    * `payment.failed`. Seed 004 subscribes `payment.captured` alone.

@@ -42,6 +42,17 @@ export class SimulatedRecords<T> {
   }
 }
 
+/** How a simulator's callbacks and API misbehave when a test asks; each simulator adds its own. */
+export interface CallbackBehaviour {
+  /** No callback is sent (the API still answers status queries). */
+  dropCallbacks?: boolean;
+  /** Each callback is sent twice, as a provider's redelivery: the same event and body. */
+  duplicateCallbacks?: boolean;
+  callbackDelayMs?: number;
+  /** Every endpoint answers 503, as during the provider's outage. */
+  down?: boolean;
+}
+
 /** What became of one webhook (callback) POST: the HTTP status it was answered with, or why it got none. */
 export interface WebhookOutcome {
   status?: number;
