@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import type { DataConverter, Payload, PayloadCodec } from '@temporalio/common';
-import { METADATA_ENCODING_KEY, ValueError } from '@temporalio/common';
+import type { DataConverter, Payload, PayloadCodec, ProtoFailure } from '@temporalio/common';
+import { METADATA_ENCODING_KEY, ValueError, defaultPayloadConverter } from '@temporalio/common';
 import proto from '@temporalio/proto';
 
 // A CommonJS package: Node's ESM loader sees only its default export.
@@ -109,4 +109,17 @@ export const FAILURE_CONVERTER_PATH = fileURLToPath(new URL('./failure-converter
  */
 export function dukaDataConverter(keys: readonly CodecKey[]): DataConverter {
   return { payloadCodecs: [new EncryptionCodec(keys)], failureConverterPath: FAILURE_CONVERTER_PATH };
+}
+
+/**
+ * A failure's message as a person reads it (a pending activity's last failure, a failed workflow task): opened from its
+ * encrypted attributes (lib/failure-converter.ts) with the codec, or as it is when recorded before them.
+ */
+export async function failureText(failure: ProtoFailure | null | undefined, codec: PayloadCodec): Promise<string> {
+  if (!failure) return '';
+  if (!failure.encodedAttributes) return failure.message ?? '';
+  const [plain] = await codec.decode([failure.encodedAttributes as Payload]);
+  const attributes: unknown = plain ? defaultPayloadConverter.fromPayload(plain) : undefined;
+  const message = (attributes as { message?: unknown } | undefined)?.message;
+  return typeof message === 'string' ? message : (failure.message ?? '');
 }

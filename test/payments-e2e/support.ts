@@ -3,6 +3,8 @@ import type { Server } from 'node:http';
 import express, { type Request, type Response } from 'express';
 import { startDuka, type Duka } from '../helpers/duka.ts';
 import { recordHistories } from '../helpers/histories.ts';
+import { testDataConverter } from '../helpers/codec.ts';
+import { failureText } from '../../lib/data-converter.ts';
 import { Customer, type Seen } from '../helpers/chat.ts';
 import { createMpesaSimulator, type MpesaSimulatorControl, type StkPush } from '../../sandbox/providers/mpesa.ts';
 import { createPaynowSimulator, type PaynowSimulatorControl, type SimulatedPaynowTransaction } from '../../sandbox/providers/paynow.ts';
@@ -297,7 +299,9 @@ export async function admin(duka: Duka, method: 'GET' | 'POST', path: string, bo
 /** The activities an order workflow is waiting on, as the Temporal UI shows them. */
 export async function pendingActivities(duka: Duka, orderNumber: string): Promise<{ type: string; attempt: number; lastFailure: string }[]> {
   const d = await duka.client.workflow.getHandle(`order:${orderNumber}`).describe();
-  return (d.raw.pendingActivities ?? []).map((a) => ({ type: a.activityType?.name ?? '', attempt: a.attempt ?? 0, lastFailure: a.lastFailure?.message ?? '' }));
+  // The last failure's message travels encrypted (lib/failure-converter.ts): opened with the codec, as the UI does.
+  const codec = testDataConverter().payloadCodecs![0]!;
+  return Promise.all((d.raw.pendingActivities ?? []).map(async (a) => ({ type: a.activityType?.name ?? '', attempt: a.attempt ?? 0, lastFailure: await failureText(a.lastFailure, codec) })));
 }
 
 // ---- the customer's way to the payment step ---------------------------------------------------------------------------
