@@ -484,10 +484,6 @@ export class PaymentStep {
   }
 
   /**
-   * The provider's own word on an attempt. A provider that refuses to answer for good is an operator's problem
-   * (Attention=PROVIDER_ERROR), never a failed order: the attempt then waits for its callback or its timeout.
-   */
-  /**
    * One look at the provider between timers (the interval, then ×1.5 up to a minute): its verdict, or null while it is
    * open or down (an outage is not a verdict), or 'stop' when it refuses the question for good.
    */
@@ -496,17 +492,19 @@ export class PaymentStep {
       const e = await this.d.acts.checkPayment.executeWithOptions({ startToCloseTimeout: '30s', retry: { initialInterval: '1s', backoffCoefficient: 2, maximumAttempts: 3 }, summary: 'payment status poll' }, [{ reference }]);
       return e && e.status !== 'pending' ? e : null;
     } catch (err) {
-      log.warn('payment status poll failed', { reference, error: String(err) });
-      return err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.nonRetryable ? 'stop' : null;
+      return checkFailed(err, reference, 'payment status poll failed') === 'refused' ? 'stop' : null;
     }
   }
 
+  /**
+   * The provider's own word on an attempt. A provider that refuses to answer for good is an operator's problem
+   * (Attention=PROVIDER_ERROR), never a failed order: the attempt then waits for its callback or its timeout.
+   */
   private async check(reference: string): Promise<PaymentSignal | null> {
     try {
       return await this.d.acts.checkPayment({ reference });
     } catch (err) {
-      log.warn('the provider did not answer a status check', { reference, error: String(err) });
-      if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.nonRetryable) this.flag('PROVIDER_ERROR', `status check: ${failureMessage(err)}`);
+      if (checkFailed(err, reference, 'the provider did not answer a status check') === 'refused') this.flag('PROVIDER_ERROR', `status check: ${failureMessage(err)}`);
       return null;
     }
   }
@@ -627,4 +625,14 @@ function declineReason(err: unknown): FailureReason | null {
   }
   if (cause instanceof ApplicationFailure && cause.type === 'ProviderRejected') return 'declined';
   return null;
+}
+
+/**
+ * How a failed status check (checkPayment) is read, by the poll between timers and by the confirming check alike: a
+ * refusal for good (a ProviderError, not retried: credentials, a reference the provider does not know) or anything
+ * else (down, 5xx, a timeout), which is no verdict. Logged either way.
+ */
+function checkFailed(err: unknown, reference: string, what: string): 'refused' | 'unavailable' {
+  log.warn(what, { reference, error: String(err) });
+  return err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.nonRetryable ? 'refused' : 'unavailable';
 }
