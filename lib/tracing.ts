@@ -3,7 +3,7 @@ import { BatchSpanProcessor, NodeTracerProvider, NoopSpanProcessor, SimpleSpanPr
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { Resource } from '@opentelemetry/resources';
 import { OpenTelemetryActivityInboundInterceptor, OpenTelemetryActivityOutboundInterceptor, OpenTelemetryWorkflowClientInterceptor, makeWorkflowExporter } from '@temporalio/interceptors-opentelemetry';
-import type { ClientInterceptors } from '@temporalio/client';
+import type { ClientInterceptors, WorkflowClientInterceptor } from '@temporalio/client';
 import type { ActivityInterceptorsFactory, InjectedSinks } from '@temporalio/worker';
 import type { RequestHandler } from 'express';
 import type { OpenTelemetrySinks } from '@temporalio/interceptors-opentelemetry';
@@ -105,8 +105,32 @@ export function tracedFetch(provider: string, base: typeof fetch = fetch): typeo
   };
 }
 
-/** Every duka Temporal client: starts, signals and updates carry the caller's span in a header (a no-op untraced). */
-export const tracingClientInterceptors = (): ClientInterceptors => ({ workflow: [new OpenTelemetryWorkflowClientInterceptor()] });
+/**
+ * Every duka Temporal client: while tracing is on, starts, signals and updates carry the caller's span in a header.
+ * With no tracer the SDK's interceptor would still send the header, empty (OpenTelemetry's no-op propagator injects
+ * nothing), and every workflow would carry it on: untraced, a call goes out with no header at all. Decided per call, so
+ * a client made before startTracing is traced from then on.
+ */
+export const tracingClientInterceptors = (): ClientInterceptors => ({ workflow: [whileTracing(new OpenTelemetryWorkflowClientInterceptor())] });
+
+function whileTracing(traced: OpenTelemetryWorkflowClientInterceptor): WorkflowClientInterceptor {
+  const when =
+    <I, O>(method: (input: I, next: (input: I) => Promise<O>) => Promise<O>) =>
+    (input: I, next: (input: I) => Promise<O>): Promise<O> =>
+      active ? method.call(traced, input, next) : next(input);
+  return {
+    start: when(traced.start),
+    startWithDetails: when(traced.startWithDetails),
+    signal: when(traced.signal),
+    signalWithStart: when(traced.signalWithStart),
+    startUpdate: when(traced.startUpdate),
+    startUpdateWithStart: when(traced.startUpdateWithStart),
+    query: when(traced.query),
+    terminate: when(traced.terminate),
+    cancel: when(traced.cancel),
+    describe: when(traced.describe),
+  };
+}
 
 /** Activities continue the workflow's trace (their span's parent comes in the activity's headers). */
 export const tracingActivityInterceptors = (): ActivityInterceptorsFactory[] => [

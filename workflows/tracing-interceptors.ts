@@ -53,11 +53,16 @@ function getTracer(): otel.Tracer {
   return tracer;
 }
 
-/** The caller's context, when it sent one (the tracer, and with it the propagator, is set up first). */
+/**
+ * The caller's context, when it sent one (the tracer, and with it the propagator, is set up first). A header with no
+ * span in it (sent empty by an untraced caller: older clients did) is no context: nothing is traced, and no header goes
+ * on to the activities.
+ */
 function parentOf(headers: Headers): otel.Context | undefined {
   if (headers[TRACE_HEADER] === undefined) return undefined;
   getTracer();
-  return extractContextFromHeaders(headers);
+  const context = extractContextFromHeaders(headers);
+  return context && otel.trace.getSpanContext(context) ? context : undefined;
 }
 
 /** Runs `fn` in a span under `parent`, ended when it settles (ContinueAsNew is not an error). */
