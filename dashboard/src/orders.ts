@@ -1,11 +1,10 @@
 import type { OrderDetail, OrderSummary, Stats } from '../../api/read-model.ts';
 import { call, query } from './api.ts';
-import { ATTENTION, amountOf, attentionBadge, chip, h, input, money, outcome, select, table, when } from './ui.ts';
+import { ATTENTION, METHODS, amountOf, attentionBadge, chip, h, input, money, outcome, select, table, when } from './ui.ts';
 import type { Page } from './types.ts';
 
 const STATUSES = ['CART', 'CHECKOUT', 'AWAITING_PAYMENT', 'PAID', 'CONFIRMED', 'PREPARING', 'OUT_FOR_DELIVERY', 'READY_FOR_PICKUP', 'COMPLETED', 'CANCELLED', 'EXPIRED', 'REFUNDED'];
 const NEXT_STATUSES = ['CONFIRMED', 'PREPARING', 'OUT_FOR_DELIVERY', 'READY_FOR_PICKUP', 'COMPLETED'];
-const METHODS = ['mpesa', 'ecocash', 'onemoney', 'innbucks', 'paynow_web', 'omari', 'razorpay_link', 'cash'];
 const filters = { status: '', attention: false };
 
 const orderLink = (n: string) => `#/orders/${encodeURIComponent(n)}`;

@@ -1,10 +1,9 @@
 import { call } from './api.ts';
-import { amountOf, checkbox, chip, field, h, input, onSubmit, outcome, select, table, toMajor, when } from './ui.ts';
+import { METHODS, amountOf, checkbox, chip, field, h, input, onSubmit, outcome, select, table, toMajor, when } from './ui.ts';
 import type { Page, ShopInfo } from './types.ts';
 
 interface Token { id: string; name: string | null; prefix: string; createdAt: string; revokedAt: string | null }
 
-const METHODS = ['mpesa', 'ecocash', 'onemoney', 'innbucks', 'paynow_web', 'omari', 'razorpay_link', 'cash'];
 const CURRENCIES = ['KES', 'USD', 'INR'];
 const LANGUAGES = ['en', 'sw'];
 

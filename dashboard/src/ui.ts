@@ -1,9 +1,13 @@
 import { h } from '../../sandbox/web/src/dom.ts';
 import { CURRENCIES, formatMoney, isCurrencyCode, parseDecimal } from '../../domain/money.ts';
+import { PAYMENT_METHODS, type PaymentMethod } from '../../domain/payment-methods.ts';
 
 export { clear, h } from '../../sandbox/web/src/dom.ts';
 
 type Child = Node | string | number | null | undefined | false;
+
+/** Every payment method a shop can offer, from the domain's one table (domain/payment-methods.ts), never a copy. */
+export const METHODS = Object.keys(PAYMENT_METHODS) as PaymentMethod[];
 
 /** Minor units → "KES 1,500" / "USD 12.50", by the currency's own exponent. */
 export function money(minor: number, currency: string): string {

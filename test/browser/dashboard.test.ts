@@ -4,6 +4,7 @@ import { ChatPage, launchBrowser, screenshot, slug, type Browser } from './chat-
 import { ADMIN_TOKEN, HARARE, PUNE, startSandboxDuka, type SandboxDuka } from './harness.ts';
 import { orderQuery } from '../../workflows/definitions.ts';
 import { formatMoney } from '../../domain/money.ts';
+import { PAYMENT_METHODS } from '../../domain/payment-methods.ts';
 
 /**
  * The admin dashboard (dashboard/, served at /admin) in a real Chromium against a whole sandbox duka: an operator signs
@@ -184,6 +185,19 @@ describe(SUITE, () => {
     await other.locator(`tr[data-order="${harareOrder}"]`).waitFor();
     expect(await other.locator('#shop option').allTextContents()).toEqual(['Duka Harare']);
     expect(await other.locator('tr[data-order]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-order')))).not.toContain(puneOrder);
+  }, 60_000);
+
+  it("offers every payment method the domain defines, ZimSwitch and Ghala's M-Pesa too: the shop form and the retry-payment picker", async () => {
+    const methods = Object.keys(PAYMENT_METHODS);
+    expect(methods).toEqual(expect.arrayContaining(['ghala_mpesa', 'zimswitch']));
+    const page = await dashboardPage();
+    await page.goto(`${duka.baseUrl}/admin/?token=${ADMIN_TOKEN}#/shops/harare`);
+    await page.locator('#shop-form').waitFor();
+    const boxes = await page.locator('#shop-form input[type="checkbox"][name^="method-"]').evaluateAll((els) => els.map((e) => (e as HTMLInputElement).name));
+    expect(boxes).toEqual(methods.map((m) => `method-${m}`));
+    await page.goto(`${duka.baseUrl}/admin/?token=${ADMIN_TOKEN}#/orders/${puneOrder}`);
+    await page.locator('select[name="method"]').waitFor();
+    expect(await page.locator('select[name="method"] option').evaluateAll((els) => els.map((e) => (e as HTMLOptionElement).value))).toEqual(['', ...methods]);
   }, 60_000);
 
   it('customers with their spend, a booking entered with its balance, a promotion that runs', async () => {
