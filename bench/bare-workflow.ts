@@ -20,3 +20,22 @@ export async function benchBareWorkflow(expected: number): Promise<{ received: n
   await condition(() => received >= expected);
   return { received, lastAt: Date.now() };
 }
+
+export const paidSignal = defineSignal('paid');
+
+/**
+ * The bare equivalent of a whole purchase (scenario "purchases"): the customer's messages as signals, then the
+ * payment callback as one "paid" signal; it completes when it has seen all of them, returning when (workflow time).
+ */
+export async function benchBarePurchaseWorkflow(messages: number): Promise<{ received: number; lastAt: number }> {
+  let received = 0;
+  let paid = false;
+  setHandler(pingSignal, () => {
+    received += 1;
+  });
+  setHandler(paidSignal, () => {
+    paid = true;
+  });
+  await condition(() => received >= messages && paid);
+  return { received, lastAt: Date.now() };
+}

@@ -54,6 +54,15 @@ async function startApi(): Promise<() => Promise<void>> {
   };
 }
 
+/** The worker's cache, for the memory samples: how many workflows the RSS is spent on. */
+let cachedWorkflows: (() => number) | undefined;
+
+/** BENCH_MAX_CACHED, when set: the workers' `maxCachedWorkflows`. */
+function maxCached(): number | undefined {
+  const raw = process.env[CHILD_ENV.maxCached];
+  return raw ? Number(raw) : undefined;
+}
+
 function loadBundle(): { code: string; sourceMap: string } {
   return {
     code: readFileSync(required(CHILD_ENV.bundle), 'utf8'),
@@ -78,7 +87,9 @@ async function startDukaWorker(): Promise<() => Promise<void>> {
     deps: await createActivityDeps(config, databaseUrl, temporal, orm),
     bundle,
     dataConverter,
+    ...(maxCached() !== undefined && { maxCachedWorkflows: maxCached() }),
   });
+  cachedWorkflows = () => worker.getStatus().numCachedWorkflows;
   const running = worker.run();
   tell({ type: 'ready' });
   return async () => {
@@ -98,9 +109,10 @@ async function startBareWorker(): Promise<() => Promise<void>> {
     namespace: required('TEMPORAL_NAMESPACE'),
     taskQueue: required('TEMPORAL_TASK_QUEUE'),
     workflowBundle: { code: loadBundle().code },
-    maxCachedWorkflows: 1000,
+    maxCachedWorkflows: maxCached() ?? 1000,
     shutdownGraceTime: '10s',
   });
+  cachedWorkflows = () => worker.getStatus().numCachedWorkflows;
   const running = worker.run();
   tell({ type: 'ready' });
   return async () => {
@@ -118,7 +130,7 @@ try {
   process.on('message', (message: ToChild) => {
     if (message.type === 'memory') {
       const m = process.memoryUsage();
-      tell({ type: 'memory', id: message.id, memory: { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, maxRss: process.resourceUsage().maxRSS * 1024 } });
+      tell({ type: 'memory', id: message.id, memory: { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, maxRss: process.resourceUsage().maxRSS * 1024, ...(cachedWorkflows && { cachedWorkflows: cachedWorkflows() }) } });
     } else if (message.type === 'stop' && !stopping) {
       stopping = true;
       stop()

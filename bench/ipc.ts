@@ -10,6 +10,8 @@ export interface MemorySample {
   external: number;
   /** Peak resident set since the process started (bytes). */
   maxRss: number;
+  /** Workers only: workflow executions in the worker's cache (the SDK's `numCachedWorkflows`). */
+  cachedWorkflows?: number;
 }
 
 export type FromChild =
@@ -23,4 +25,6 @@ export const CHILD_ENV = {
   sourceMap: 'BENCH_WORKFLOW_SOURCE_MAP',
   /** The API's port on 127.0.0.1 (any free one when unset): `npm run chaos` restarts its API on the same port. */
   apiPort: 'BENCH_API_PORT',
+  /** The workers' `maxCachedWorkflows` (duka's 1000 when unset). */
+  maxCached: 'BENCH_MAX_CACHED',
 } as const;

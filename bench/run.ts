@@ -7,7 +7,7 @@
  *      no HTTP, no database.
  *
  * Everything listens on 127.0.0.1, everything started here is stopped here, and the whole run is bounded in time
- * (BENCH_TIME_LIMIT, 180 s by default). See bench/README.md.
+ * (BENCH_TIME_LIMIT, 600 s by default). See bench/README.md.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -29,34 +29,27 @@ import { createMpesaSimulator, type MpesaSimulatorControl } from '../sandbox/pro
 import express from 'express';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { IDLE, reportIdle, scenarioIdle, type IdleResult } from './idle.ts';
+import { PURCHASE_CONCURRENCY, PURCHASES, reportPurchases, scenarioPurchases, type PurchasesResult } from './purchases.ts';
 import { figuresOf, latencyHistogram, openLoop, recordMs, type LatencyFigures, type OpenLoadResult } from './open-loop.ts';
 import type { BareMessage, benchBareWorkflow } from './bare-workflow.ts';
 import { CHILD_ENV, type ChildRole, type FromChild, type MemorySample, type ToChild } from './ipc.ts';
-import { cpuSeconds, freePort, isAlive, machineCpu, postmasterPid } from './proc.ts';
+import { freePort, isAlive, postmasterPid } from './proc.ts';
+import { abort, ADMIN_TOKEN, APP_SECRET, CONCURRENCY, cpuDelta, cpuSample, cpuTable, drive, errorCount, intEnv, log, phonesTold, remainingMs, runStarted, seconds, servers, serverPids, signal, sleep, stockUp, TIME_LIMIT_S, until, type BareProcesses, type ChildHandle, type DukaProcesses, type Load, type Setup, type Webhook } from './harness.ts';
 import { fixed, mb, ratio, summarize, table, type LatencySummary } from './stats.ts';
 
 // ---- settings ---------------------------------------------------------------------------------------------------
 
-function intEnv(name: string, fallback: number, min: number, max: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) {
-    console.error(`bench: ${name}=${raw} must be an integer from ${min} to ${max}`);
-    process.exit(2);
-  }
-  return value;
-}
 
 const CUSTOMERS = intEnv('BENCH_CUSTOMERS', 200, 1, 10_000);
 const MESSAGES = intEnv('BENCH_MESSAGES', 5, 1, 50);
-const CONCURRENCY = intEnv('BENCH_CONCURRENCY', 32, 1, 1024);
 const WARMUP = intEnv('BENCH_WARMUP', 10, 0, 1000);
-const TIME_LIMIT_S = intEnv('BENCH_TIME_LIMIT', 300, 30, 3600);
-const SCENARIO_NAMES = ['closed', 'open', 'awaiting'] as const;
+const SCENARIO_NAMES = ['closed', 'open', 'awaiting', 'purchases', 'idle'] as const;
 type ScenarioName = (typeof SCENARIO_NAMES)[number];
+/** A default run stays under about 10 minutes on 2 cores; "idle" (1,000 conversations, two worker restarts) is asked for by name. */
+const DEFAULT_SCENARIOS: ScenarioName[] = ['closed', 'open', 'awaiting', 'purchases'];
 const SCENARIOS = new Set<ScenarioName>(
-  (process.env.BENCH_SCENARIOS ?? SCENARIO_NAMES.join(','))
+  (process.env.BENCH_SCENARIOS ?? DEFAULT_SCENARIOS.join(','))
     .split(',')
     .map((x) => x.trim())
     .filter(Boolean)
@@ -84,7 +77,6 @@ const RATE_LIMIT = process.env.BENCH_RATE_LIMIT;
 const CPU_PROFILE_DIR = process.env.BENCH_CPU_PROFILE ? resolve(process.env.BENCH_CPU_PROFILE) : undefined;
 
 const TEXTS = ['hi', 'menu', 'shop', 'my cart', 'help'];
-const APP_SECRET = 'bench-app-secret';
 const ACCESS_TOKEN = 'bench-access-token';
 const NAMESPACE = 'default';
 /** The three seeded shops (db/seed.ts), with a mobile prefix of their country: customers are spread over them. */
@@ -95,15 +87,13 @@ const SHOPS = [
 ] as const;
 const WARMUP_OFFSET = 5_000_000;
 /** What scenario A leaves of the time limit for scenario B, should A's replies be slow to come. */
-const B_RESERVE_MS = 40_000 + (SCENARIOS.has('open') ? 2 * OPEN_SECONDS * 1000 : 0) + (SCENARIOS.has('awaiting') ? 60_000 : 0);
+const B_RESERVE_MS =
+  40_000 + (SCENARIOS.has('open') ? 2 * OPEN_SECONDS * 1000 : 0) + (SCENARIOS.has('awaiting') ? 60_000 : 0) + (SCENARIOS.has('purchases') ? 90_000 : 0) + (SCENARIOS.has('idle') ? 120_000 : 0);
 const CHILD_SCRIPT = fileURLToPath(new URL('./child.ts', import.meta.url));
 const BARE_WORKFLOWS = fileURLToPath(new URL('./bare-workflow.ts', import.meta.url));
 
 // ---- time limit, clean-up ---------------------------------------------------------------------------------------
 
-const runStarted = performance.now();
-const abort = new AbortController();
-const { signal } = abort;
 /** Work stops 15 s before the limit so that stopping everything fits in it; at the limit, whatever is left is killed. */
 const softTimer = setTimeout(() => abort.abort(new Error(`time limit (${TIME_LIMIT_S - 15} s of work) reached`)), (TIME_LIMIT_S - 15) * 1000);
 const hardTimer = setTimeout(() => forceExit(`bench: hard stop after ${TIME_LIMIT_S} s`), TIME_LIMIT_S * 1000);
@@ -116,8 +106,6 @@ const started: Stoppable[] = [];
 const children = new Set<ChildProcess>();
 const pids: { name: string; pid: number }[] = [];
 let workDir: string | undefined;
-let pgDataDir: string | undefined;
-let temporalPid: number | undefined;
 
 async function stopAll(): Promise<void> {
   for (const s of started.splice(0).reverse()) {
@@ -130,8 +118,8 @@ async function stopAll(): Promise<void> {
 function forceExit(reason: string): never {
   console.error(reason);
   for (const child of children) child.kill('SIGKILL');
-  if (temporalPid !== undefined && isAlive(temporalPid)) process.kill(temporalPid, 'SIGKILL');
-  const pg = pgDataDir ? postmasterPid(pgDataDir) : undefined;
+  if (servers.temporalPid !== undefined && isAlive(servers.temporalPid)) process.kill(servers.temporalPid, 'SIGKILL');
+  const pg = servers.pgDataDir ? postmasterPid(servers.pgDataDir) : undefined;
   if (pg !== undefined && isAlive(pg)) process.kill(pg, 'SIGQUIT'); // immediate shutdown, backends included
   if (workDir) rmSync(workDir, { recursive: true, force: true });
   process.exit(1);
@@ -157,32 +145,9 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 
 // ---- small helpers ----------------------------------------------------------------------------------------------
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-
-/** Polls `done` until it is true, the deadline passes or the run is aborted; says which. */
-async function until(done: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = performance.now() + timeoutMs;
-  while (!done()) {
-    if (signal.aborted || performance.now() > deadline) return false;
-    await sleep(10);
-  }
-  return true;
-}
-
-function log(line: string): void {
-  console.log(line);
-}
 
 // ---- child processes --------------------------------------------------------------------------------------------
 
-interface ChildHandle {
-  role: ChildRole;
-  pid: number;
-  url: string | undefined;
-  memory(): Promise<MemorySample | undefined>;
-  stop(): Promise<void>;
-}
 
 async function startChild(role: ChildRole, env: NodeJS.ProcessEnv): Promise<ChildHandle> {
   const profile = CPU_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROFILE_DIR}`, `--cpu-prof-name=${role}.cpuprofile`] : [];
@@ -261,59 +226,12 @@ async function startChild(role: ChildRole, env: NodeJS.ProcessEnv): Promise<Chil
 
 // ---- load -------------------------------------------------------------------------------------------------------
 
-interface Load {
-  /** Milliseconds from the call to its answer, successful calls only. */
-  latencies: number[];
-  errors: Map<string, number>;
-  attempted: number;
-  startedAt: number;
-  startedAtWall: number;
-  endedAt: number;
-  complete: boolean;
-}
-
-/**
- * C lanes; each takes the next customer and sends that customer's messages one after another (a customer's messages
- * stay in order, as Meta delivers them), timing each call. A failed call is counted and the next one goes on.
- */
-async function drive<T>(customers: T[][], concurrency: number, send: (message: T) => Promise<void>): Promise<Load> {
-  const load: Load = { latencies: [], errors: new Map(), attempted: 0, startedAt: performance.now(), startedAtWall: Date.now(), endedAt: 0, complete: false };
-  let next = 0;
-  const lane = async () => {
-    for (;;) {
-      const customer = customers[next++];
-      if (!customer) return;
-      for (const message of customer) {
-        if (signal.aborted) return;
-        load.attempted += 1;
-        const t0 = performance.now();
-        try {
-          await send(message);
-          load.latencies.push(performance.now() - t0);
-        } catch (err) {
-          const key = err instanceof Error ? err.message.split('\n')[0]!.slice(0, 80) : String(err);
-          load.errors.set(key, (load.errors.get(key) ?? 0) + 1);
-        }
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, customers.length) }, lane));
-  load.endedAt = performance.now();
-  load.complete = !signal.aborted && load.attempted === customers.reduce((n, c) => n + c.length, 0);
-  return load;
-}
-
-const errorCount = (load: Load) => [...load.errors.values()].reduce((a, b) => a + b, 0);
 
 function phoneOf(index: number): { phone: string; phoneNumberId: string } {
   const shop = SHOPS[index % SHOPS.length]!;
   return { phone: `${shop.prefix}${String(index).padStart(12 - shop.prefix.length, '0')}`, phoneNumberId: shop.phoneNumberId };
 }
 
-interface Webhook {
-  body: string;
-  headers: Record<string, string>;
-}
 
 /** Every webhook of the run, built and signed before the clock starts. */
 function webhooksFor(count: number, offset: number): { phones: string[]; customers: Webhook[][] } {
@@ -360,16 +278,6 @@ function replyCounter(graph: FakeGraphApi, phones: Iterable<string>) {
 
 // ---- figures ----------------------------------------------------------------------------------------------------
 
-type CpuSample = Record<string, number>;
-
-/** CPU seconds so far: this process, each process tree named, and the whole machine (`machine` busy, `steal`). */
-function cpuSample(processes: Record<string, number | undefined>): CpuSample {
-  const own = process.cpuUsage();
-  const machine = machineCpu();
-  const sample: CpuSample = { bench: (own.user + own.system) / 1e6, machine: machine.busy, steal: machine.steal };
-  for (const [name, pid] of Object.entries(processes)) sample[name] = cpuSeconds(pid);
-  return sample;
-}
 
 interface Result {
   name: string;
@@ -394,21 +302,9 @@ function resultOf(name: string, load: Load, e2eMs: number | undefined, handled: 
   return { name, load, latency: summarize(load.latencies), rate: (load.latencies.length / elapsed) * 1000, e2eMs, handled, expected };
 }
 
-function cpuDelta(before: CpuSample, after: CpuSample): Record<string, number> {
-  return Object.fromEntries(Object.keys(after).map((k) => [k, (after[k] ?? Number.NaN) - (before[k] ?? Number.NaN)]));
-}
 
 // ---- setup ------------------------------------------------------------------------------------------------------
 
-interface Setup {
-  temporalAddress: string;
-  databaseUrl: string;
-  dukaBundle: { code: string; sourceMap: string };
-  bareBundle: { code: string; sourceMap: string };
-  graph: FakeGraphApi;
-  databaseNote: string;
-  mpesa: { url: string; control: MpesaSimulatorControl };
-}
 
 const MPESA = { consumerKey: 'bench-consumer-key', consumerSecret: 'bench-consumer-secret', shortcode: '174379', passkey: 'bench-passkey' };
 
@@ -448,7 +344,7 @@ async function startTemporal(): Promise<string> {
     logLevel: 'error',
     // No abort signal here: aborting would stop the server under the scenarios. Set-up is bounded by the hard stop.
   });
-  temporalPid = server.pid;
+  servers.temporalPid = server.pid;
   pids.push({ name: 'Temporal dev server', pid: server.pid });
   started.push({ name: 'Temporal dev server', stop: () => server.stop() });
   return server.address;
@@ -474,10 +370,10 @@ async function startDatabase(dir: string): Promise<{ url: string; note: string }
     url = withDatabase(adminUrl, name);
     note = `DATABASE_URL's server, fresh database ${name}`;
   } else {
-    pgDataDir = join(dir, 'pg', 'postgres');
+    servers.pgDataDir = join(dir, 'pg', 'postgres');
     const pg = await startEmbeddedPostgres({ dataDir: join(dir, 'pg'), port: await freePort(), database: 'duka' });
     started.push({ name: 'PostgreSQL', stop: () => pg.stop() });
-    const pid = postmasterPid(pgDataDir);
+    const pid = postmasterPid(servers.pgDataDir);
     if (pid !== undefined) pids.push({ name: 'PostgreSQL', pid });
     url = pg.url;
     note = 'embedded, in a temporary directory';
@@ -526,18 +422,11 @@ async function setup(dir: string): Promise<Setup> {
 
 // ---- scenarios --------------------------------------------------------------------------------------------------
 
-function remainingMs(): number {
-  return Math.max(0, (TIME_LIMIT_S - 15) * 1000 - (performance.now() - runStarted));
-}
-
-interface DukaProcesses {
-  api: ChildHandle;
-  worker: ChildHandle;
-  post(w: Webhook): Promise<void>;
-  stop(): Promise<void>;
-}
 
 async function startDuka(s: Setup, dir: string): Promise<DukaProcesses> {
+  // The API on a port known before it starts: it is the base of the callback URLs duka gives the Daraja simulator,
+  // whose callbacks (scenario "purchases": the customer approves the STK push) must reach it.
+  const apiPort = await freePort();
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     NODE_ENV: 'production',
@@ -549,8 +438,9 @@ async function startDuka(s: Setup, dir: string): Promise<DukaProcesses> {
     WHATSAPP_VERIFY_TOKEN: 'bench-verify-token',
     CUSTOMER_REF_SECRET: 'bench-customer-ref-secret',
     PAYLOAD_CODEC_KEY: randomBytes(32).toString('hex'),
-    ADMIN_TOKEN: 'bench-admin-token-0123456789',
-    PUBLIC_BASE_URL: 'http://127.0.0.1:1',
+    ADMIN_TOKEN,
+    PUBLIC_BASE_URL: `http://127.0.0.1:${apiPort}`,
+    [CHILD_ENV.apiPort]: String(apiPort),
     DATABASE_URL: s.databaseUrl,
     TEMPORAL_ADDRESS: s.temporalAddress,
     TEMPORAL_NAMESPACE: NAMESPACE,
@@ -577,7 +467,17 @@ async function startDuka(s: Setup, dir: string): Promise<DukaProcesses> {
     await res.arrayBuffer();
     if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
   };
-  return { api, worker, post, stop: async () => void (await Promise.all([api.stop(), worker.stop()])) };
+  const duka: DukaProcesses = {
+    api,
+    worker,
+    post,
+    stop: async () => void (await Promise.all([duka.api.stop(), duka.worker.stop()])),
+    async restartWorker(more = {}) {
+      await duka.worker.stop();
+      duka.worker = await startChild('worker', { ...env, DUKA_PROCESS: 'bench-worker', ...more });
+    },
+  };
+  return duka;
 }
 
 async function scenarioDuka(s: Setup, duka: DukaProcesses): Promise<Result> {
@@ -595,7 +495,7 @@ async function scenarioDuka(s: Setup, duka: DukaProcesses): Promise<Result> {
 
   const { phones, customers } = webhooksFor(CUSTOMERS, 0);
   const counter = replyCounter(s.graph, phones);
-  const processes = { api: api.pid, worker: worker.pid, temporal: temporalPid, postgres: pgDataDir ? postmasterPid(pgDataDir) : undefined };
+  const processes = { api: api.pid, worker: worker.pid, ...serverPids() };
   const cpuBefore = cpuSample(processes);
   const load = await drive(customers, CONCURRENCY, post);
   const expected = load.latencies.length; // each accepted "hi", "menu", "shop", "my cart", "help" gets one reply
@@ -621,16 +521,10 @@ async function scenarioDuka(s: Setup, duka: DukaProcesses): Promise<Result> {
   };
 }
 
-interface BareProcesses {
-  worker: ChildHandle;
-  client: Client;
-  taskQueue: string;
-  run: string;
-}
 
 async function startBare(s: Setup, dir: string): Promise<BareProcesses> {
   const taskQueue = `bench-bare-${randomBytes(3).toString('hex')}`;
-  const worker = await startChild('bare-worker', {
+  const env: NodeJS.ProcessEnv = {
     ...process.env,
     NODE_ENV: 'production',
     TEMPORAL_ADDRESS: s.temporalAddress,
@@ -638,11 +532,22 @@ async function startBare(s: Setup, dir: string): Promise<BareProcesses> {
     TEMPORAL_TASK_QUEUE: taskQueue,
     [CHILD_ENV.bundle]: join(dir, 'bare-workflows.js'),
     [CHILD_ENV.sourceMap]: join(dir, 'bare-workflows.js.map'),
-  });
+  };
+  const worker = await startChild('bare-worker', env);
   const connection = await Connection.connect({ address: s.temporalAddress });
   started.push({ name: 'Temporal client', stop: () => connection.close() });
   const client = new Client({ connection, namespace: NAMESPACE });
-  return { worker, client, taskQueue, run: randomBytes(3).toString('hex') };
+  const bare: BareProcesses = {
+    worker,
+    client,
+    taskQueue,
+    run: randomBytes(3).toString('hex'),
+    async restartWorker(more = {}) {
+      await bare.worker.stop();
+      bare.worker = await startChild('bare-worker', { ...env, ...more });
+    },
+  };
+  return bare;
 }
 
 async function scenarioBare(bare: BareProcesses): Promise<Result> {
@@ -686,7 +591,7 @@ async function scenarioBare(bare: BareProcesses): Promise<Result> {
   }
 
   const customers = customersOf(CUSTOMERS, 0);
-  const processes = { worker: worker.pid, temporal: temporalPid, postgres: pgDataDir ? postmasterPid(pgDataDir) : undefined };
+  const processes = { worker: worker.pid, ...serverPids() };
   const cpuBefore = cpuSample(processes);
   const load = await drive(customers, CONCURRENCY, send);
   const complete = load.complete && errorCount(load) === 0;
@@ -736,7 +641,7 @@ async function openDuka(s: Setup, duka: DukaProcesses, rate: number, name: strin
     webhooks.push({ body: built.raw, headers: built.headers });
   }
   const counter = replyCounter(s.graph, phones);
-  const processes = { api: duka.api.pid, worker: duka.worker.pid, temporal: temporalPid, postgres: pgDataDir ? postmasterPid(pgDataDir) : undefined };
+  const processes = { api: duka.api.pid, worker: duka.worker.pid, ...serverPids() };
   const cpuBefore = cpuSample(processes);
   const load = await openLoop(rate, OPEN_SECONDS, (i) => duka.post(webhooks[i]!), signal);
   const lastReply = await counter.waitFor(load.ok, Math.min(120_000, remainingMs()));
@@ -764,7 +669,7 @@ async function openDuka(s: Setup, duka: DukaProcesses, rate: number, name: strin
 
 /** The same arrivals as `signalWithStart` of the counting workflow, one signal each: no HTTP, no database. */
 async function openBare(bare: BareProcesses, rate: number): Promise<OpenRun> {
-  const processes = { worker: bare.worker.pid, temporal: temporalPid, postgres: pgDataDir ? postmasterPid(pgDataDir) : undefined };
+  const processes = { worker: bare.worker.pid, ...serverPids() };
   const cpuBefore = cpuSample(processes);
   const load = await openLoop(rate, OPEN_SECONDS, (i) =>
     bare.client.workflow
@@ -799,6 +704,8 @@ interface AwaitingResult {
 async function scenarioAwaiting(s: Setup, duka: DukaProcesses, bare: BareProcesses, rate: number, without: OpenRun | undefined): Promise<AwaitingResult> {
   const notes: string[] = [];
   const baseline = without ?? (await openDuka(s, duka, rate, 'duka chat, nothing awaiting'));
+  // Without it only the first 50 orders could be placed: the seed has 50 Premium Coffees, each order holds one.
+  await stockUp(duka.api.url!, 'nairobi', ['nairobi-coffee']);
   const placeStarted = performance.now();
   const run = randomBytes(3).toString('hex');
   const phones = Array.from({ length: AWAITING }, (_, i) => `2547${String(80_000_000 + i).slice(-8)}`);
@@ -811,7 +718,7 @@ async function scenarioAwaiting(s: Setup, duka: DukaProcesses, bare: BareProcess
     async ({ phone, i }) => {
       const res = await fetch(`${duka.api.url}/api/orders`, {
         method: 'POST',
-        headers: { authorization: 'Bearer bench-admin-token-0123456789', 'content-type': 'application/json', 'idempotency-key': `bench-awaiting-${run}-${i}` },
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json', 'idempotency-key': `bench-awaiting-${run}-${i}` },
         body: JSON.stringify({ shopId: 'nairobi', customer: { phone: `+${phone}` }, items: [{ productId: 'nairobi-coffee', quantity: 1 }] }),
         signal: AbortSignal.timeout(120_000),
       });
@@ -823,15 +730,9 @@ async function scenarioAwaiting(s: Setup, duka: DukaProcesses, bare: BareProcess
   if (errorCount(place) > 0) notes.push(`${errorCount(place)} orders refused: ${[...place.errors].map(([k, v]) => `${v}× ${k}`).join(', ')}`);
   // The customer taps M-Pesa once the payment choice has reached them.
   const wanted = new Set(phones);
-  const offered = new Set<string>();
-  let scanned = 0;
-  const choicesArrived = () => {
-    for (; scanned < s.graph.sent.length; scanned++) {
-      const m = s.graph.sent[scanned]!;
-      if (wanted.has(m.to) && JSON.stringify(m.body).includes('pay:mpesa')) offered.add(m.to);
-    }
-    return offered.size >= orderNumbers.length;
-  };
+  const offeredNow = phonesTold(s.graph, wanted, 'pay:mpesa');
+  const offered = offeredNow();
+  const choicesArrived = () => offeredNow().size >= orderNumbers.length;
   // A few stragglers must not eat the run: the rest wait, and the note says how many.
   if (!(await until(choicesArrived, Math.min(120_000, Math.max(5_000, remainingMs() - 3 * OPEN_SECONDS * 1000))))) notes.push(`only ${offered.size} of ${orderNumbers.length} customers were offered M-Pesa in time`);
   const nairobi = SHOPS[0].phoneNumberId;
@@ -842,9 +743,12 @@ async function scenarioAwaiting(s: Setup, duka: DukaProcesses, bare: BareProcess
   );
   if (errorCount(taps) > 0) notes.push(`${errorCount(taps)} M-Pesa taps failed`);
   const pushed = () => s.mpesa.control.pending().filter((p) => wanted.has(p.phoneNumber)).length;
-  await until(() => pushed() >= offered.size, Math.min(60_000, Math.max(5_000, remainingMs() - 2 * OPEN_SECONDS * 1000)));
+  // A refusal at "place order" (sold out, …) ends the attempt before any push: those customers are told so.
+  const refusedNow = phonesTold(s.graph, wanted, 'was not placed');
+  const refusals = () => refusedNow().size;
+  await until(() => pushed() + refusals() >= offered.size, Math.min(60_000, Math.max(5_000, remainingMs() - 2 * OPEN_SECONDS * 1000)));
   const awaiting = pushed();
-  if (awaiting < orderNumbers.length) notes.push(`only ${awaiting} of ${orderNumbers.length} STK pushes reached the Daraja simulator`);
+  if (awaiting < orderNumbers.length) notes.push(`only ${awaiting} of ${orderNumbers.length} STK pushes reached the Daraja simulator; ${refusals()} customers were told their order was not placed`);
   const placeMs = performance.now() - placeStarted;
   log(`C: ${orderNumbers.length} orders placed, ${offered.size} offered M-Pesa, ${awaiting} STK pushes waiting (${seconds(placeMs)}); the chat load again…`);
 
@@ -927,38 +831,6 @@ function report(a: Result | undefined, b: Result | undefined): void {
 }
 
 
-const CPU_ROWS = ['bench', 'api', 'worker', 'temporal', 'postgres'];
-const CPU_LABEL: Record<string, string> = {
-  bench: 'bench (load, fake Graph API, Daraja simulator)',
-  api: 'duka API',
-  worker: 'worker',
-  temporal: 'Temporal dev server',
-  postgres: 'PostgreSQL',
-  other: 'other processes on the machine',
-  steal: 'stolen by the hypervisor',
-};
-
-function cpuOf(cpu: Record<string, number>, n: string): number {
-  if (n !== 'other') return cpu[n] ?? Number.NaN;
-  const measured = CPU_ROWS.reduce((sum, k) => sum + (Number.isFinite(cpu[k]) ? cpu[k]! : 0), 0);
-  return Math.max(0, (cpu.machine ?? Number.NaN) - measured);
-}
-
-/** CPU seconds and ms per message handled, one column pair per run. */
-function cpuTable(runs: { label: string; cpu: Record<string, number>; handled: number; windowMs: number }[]): string {
-  const perMessage = (r: (typeof runs)[number], n: string) => (r.handled > 0 ? (cpuOf(r.cpu, n) / r.handled) * 1000 : Number.NaN);
-  return table(
-    ['CPU (measured phase)', ...runs.flatMap((r) => [`${r.label} s`, `${r.label} ms/msg`])],
-    [
-      ...[...CPU_ROWS, 'other', 'steal'].map((n) => [
-        CPU_LABEL[n]!,
-        ...runs.flatMap((r) => (n in r.cpu || n === 'other' ? [fixed(cpuOf(r.cpu, n), 2), fixed(perMessage(r, n), 2)] : ['–', '–'])),
-      ]),
-      ['wall-clock window', ...runs.flatMap((r) => [fixed(r.windowMs / 1000, 2), ''])],
-      ['messages handled', ...runs.flatMap((r) => [String(r.handled), ''])],
-    ],
-  );
-}
 
 const errorsOf = (load: OpenLoadResult) => [...load.errors.values()].reduce((a, b) => a + b, 0);
 
@@ -1035,6 +907,8 @@ async function main(): Promise<number> {
   let openDukaRun: OpenRun | undefined;
   let openBareRun: OpenRun | undefined;
   let awaiting: AwaitingResult | undefined;
+  let purchases: PurchasesResult | undefined;
+  let idle: IdleResult | undefined;
   let rate: number | undefined;
   log(`scenarios: ${[...SCENARIOS].join(', ')}`);
   try {
@@ -1061,17 +935,29 @@ async function main(): Promise<number> {
       log(`C: ${AWAITING} orders awaiting M-Pesa approval, then the open-loop chat at ${rate}/s again…`);
       awaiting = await scenarioAwaiting(s, duka, bare, rate, openDukaRun);
     }
+    if (SCENARIOS.has('purchases') && !signal.aborted) {
+      log(`purchases: ${PURCHASES} whole purchases with M-Pesa, ${PURCHASE_CONCURRENCY} at a time, then the bare equivalent…`);
+      purchases = await scenarioPurchases(duka, bare, s.graph, s.mpesa.control);
+    }
+    if (SCENARIOS.has('idle') && !signal.aborted) {
+      log(`idle: ${IDLE} conversations with a cart, as fast as the API takes them…`);
+      idle = await scenarioIdle(duka, bare, s.graph);
+    }
   } finally {
     report(a, b);
     if (openDukaRun || openBareRun) log(`\nOPEN LOOP at ${rate}/s offered (${OPEN_RATE !== undefined ? 'BENCH_OPEN_RATE' : b ? "half of B's closed-loop rate" : 'fallback rate'})`);
     reportOpen(openDukaRun, openBareRun);
     reportAwaiting(awaiting);
+    reportPurchases(purchases);
+    reportIdle(idle);
   }
   const complete =
     !signal.aborted &&
     (!SCENARIOS.has('closed') || (a?.e2eMs !== undefined && b?.e2eMs !== undefined)) &&
     (!SCENARIOS.has('open') || (openDukaRun !== undefined && openBareRun !== undefined)) &&
-    (!SCENARIOS.has('awaiting') || awaiting !== undefined);
+    (!SCENARIOS.has('awaiting') || awaiting !== undefined) &&
+    (!SCENARIOS.has('purchases') || (purchases?.bare !== undefined && purchases.duka.completed === PURCHASES)) &&
+    (!SCENARIOS.has('idle') || (idle?.bare !== undefined && idle.duka.resumeMissing === 0));
   if (signal.aborted) log(`\nstopped early: ${(signal.reason as Error).message}; the figures above are partial`);
   return complete ? 0 : 1;
 }
