@@ -20,7 +20,8 @@ import { requestLog } from '../context.ts';
 import { describeRoute } from '../openapi.ts';
 import { handoverMinutes } from './whatsapp.ts';
 import { canSeeShop, scopeShop } from '../auth.ts';
-import { decodeCursor, type ReadModel, type OrderDetail } from '../read-model.ts';
+import type { ReadModel, OrderDetail } from '../read-model.ts';
+import { PageQuery, cursorOf } from '../paging.ts';
 import { failureMessage, isUpdateFailed, isWorkflowNotFound, withinDeadline, withTimeout } from '../temporal.ts';
 
 export interface AdminRouteDeps {
@@ -49,8 +50,7 @@ const OrdersQuery = z.object({
     .optional(),
   /** Only orders an operator must act on (Attention set). */
   attention: z.enum(['true', 'false']).transform((v) => v === 'true').optional(),
-  limit: z.coerce.number().int().min(1).max(200).default(50),
-  cursor: z.string().max(300).optional(),
+  ...PageQuery.shape,
 });
 const StatusBody = z.strictObject({ status: z.enum(ORDER_STATUSES), note: Text.optional() });
 const ReasonBody = z.strictObject({ reason: Text.optional() });
@@ -97,8 +97,7 @@ export function adminRouter(deps: AdminRouteDeps): Router {
   describeRoute({ method: 'get', path: '/api/admin/orders', summary: 'Orders, newest first, paged by cursor', query: OrdersQuery, responses: { 200: 'a page of orders and the next cursor', 403: 'a shop token asking for another shop' } });
   router.get('/orders', async (req, res) => {
     const query = parseInput(OrdersQuery, req.query, 'query');
-    const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
-    if (cursor === null) throw new HttpError(400, 'invalid_request', 'invalid query: cursor: not a cursor from this API');
+    const cursor = cursorOf(query.cursor);
     const shopId = scopeShop(res, query.shop);
     res.json(
       await readModel.listOrders({

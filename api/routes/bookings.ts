@@ -6,6 +6,7 @@ import { HttpError, parseInput } from '../errors.ts';
 import { requestLog } from '../context.ts';
 import { pathShop, ShopIdParam } from '../shop-scope.ts';
 import { describeRoute } from '../openapi.ts';
+import { PageQuery, shopPage } from '../paging.ts';
 import { audit, changes } from '../audit.ts';
 
 /** Minor units. */
@@ -75,11 +76,13 @@ export function bookingsRouter(deps: { orm: MikroORM }): Router {
     return { shop, booking };
   }
 
-  describeRoute({ method: 'get', path: '/api/admin/shops/:shopId/bookings', summary: 'Bookings, newest first, with balance and payment status', params: { shopId: ShopIdParam }, responses: { 200: 'the bookings', 404: 'no such shop', 403: 'another shop\'s token' } });
+  describeRoute({ method: 'get', path: '/api/admin/shops/:shopId/bookings', summary: 'Bookings, newest first, with balance and payment status, paged by cursor like the orders', params: { shopId: ShopIdParam }, query: PageQuery, responses: { 200: 'a page of bookings and the next cursor', 404: 'no such shop', 403: 'another shop\'s token' } });
   router.get('/shops/:shopId/bookings', async (req, res) => {
     const shop = await pathShop(res, orm, req.params.shopId);
-    const bookings = await orm.em.fork().find(Booking, { shop: shop.id }, { orderBy: { createdAt: 'desc', id: 'desc' }, limit: 500 });
-    res.json({ bookings: bookings.map(bookingJson) });
+    const query = parseInput(PageQuery, req.query, 'query');
+    const em = orm.em.fork();
+    const { rows, nextCursor } = await shopPage(em, 'booking', shop.id, query, (ids) => em.find(Booking, { id: { $in: ids } }));
+    res.json({ bookings: rows.map(bookingJson), nextCursor });
   });
 
   describeRoute({ method: 'post', path: '/api/admin/shops/:shopId/bookings', summary: 'Enter a booking (amounts in minor units)', params: { shopId: ShopIdParam }, body: CreateBooking, responses: { 201: 'the booking', 404: 'no such shop', 403: 'another shop\'s token', 409: 'the reference exists (ignoring case)' } });

@@ -1,15 +1,15 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { HttpError, parseInput } from '../errors.ts';
+import { parseInput } from '../errors.ts';
 import { requireCaller, scopeShop } from '../auth.ts';
-import { decodeCursor, type ReadModel } from '../read-model.ts';
+import type { ReadModel } from '../read-model.ts';
+import { PageQuery, cursorOf } from '../paging.ts';
 import { ShopIdParam } from '../shop-scope.ts';
 import { describeRoute } from '../openapi.ts';
 
 const CustomersQuery = z.object({
   shop: ShopIdParam.optional(),
-  limit: z.coerce.number().int().min(1).max(200).default(50),
-  cursor: z.string().max(300).optional(),
+  ...PageQuery.shape,
 });
 
 /**
@@ -22,8 +22,7 @@ export function customersRouter(deps: { readModel: ReadModel }): Router {
   describeRoute({ method: 'get', path: '/api/admin/customers', summary: 'Customers with their order count, spend per currency and last order (phone numbers only for ADMIN_TOKEN)', query: CustomersQuery, responses: { 200: 'a page of customers and the next cursor', 403: 'a shop token asking for another shop' } });
   router.get('/customers', async (req, res) => {
     const query = parseInput(CustomersQuery, req.query, 'query');
-    const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
-    if (cursor === null) throw new HttpError(400, 'invalid_request', 'invalid query: cursor: not a cursor from this API');
+    const cursor = cursorOf(query.cursor);
     const shopId = scopeShop(res, query.shop);
     res.json(
       await deps.readModel.listCustomers({

@@ -6,6 +6,7 @@ import { HttpError, parseInput } from '../errors.ts';
 import { requestLog } from '../context.ts';
 import { DateTimeInput, pathShop, ShopIdParam } from '../shop-scope.ts';
 import { describeRoute } from '../openapi.ts';
+import { PageQuery, shopPage } from '../paging.ts';
 import { audit, changes } from '../audit.ts';
 
 const Id = z.string().min(1).max(100);
@@ -120,11 +121,13 @@ export function promotionsRouter(deps: { orm: MikroORM }): Router {
     return { shop, promotion, em };
   }
 
-  describeRoute({ method: 'get', path: '/api/admin/shops/:shopId/promotions', summary: 'Promotions, newest first (running: shown and discounting now)', params: { shopId: ShopIdParam }, responses: { 200: 'the promotions', 404: 'no such shop', 403: 'another shop\'s token' } });
+  describeRoute({ method: 'get', path: '/api/admin/shops/:shopId/promotions', summary: 'Promotions, newest first (running: shown and discounting now), paged by cursor like the orders', params: { shopId: ShopIdParam }, query: PageQuery, responses: { 200: 'a page of promotions and the next cursor', 404: 'no such shop', 403: 'another shop\'s token' } });
   router.get('/shops/:shopId/promotions', async (req, res) => {
     const shop = await pathShop(res, orm, req.params.shopId);
-    const promotions = await orm.em.fork().find(Promotion, { shop: shop.id }, { orderBy: { createdAt: 'desc', id: 'desc' }, limit: 500 });
-    res.json({ promotions: promotions.map(promotionJson) });
+    const query = parseInput(PageQuery, req.query, 'query');
+    const em = orm.em.fork();
+    const { rows, nextCursor } = await shopPage(em, 'promotion', shop.id, query, (ids) => em.find(Promotion, { id: { $in: ids } }));
+    res.json({ promotions: rows.map(promotionJson), nextCursor });
   });
 
   describeRoute({ method: 'post', path: '/api/admin/shops/:shopId/promotions', summary: 'Add a promotion: percentOff or amountOff (minor units) off products and/or categories, between optional dates', params: { shopId: ShopIdParam }, body: CreatePromotion, responses: { 201: 'the promotion', 404: 'no such shop', 403: 'another shop\'s token', 422: 'a product or category that is not this shop\'s' } });

@@ -1,5 +1,5 @@
-import { call } from './api.ts';
-import { amountOf, chip, field, h, input, money, onSubmit, outcome, table, toMajor, when } from './ui.ts';
+import { call, query } from './api.ts';
+import { LIST_LIMIT, amountOf, chip, field, h, input, money, moreThanShown, onSubmit, outcome, table, toMajor, when } from './ui.ts';
 import { noShop, shopFor } from './catalog.ts';
 import type { Page } from './types.ts';
 
@@ -12,7 +12,7 @@ export const bookingsPage: Page = async (ctx) => {
   const shop = shopFor(ctx);
   if (!shop) return noShop;
   const path = `/shops/${encodeURIComponent(shop.id)}/bookings`;
-  const { bookings } = await call<{ bookings: Booking[] }>(path);
+  const { bookings, nextCursor } = await call<{ bookings: Booking[]; nextCursor: string | null }>(`${path}${query({ limit: LIST_LIMIT })}`);
   const cur = shop.currency;
   const out = outcome();
   const f = {
@@ -71,6 +71,7 @@ export const bookingsPage: Page = async (ctx) => {
         })),
         'No bookings yet.',
       ),
+      moreThanShown(nextCursor, 'bookings'),
       form,
     ),
   };

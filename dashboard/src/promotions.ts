@@ -1,5 +1,5 @@
-import { call } from './api.ts';
-import { amountOf, checkbox, chip, field, h, input, money, onSubmit, outcome, select, table, when } from './ui.ts';
+import { call, query } from './api.ts';
+import { LIST_LIMIT, amountOf, checkbox, chip, field, h, input, money, moreThanShown, onSubmit, outcome, select, table, when } from './ui.ts';
 import { noShop, shopFor } from './catalog.ts';
 import type { Page } from './types.ts';
 
@@ -14,8 +14,8 @@ export const promotionsPage: Page = async (ctx) => {
   const shop = shopFor(ctx);
   if (!shop) return noShop;
   const base = `/shops/${encodeURIComponent(shop.id)}`;
-  const [{ promotions }, { products }, { categories }] = await Promise.all([
-    call<{ promotions: Promotion[] }>(`${base}/promotions`),
+  const [{ promotions, nextCursor }, { products }, { categories }] = await Promise.all([
+    call<{ promotions: Promotion[]; nextCursor: string | null }>(`${base}/promotions${query({ limit: LIST_LIMIT })}`),
     call<{ products: Named[] }>(`${base}/products`),
     call<{ categories: Named[] }>(`${base}/categories`),
   ]);
@@ -97,6 +97,7 @@ export const promotionsPage: Page = async (ctx) => {
         })),
         'No promotions yet.',
       ),
+      moreThanShown(nextCursor, 'promotions'),
       form,
     ),
   };

@@ -9,6 +9,10 @@ type Child = Node | string | number | null | undefined | false;
 /** Every payment method a shop can offer, from the domain's one table (domain/payment-methods.ts), never a copy. */
 export const METHODS = Object.keys(PAYMENT_METHODS) as PaymentMethod[];
 
+/** Rows a list page asks for (the API's largest page): the newest; a list with more says so under it. */
+export const LIST_LIMIT = 200;
+export const moreThanShown = (nextCursor: string | null, what: string) => (nextCursor ? h('p', { class: 'muted', 'data-more': what }, `The newest ${LIST_LIMIT} ${what} are shown.`) : null);
+
 /** Minor units → "KES 1,500" / "USD 12.50", by the currency's own exponent. */
 export function money(minor: number, currency: string): string {
   if (isCurrencyCode(currency)) return formatMoney({ amount: minor, currency });

@@ -270,3 +270,51 @@ describe('promotions', () => {
     expect((await call('DELETE', `/api/admin/shops/harare/promotions/${harare.id}`, undefined, HARARE_TOKEN)).status).toBe(204);
   });
 });
+
+describe('bookings and promotions lists page like GET /api/admin/orders', () => {
+  // Pune's own rows, made at known times: two of them in the same microsecond (the id breaks the tie).
+  const times = ['2026-03-01T10:00:00Z', '2026-03-02T10:00:00Z', '2026-03-02T10:00:00Z', '2026-03-03T10:00:00Z', '2026-03-04T10:00:00Z'];
+  const lists = [
+    { kind: 'bookings', table: 'booking', key: 'reference', create: (i: number) => ({ reference: `PG-${i}`, total: 1000 + i }) },
+    { kind: 'promotions', table: 'promotion', key: 'id', create: (i: number) => ({ title: `Page ${i}`, percentOff: 5 }) },
+  ] as const;
+
+  it.each(lists)('$kind: limit and cursor walk every row once, newest first; a forged cursor or a bad limit is 400', async ({ kind, table, key, create }) => {
+    const base = `/api/admin/shops/pune/${kind}`;
+    const made: { key: string; id: string; at: string }[] = [];
+    for (const [i, at] of times.entries()) {
+      const row = (await json(await call('POST', base, create(i)))) as Record<string, string>;
+      const id = table === 'booking' ? ((await sql<{ id: string }>(api.db.orm, 'select id from booking where shop_id = ? and reference = ?', ['pune', row.reference]))[0]!.id) : row.id!;
+      await sql(api.db.orm, `update ${table} set created_at = ? where id = ?`, [at, id]);
+      made.push({ key: row[key]!, id, at });
+    }
+    const newestFirst = [...made].sort((a, b) => b.at.localeCompare(a.at) || b.id.localeCompare(a.id)).map((r) => r.key);
+
+    const seen: string[] = [];
+    const pages: number[] = [];
+    let cursor: string | null = null;
+    do {
+      const res = await call('GET', `${base}?limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+      expect(res.status).toBe(200);
+      const page = (await json(res)) as Record<string, unknown> & { nextCursor: string | null };
+      const rows = page[kind] as Record<string, string>[];
+      seen.push(...rows.map((r) => r[key]!));
+      pages.push(rows.length);
+      cursor = page.nextCursor;
+    } while (cursor && pages.length < 10);
+    expect(seen.filter((k) => newestFirst.includes(k))).toEqual(newestFirst);
+    expect(new Set(seen).size).toBe(seen.length);
+    // Five rows (and any the shop had) two at a time: at least three pages, each full but the last.
+    expect(pages.length).toBeGreaterThanOrEqual(3);
+    expect(pages.slice(0, -1).every((n) => n === 2)).toBe(true);
+
+    // Without a limit: the first 50, and the same shape (the rows and nextCursor).
+    const whole = (await json(await call('GET', base))) as Record<string, unknown>;
+    expect(Object.keys(whole).sort()).toEqual([kind, 'nextCursor'].sort());
+    for (const q of ['cursor=bm9wZQ', 'limit=0', 'limit=201', 'limit=abc']) {
+      const res = await call('GET', `${base}?${q}`);
+      expect(res.status).toBe(400);
+      expect(await errorCode(res)).toBe('invalid_request');
+    }
+  });
+});
