@@ -940,7 +940,7 @@ async function main(): Promise<number> {
       purchases = await scenarioPurchases(duka, bare, s.graph, s.mpesa.control);
     }
     if (SCENARIOS.has('idle') && !signal.aborted) {
-      log(`idle: ${IDLE} conversations with a cart, as fast as the API takes them…`);
+      log(`idle: ${IDLE} conversations with a cart, ${CONCURRENCY} at a time…`);
       idle = await scenarioIdle(duka, bare, s.graph);
     }
   } finally {
