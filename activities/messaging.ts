@@ -18,6 +18,12 @@ export interface SendInput {
   message: OutboundMessage;
   /** What to send instead when the 24-hour customer-service window has closed. */
   template?: { key: TemplateKey; language: Language; params: string[] };
+  /**
+   * This send's own id within its workflow run, given by a workflow that sends as a local activity: a local activity
+   * keeps its activity id across the retries run in the worker and across replay, but one retried after a workflow
+   * timer (past `localRetryThreshold`) is scheduled again under a new one. Absent: the activity id keys the intent.
+   */
+  intentId?: string;
 }
 
 export interface SendResult {
@@ -68,11 +74,15 @@ function retryable(err: unknown): boolean {
   return !(err instanceof ApplicationFailure && err.nonRetryable);
 }
 
-/** The intent of this scheduled activity: workflow, run and activity id are the same on every retry of it. */
+/**
+ * The intent of this send: workflow, run and activity id (or the workflow's own `intentId` for the send) are the same
+ * on every retry of it and on replay.
+ */
 function intentOf(info: Info, input: SendInput): IntentIdentity {
   const workflowId = info.workflowExecution?.workflowId ?? `standalone:${info.activityRunId ?? info.taskQueue}`;
   const runId = info.workflowExecution?.runId ?? '';
-  return { key: intentKeyFor(workflowId, runId, info.activityId), shopId: input.shopId, customerRef: input.customerRef, workflowId, runId, activityId: info.activityId };
+  const activityId = input.intentId ?? info.activityId;
+  return { key: intentKeyFor(workflowId, runId, activityId), shopId: input.shopId, customerRef: input.customerRef, workflowId, runId, activityId };
 }
 
 export function createMessagingActivities({ orm, whatsapp, config }: ActivityDeps, options: MessagingOptions = {}) {

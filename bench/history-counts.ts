@@ -70,7 +70,7 @@ const add = (a: Counts, b: Counts): Counts => Object.fromEntries(Object.keys(a).
 
 function row(label: string, c: Counts): string {
   const per = (n: number) => (c.messages ? (n / c.messages).toFixed(2) : '-').padStart(8);
-  return `${label.slice(0, 60).padEnd(60)} ${String(c.histories).padStart(4)} ${String(c.messages).padStart(5)} ${per(c.events)} ${per(c.workflowTasks)} ${per(c.activities)} ${per(c.localActivities)} ${per(c.timersStarted)} ${per(c.timersCancelled)} ${per(c.upserts)}`;
+  return `${label.slice(0, 72).padEnd(72)} ${String(c.histories).padStart(4)} ${String(c.messages).padStart(5)} ${per(c.events)} ${per(c.workflowTasks)} ${per(c.activities)} ${per(c.localActivities)} ${per(c.timersStarted)} ${per(c.timersCancelled)} ${per(c.upserts)}`;
 }
 
 function main(argv: string[]): void {
@@ -90,7 +90,7 @@ function main(argv: string[]): void {
     .filter((f) => !prefixes.length || prefixes.some((p) => f.startsWith(p)))
     .sort();
   let total = zero();
-  console.log(`${'histories'.padEnd(60)} ${'runs'.padStart(4)} ${'msgs'.padStart(5)} ${'events'.padStart(8)} ${'wf tasks'.padStart(8)} ${'acts'.padStart(8)} ${'local'.padStart(8)} ${'timers'.padStart(8)} ${'cancels'.padStart(8)} ${'upserts'.padStart(8)}`);
+  console.log(`${'histories'.padEnd(72)} ${'runs'.padStart(4)} ${'msgs'.padStart(5)} ${'events'.padStart(8)} ${'wf tasks'.padStart(8)} ${'acts'.padStart(8)} ${'local'.padStart(8)} ${'timers'.padStart(8)} ${'cancels'.padStart(8)} ${'upserts'.padStart(8)}`);
   for (const f of files) {
     const history = temporal.api.history.v1.History.decode(readFileSync(join(DIR, f)));
     const patches = patchesOf(history);

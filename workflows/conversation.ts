@@ -41,6 +41,17 @@ const db = proxyLocalActivities<Activities>({
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '1m' },
 });
 
+/**
+ * Replies as local activities (patch reply-local): the conversation waits on each reply anyway, so running it in the
+ * worker that holds the workflow task saves the schedule/start/complete events and a workflow task per reply. The
+ * same timeout and retry policy as the activity it replaces; retries inside `localRetryThreshold` run in the worker,
+ * later ones after a workflow timer (a new activity id: the send's own `intentId` keeps it one intent, see
+ * activities/messaging.ts). A send waiting on the rate limiter or on Meta keeps the workflow task alive: the SDK
+ * heartbeats the task while a local activity runs.
+ */
+const REPLY_OPTIONS = { ...ACTIVITY_OPTIONS, localRetryThreshold: '1m' } as const;
+const replies = proxyLocalActivities<Activities>(REPLY_OPTIONS);
+
 type Step =
   | { name: 'idle' }
   | { name: 'categories'; page: number }
@@ -129,7 +140,14 @@ export async function conversationWorkflow(input: ConversationInput & { handover
   }));
 
   const t = (): Texts => texts(state.language);
+  /** Replies sent as local activities in this run: each one's intent id, the same on every retry and on replay. */
+  let localReplies = 0;
   const send = async (message: OutboundMessage) => {
+    if (patched('reply-local')) {
+      localReplies += 1;
+      await replies.sendMessage.executeWithOptions({ ...REPLY_OPTIONS, summary: `reply: ${message.kind}` }, [{ shopId: input.shopId, customerRef: input.customerRef, message, intentId: `reply-${localReplies}` }]);
+      return;
+    }
     await acts.sendMessage.executeWithOptions(labelled(`reply: ${message.kind}`), [{ shopId: input.shopId, customerRef: input.customerRef, message }]);
   };
   const getShop = async () => (shop ??= await db.getShop(input.shopId));

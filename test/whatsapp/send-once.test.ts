@@ -1,15 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { testDataConverter } from '../helpers/codec.ts';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import type { WorkflowHandle } from '@temporalio/client';
-import { createCustomerActivities } from '../../activities/customers.ts';
-import { createMessagingActivities, type SendInput, type SendResult } from '../../activities/messaging.ts';
-import type { ActivityDeps } from '../../activities/deps.ts';
-import { WhatsAppClient } from '../../providers/whatsapp/client.ts';
+import type { SendInput, SendResult } from '../../activities/messaging.ts';
 import { buildInboundWebhook, statusUpdate } from '../fakes/graph-api.ts';
-import { ACCESS_TOKEN, APP_SECRET, NAIROBI, startDuka, type Duka } from '../helpers/duka.ts';
+import { APP_SECRET, NAIROBI, type Duka } from '../helpers/duka.ts';
+import { useSendHarness } from './fixtures/send-harness.ts';
 import type { sendInTurn, SendTiming } from './fixtures/send-workflow.ts';
 
 /**
@@ -33,55 +29,12 @@ interface IntentRecord {
 
 describe('sendMessage: at most once per intent, given up after a bound', () => {
   let duka: Duka;
-  let native: NativeConnection;
-  let worker: Worker;
-  let running: Promise<void>;
-  const taskQueue = `send-once-${randomUUID().slice(0, 8)}`;
-  let customerSeq = 0;
-
-  beforeAll(async () => {
-    duka = await startDuka({ label: 'send-once' });
-    await duka.stopWorker(); // only this file's worker runs here
-    const deps: ActivityDeps = {
-      orm: duka.orm,
-      whatsapp: new WhatsAppClient({ graphUrl: duka.graph.url, apiVersion: 'v21.0', accessToken: ACCESS_TOKEN, ratePerSecond: 1000 }),
-      temporal: duka.client,
-      config: duka.config,
-      payments: null as never,
-    };
-    native = await NativeConnection.connect({ address: process.env.DUKA_TEST_TEMPORAL_ADDRESS! });
-    worker = await Worker.create({
-      connection: native,
-      namespace: duka.config.temporal.namespace,
-      taskQueue,
-      workflowBundle: await bundleWorkflowCode({
-        workflowsPath: fileURLToPath(new URL('./fixtures/send-workflow.ts', import.meta.url)),
-        logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} } as never,
-      }),
-      activities: { ...createCustomerActivities(deps), ...createMessagingActivities(deps, OPTIONS) },
-      dataConverter: testDataConverter(),
-    });
-    running = worker.run();
+  const harness = useSendHarness({ label: 'send-once', workflowsPath: fileURLToPath(new URL('./fixtures/send-workflow.ts', import.meta.url)), messaging: OPTIONS, waIdPrefix: '2547130' });
+  let taskQueue: string;
+  beforeAll(() => {
+    ({ duka, taskQueue } = harness());
   });
-  afterEach(() => {
-    duka.graph.clear();
-    duka.graph.reportStatusesTo(null);
-  });
-  afterAll(async () => {
-    if (worker?.getState() === 'RUNNING') worker.shutdown();
-    await running;
-    await native?.close();
-    await duka?.stop();
-  });
-
-  /** A customer who wrote a moment ago (the 24-hour window is open), with a phone number of their own. */
-  async function customer(): Promise<{ waId: string; input: (text: string) => SendInput }> {
-    customerSeq += 1;
-    const waId = `2547130${String(customerSeq).padStart(5, '0')}`;
-    const customerRef = duka.customerRef(waId);
-    await createCustomerActivities({ orm: duka.orm } as ActivityDeps).registerCustomer({ shopId: 'nairobi', waId, customerRef, at: Date.now() });
-    return { waId, input: (text) => ({ shopId: 'nairobi', customerRef, message: { kind: 'text', body: text } }) };
-  }
+  const customer = () => harness().customer();
 
   async function run(inputs: SendInput[]): Promise<{ handle: WorkflowHandle<typeof sendInTurn>; results: SendResult[] }> {
     const handle = await duka.client.workflow.start<typeof sendInTurn>('sendInTurn', {
