@@ -81,7 +81,14 @@ export async function createWorker(options: {
       : usePrebuilt
         ? { workflowBundle: { codePath: PREBUILT_BUNDLE } }
         : { workflowBundle: await bundleWorkflows() }),
-    // Each cached workflow costs 1–2 MB; the default (derived from memory) is far above what a 2-core box needs.
+    // One V8 context per workflow thread, reused by every workflow (each one's globals swapped in and out per
+    // activation). The SDK default in 1.24 (`reuseV8Context ?? true`), set here because PRELOADED_MODULES only work with it and
+    // the cache size below is sized for it: without it each workflow gets its own context (a few MB more each, a
+    // context built per new or evicted workflow, and the SDK's default of two threads).
+    reuseV8Context: true,
+    // Sized, not derived: the SDK's default is (heap limit − 200 MB) × 600 per GB, about 2,400 on a 4 GB heap, while a
+    // cached conversation measures 2–6 MB RSS here (bench/README.md), so 1000 cached is already 2–6 GB. An evicted
+    // workflow costs a history fetch and a replay at its next task; a cached one costs memory only.
     maxCachedWorkflows: options.maxCachedWorkflows ?? 1000,
     shutdownGraceTime: '10s',
   });
