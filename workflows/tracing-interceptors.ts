@@ -87,6 +87,10 @@ async function inSpan<T>(name: string, parent: otel.Context, fn: (context: otel.
 export const interceptors = (): WorkflowInterceptors => {
   /** The context of the latest traced signal or update (else the start): what the workflow's next steps answer. */
   let latest: otel.Context | undefined;
+  function startActivity<I extends { activityType: string; headers: Headers }, O>(input: I, next: (input: I) => Promise<O>): Promise<O> {
+    if (!latest) return next(input);
+    return inSpan(`StartActivity:${input.activityType}`, latest, () => next({ ...input, headers: headersWithContext(input.headers) }));
+  }
   return {
     inbound: [
       {
@@ -118,10 +122,9 @@ export const interceptors = (): WorkflowInterceptors => {
     ],
     outbound: [
       {
-        scheduleActivity(input, next) {
-          if (!latest) return next(input);
-          return inSpan(`StartActivity:${input.activityType}`, latest, () => next({ ...input, headers: headersWithContext(input.headers) }));
-        },
+        scheduleActivity: startActivity,
+        // Replies (patch reply-local) and the catalogue reads run as local activities: traced the same way.
+        scheduleLocalActivity: startActivity,
         signalWorkflow(input, next) {
           if (!latest) return next(input);
           return inSpan(`SignalWorkflow:${input.signalName}`, latest, () => next({ ...input, headers: headersWithContext(input.headers) }));
