@@ -29,7 +29,8 @@ import { ApiPool, instanceId, instanceIds, roleOf } from './chaos/pool.ts';
 import { snapshotSource, Supervisor } from './chaos/processes.ts';
 import { seededRandom } from './chaos/random.ts';
 import { readSettings, SettingsError, type Settings } from './chaos/settings.ts';
-import { collectSnapshot, unpaidAfterCharge } from './chaos/snapshot.ts';
+import { busyWorkflows, collectSnapshot, unpaidAfterCharge } from './chaos/snapshot.ts';
+import { conversationWorkflowId, orderWorkflowId } from '../domain/ids.ts';
 
 let settings: Settings;
 try {
@@ -240,8 +241,11 @@ async function runJourneys(meta: Meta, records: JourneyRecord[]): Promise<void> 
   for (const r of records) if (!r.finished && !r.stuckAt) r.stuckAt = 'its start (the run was stopped)';
 }
 
-/** Waits until nothing is in flight and every paid order is paid in PostgreSQL; says why not at the deadline. */
-async function settle(meta: Meta, records: JourneyRecord[]): Promise<string | null> {
+/**
+ * Waits until nothing is in flight, every paid order is paid in PostgreSQL and no workflow of an unfinished journey
+ * has a workflow task or an activity pending; says why not at the deadline.
+ */
+async function settle(meta: Meta, records: JourneyRecord[], client: Client): Promise<string | null> {
   const deadline = Date.now() + settings.settleS * 1000;
   let why: string;
   for (;;) {
@@ -250,8 +254,10 @@ async function settle(meta: Meta, records: JourneyRecord[]): Promise<string | nu
       const unpaid = await unpaidAfterCharge(orm!, fakes!, records);
       const inFlight = meta.pending() + fakes!.pendingDeliveries() + phones!.pending();
       const quietMs = Date.now() - fakes!.lastActivityAt();
-      if (unpaid === 0 && inFlight === 0 && quietMs > 5_000) return null;
-      why = `${unpaid} paid order(s) not PAID yet, ${inFlight} deliveries in flight, last activity ${seconds(quietMs)} ago`;
+      const unfinished = records.filter((r) => !r.finished).flatMap((r) => [conversationWorkflowId(r.shopId, r.customerRef), ...(r.orderNumber ? [orderWorkflowId(r.orderNumber)] : [])]);
+      const busy = await busyWorkflows(client, unfinished);
+      if (unpaid === 0 && inFlight === 0 && quietMs > 5_000 && busy.length === 0) return null;
+      why = `${unpaid} paid order(s) not PAID yet, ${inFlight} deliveries in flight, ${busy.length} workflow(s) of unfinished journeys with work pending, last activity ${seconds(quietMs)} ago`;
     } catch (err) {
       why = err instanceof Error ? err.message : String(err);
     }
@@ -333,15 +339,17 @@ async function main(): Promise<number> {
   log(`  ${seconds(performance.now() - started).padStart(7)}  journeys over; settling with every process up…`);
 
   t = performance.now();
-  const unsettled = await settle(meta, records);
+  // Temporal may be on its way back from the last kill.
+  await supervisor!.allUp(settings.settleS * 1000).catch(() => undefined);
+  connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS! });
+  const client = new Client({ connection, namespace: 'default', dataConverter: dukaDataConverter(parseCodecKeys(CHAOS_SECRETS.PAYLOAD_CODEC_KEY)) });
+  const unsettled = await settle(meta, records, client);
   timings.settle = performance.now() - t;
   if (unsettled) log(`  not settled after ${settings.settleS} s (${unsettled}): checking anyway`);
 
   t = performance.now();
   let findings: ChaosFindings | undefined;
   try {
-    connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS! });
-    const client = new Client({ connection, namespace: 'default', dataConverter: dukaDataConverter(parseCodecKeys(CHAOS_SECRETS.PAYLOAD_CODEC_KEY)) });
     for (const c of customers) c.noteTheEnd();
     findings = checkAll(await collectSnapshot({ orm: orm!, client, fakes: fakes!, journeys: records, inbound: meta.sent }));
   } finally {

@@ -112,6 +112,20 @@ export async function collectSnapshot(deps: { orm: MikroORM; client: Client; fak
   };
 }
 
+/**
+ * Running workflows among `workflowIds` with work still under way: a workflow task pending (scheduled, or timed out and
+ * being tried again) or an activity pending. The run waits for those of unfinished journeys before it looks, since the
+ * answer a journey gave up on may still come (a late answer is slow, not stuck).
+ */
+export async function busyWorkflows(client: Client, workflowIds: string[]): Promise<string[]> {
+  const busy: string[] = [];
+  for (const id of workflowIds) {
+    const d = await client.workflow.getHandle(id).describe().catch(() => undefined);
+    if (d?.status.name === 'RUNNING' && (d.raw.pendingWorkflowTask || (d.raw.pendingActivities?.length ?? 0) > 0)) busy.push(id);
+  }
+  return busy;
+}
+
 /** Journeys that paid and whose order row is not paid yet: what the run waits for before it looks. */
 export async function unpaidAfterCharge(orm: MikroORM, fakes: Fakes, journeys: JourneyRecord[]): Promise<number> {
   const charged = new Set(fakes.charges().map((c) => c.phone));
