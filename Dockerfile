@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # duka's production image: one image, two processes, configured only by environment (CONTRACT.md).
 #   api (default):  docker run … duka                       → node bin/api.ts
-#   worker:         docker run … duka node bin/worker.ts    (loads the prebuilt dist/workflow-bundle.js)
+#   worker:         docker run … duka node bin/worker.ts    (loads the prebuilt dist/workflow-bundle.js, or -traced.js when tracing)
 # Node runs the .ts entry points directly (type stripping). The image's own Node is the pinned one, so the
 # processes start as `node bin/….ts` (PID 1 gets the signals) rather than through npm.
 ARG NODE_VERSION=24.21.0
@@ -20,7 +20,7 @@ COPY . .
 # Workflow bundle (build:workflows runs under the pinned node from node_modules/.bin, like every npm script),
 # the sandbox web assets where the project has them, then production dependencies only.
 RUN npm run build:workflows \
- && test -s dist/workflow-bundle.js \
+ && test -s dist/workflow-bundle.js && test -s dist/workflow-bundle-traced.js \
  && if [ -f scripts/build-sandbox.mjs ]; then node scripts/build-sandbox.mjs; fi \
  && npm prune --omit=dev \
  && arch="$(uname -m)-unknown-linux-gnu" \

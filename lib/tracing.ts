@@ -137,9 +137,12 @@ export const tracingActivityInterceptors = (): ActivityInterceptorsFactory[] => 
   (ctx) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx), outbound: new OpenTelemetryActivityOutboundInterceptor(ctx) }),
 ];
 
+/** Whether this process traces: its worker then runs the workflow bundle with the tracing interceptors in it. */
+export const tracingOn = (): boolean => active !== undefined;
+
 /**
- * The `exporter` sink the workflow interceptors hand their spans to: always registered (the bundle is the same traced
- * or not), dropping them when tracing is off.
+ * The `exporter` sink the workflow interceptors hand their spans to: always registered (a worker started before tracing
+ * still answers a traced bundle), dropping them when tracing is off.
  */
 export function tracingSinks(): InjectedSinks<OpenTelemetrySinks> {
   const processor = active?.processor ?? new NoopSpanProcessor();

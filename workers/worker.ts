@@ -6,11 +6,12 @@ import type { DataConverter, LogLevel } from '@temporalio/common';
 import { SdkLogger } from '../lib/sdk-logger.ts';
 import { FAILURE_CONVERTER_PATH } from '../lib/data-converter.ts';
 import { createActivities } from '../activities/index.ts';
-import { tracingActivityInterceptors, tracingClientInterceptors, tracingSinks } from '../lib/tracing.ts';
+import { tracingActivityInterceptors, tracingClientInterceptors, tracingOn, tracingSinks } from '../lib/tracing.ts';
 import type { ActivityDeps } from '../activities/deps.ts';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 export const PREBUILT_BUNDLE = fileURLToPath(new URL('../dist/workflow-bundle.js', import.meta.url));
+export const PREBUILT_TRACED_BUNDLE = fileURLToPath(new URL('../dist/workflow-bundle-traced.js', import.meta.url));
 /** Workflow-side tracing (no commands, no yields, no draw from the workflow's random: replay-safe). */
 export const WORKFLOW_INTERCEPTORS_PATH = fileURLToPath(new URL('../workflows/tracing-interceptors.ts', import.meta.url));
 
@@ -48,8 +49,15 @@ export function installRuntime(options: { metricsBindAddress?: string } = {}): v
 const DOMAIN_DIR = fileURLToPath(new URL('../domain/', import.meta.url));
 export const PRELOADED_MODULES = ['libphonenumber-js', 'dinero.js', ...readdirSync(DOMAIN_DIR).filter((f) => f.endsWith('.ts')).sort().map((f) => `${DOMAIN_DIR}${f}`)];
 
-export async function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
-  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, workflowInterceptorModules: [WORKFLOW_INTERCEPTORS_PATH], preloadModules: PRELOADED_MODULES, failureConverterPath: FAILURE_CONVERTER_PATH, logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} } as never });
+/**
+ * The tracing interceptors only in a traced worker's bundle: their module and OpenTelemetry's are evaluated again for
+ * every new or replayed workflow (they cannot be preloaded: OpenTelemetry keeps its registrations in module state), about
+ * a tenth of the workflow thread's time in `bench/`, for nothing when tracing is off. They issue no commands, so a
+ * history replays the same under either bundle.
+ */
+export async function bundleWorkflows(options: { traced?: boolean } = {}): Promise<WorkflowBundleWithSourceMap> {
+  const traced = options.traced ?? tracingOn();
+  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, workflowInterceptorModules: traced ? [WORKFLOW_INTERCEPTORS_PATH] : [], preloadModules: PRELOADED_MODULES, failureConverterPath: FAILURE_CONVERTER_PATH, logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} } as never });
 }
 
 /**
@@ -67,7 +75,8 @@ export async function createWorker(options: {
   dataConverter: DataConverter;
 }): Promise<Worker> {
   installRuntime();
-  const usePrebuilt = !options.bundle && process.env.NODE_ENV === 'production' && existsSync(PREBUILT_BUNDLE);
+  const prebuilt = tracingOn() ? PREBUILT_TRACED_BUNDLE : PREBUILT_BUNDLE;
+  const usePrebuilt = !options.bundle && process.env.NODE_ENV === 'production' && existsSync(prebuilt);
   return Worker.create({
     connection: options.connection,
     namespace: options.namespace,
@@ -79,7 +88,7 @@ export async function createWorker(options: {
     ...(options.bundle
       ? { workflowBundle: options.bundle }
       : usePrebuilt
-        ? { workflowBundle: { codePath: PREBUILT_BUNDLE } }
+        ? { workflowBundle: { codePath: prebuilt } }
         : { workflowBundle: await bundleWorkflows() }),
     // One V8 context per workflow thread, reused by every workflow (each one's globals swapped in and out per
     // activation). The SDK default in 1.24 (`reuseV8Context ?? true`), set here because PRELOADED_MODULES only work with it and

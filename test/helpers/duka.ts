@@ -9,7 +9,7 @@ import { createActivityDeps } from '../../lib/runtime.ts';
 import { createWorker, installRuntime } from '../../workers/worker.ts';
 import { dukaDataConverter } from '../../lib/data-converter.ts';
 import { codecKeysOf } from '../../lib/sandbox-keys.ts';
-import { tracingClientInterceptors } from '../../lib/tracing.ts';
+import { tracingClientInterceptors, tracingOn } from '../../lib/tracing.ts';
 import { TEST_PAYLOAD_CODEC_KEY } from './codec.ts';
 import { buildApp } from '../../lib/processes.ts';
 import { PaymentProviders } from '../../providers/payments/registry.ts';
@@ -94,7 +94,7 @@ export async function startDuka(
       namespace: config.temporal.namespace,
       taskQueue,
       deps,
-      bundle: { codePath: process.env.DUKA_TEST_WORKFLOW_BUNDLE! },
+      bundle: { codePath: (tracingOn() ? process.env.DUKA_TEST_WORKFLOW_BUNDLE_TRACED : process.env.DUKA_TEST_WORKFLOW_BUNDLE)! },
       maxCachedWorkflows: 100,
       dataConverter,
     });

@@ -40,10 +40,12 @@ export default async function globalSetup(): Promise<void> {
     process.env.DUKA_TEST_DATABASE_URL = pg.url;
   }
 
-  const bundle = await bundleWorkflows();
-  const bundlePath = join(dir, 'workflow-bundle.js');
-  writeFileSync(bundlePath, bundle.code);
-  process.env.DUKA_TEST_WORKFLOW_BUNDLE = bundlePath;
+  // As production: the bundle without the tracing interceptors, and the traced one for a test that traces.
+  for (const [name, traced, variable] of [['workflow-bundle.js', false, 'DUKA_TEST_WORKFLOW_BUNDLE'], ['workflow-bundle-traced.js', true, 'DUKA_TEST_WORKFLOW_BUNDLE_TRACED']] as const) {
+    const bundlePath = join(dir, name);
+    writeFileSync(bundlePath, (await bundleWorkflows({ traced })).code);
+    process.env[variable] = bundlePath;
+  }
   process.env.NODE_ENV = 'test';
 
   (globalThis as { __dukaStops?: typeof stops }).__dukaStops = stops;
