@@ -150,7 +150,8 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 
 
 async function startChild(role: ChildRole, env: NodeJS.ProcessEnv): Promise<ChildHandle> {
-  const profile = CPU_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROFILE_DIR}`, `--cpu-prof-name=${role}.cpuprofile`] : [];
+  // One directory per process, one profile per thread in it: the worker's workflow code runs on a thread of its own.
+  const profile = CPU_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${join(CPU_PROFILE_DIR, role)}`] : [];
   const child = spawn(process.execPath, [...profile, CHILD_SCRIPT, role], { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
   children.add(child);
   if (child.pid !== undefined) pids.push({ name: role, pid: child.pid });
