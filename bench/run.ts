@@ -747,7 +747,9 @@ async function scenarioAwaiting(s: Setup, duka: DukaProcesses, bare: BareProcess
   // A refusal at "place order" (sold out, …) ends the attempt before any push: those customers are told so.
   const refusedNow = phonesTold(s.graph, wanted, 'was not placed');
   const refusals = () => refusedNow().size;
-  await until(() => pushed() + refusals() >= offered.size, Math.min(60_000, Math.max(5_000, remainingMs() - 2 * OPEN_SECONDS * 1000)));
+  // The chat runs again only once the pushes are in: otherwise it measures a worker still starting payments (at 1,000
+  // orders a 60 s wait left two thirds of them unstarted), not the cost of payments that wait.
+  await until(() => pushed() + refusals() >= offered.size, Math.min(300_000, Math.max(5_000, remainingMs() - 2 * OPEN_SECONDS * 1000)));
   const awaiting = pushed();
   if (awaiting < orderNumbers.length) notes.push(`only ${awaiting} of ${orderNumbers.length} STK pushes reached the Daraja simulator; ${refusals()} customers were told their order was not placed`);
   const placeMs = performance.now() - placeStarted;
