@@ -1,6 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import net from 'node:net';
 import { startDevServer } from '../../lib/temporal-binaries.ts';
 import { SEARCH_ATTRIBUTES } from '../../lib/search-attributes.ts';
@@ -26,6 +28,11 @@ export default async function globalSetup(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'duka-test-'));
   chmodSync(dir, 0o755);
   const stops: (() => Promise<void>)[] = [];
+
+  // The sandbox chat and dashboard pages, built before any test worker starts: in a fresh clone the browser and sandbox
+  // test files, running in parallel, each built them, one removing dist/ while another served it ("Premature close").
+  const build = spawnSync(process.execPath, [join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'scripts', 'build-sandbox.mjs')], { encoding: 'utf8' });
+  if (build.status !== 0) throw new Error(`build-sandbox failed: ${build.stderr || build.stdout}`);
 
   const [port, uiPort] = [await freePort(), await freePort()];
   const temporal = await startDevServer({ port, uiPort, namespace: 'default', searchAttributes: SEARCH_ATTRIBUTES, logLevel: 'error' });
