@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
+import { dukaDataConverter, failureText, parseCodecKeys } from '../lib/data-converter.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../db/embedded.ts';
 import { migrate, openOrm, type MikroORM } from '../db/orm.ts';
 import { seedDemoShops } from '../db/seed.ts';
@@ -750,7 +751,7 @@ async function retryingActivities(client: Client, taskQueue: string): Promise<st
     for (let i = next++; i < ids.length; i = next++) {
       const d = await client.workflow.getHandle(ids[i]!).describe().catch(() => undefined);
       for (const a of d?.raw.pendingActivities ?? []) {
-        if ((a.attempt ?? 0) >= 5) found.push(`${ids[i]} ${a.activityType?.name ?? '?'} attempt ${a.attempt}: ${(a.lastFailure?.message ?? '').slice(0, 200)}`);
+        if ((a.attempt ?? 0) >= 5) found.push(`${ids[i]} ${a.activityType?.name ?? '?'} attempt ${a.attempt}: ${(await failureText(a.lastFailure, client.options.loadedDataConverter.payloadCodecs[0])).slice(0, 200)}`);
       }
     }
   };
@@ -852,7 +853,7 @@ async function main(settings: Settings): Promise<FuzzResult> {
       await waitPolling(metricsPort, worker, join(dir, 'worker.log'), 180_000);
     }
     connection = await Connection.connect({ address: temporalAddress });
-    const client = new Client({ connection, namespace: 'default' });
+    const client = new Client({ connection, namespace: 'default', dataConverter: dukaDataConverter(parseCodecKeys(SECRETS.PAYLOAD_CODEC_KEY)) });
 
     // A shop token for nairobi, to show a shop's token stays inside its shop.
     const issued = await send(port, { kind: 'control', family: 'setup', method: 'POST', path: '/api/admin/shops/nairobi/tokens', headers: { ...jsonHeaders, ...bearer(SECRETS.ADMIN_TOKEN) }, body: '{}' });

@@ -115,9 +115,9 @@ export function dukaDataConverter(keys: readonly CodecKey[]): DataConverter {
  * A failure's message as a person reads it (a pending activity's last failure, a failed workflow task): opened from its
  * encrypted attributes (lib/failure-converter.ts) with the codec, or as it is when recorded before them.
  */
-export async function failureText(failure: ProtoFailure | null | undefined, codec: PayloadCodec): Promise<string> {
+export async function failureText(failure: ProtoFailure | null | undefined, codec: PayloadCodec | undefined): Promise<string> {
   if (!failure) return '';
-  if (!failure.encodedAttributes) return failure.message ?? '';
+  if (!failure.encodedAttributes || !codec) return failure.message ?? '';
   const [plain] = await codec.decode([failure.encodedAttributes as Payload]);
   const attributes: unknown = plain ? defaultPayloadConverter.fromPayload(plain) : undefined;
   const message = (attributes as { message?: unknown } | undefined)?.message;

@@ -1,4 +1,5 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { failureText } from '../../lib/data-converter.ts';
 import proto from '@temporalio/proto';
 import type { MikroORM } from '../../db/orm.ts';
 import { orderWorkflowId } from '../../domain/ids.ts';
@@ -68,7 +69,8 @@ export async function failedWorkflows(client: Client): Promise<ChaosSnapshot['fa
     })?.workflowTaskFailedEventAttributes;
     if (failed) {
       const cause = (CAUSE[failed.cause ?? 0] ?? String(failed.cause)).replace('WORKFLOW_TASK_FAILED_CAUSE_', '');
-      found.push({ workflowId: w.workflowId, status: `workflow task failed (${cause}): ${(failed.failure?.message ?? '').slice(0, 160)}` });
+      const message = await failureText(failed.failure, client.options.loadedDataConverter.payloadCodecs[0]);
+      found.push({ workflowId: w.workflowId, status: `workflow task failed (${cause}): ${message.slice(0, 160)}` });
     }
   }
   return found;
