@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { TEST_PAYLOAD_CODEC_KEY, testDataConverter } from '../helpers/codec.ts';
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
@@ -33,15 +32,6 @@ export interface SandboxDuka {
 }
 
 let runtimeInstalled = false;
-let built = false;
-
-/** Builds the pages once per test process (a no-op when they are up to date). */
-export function buildPages(): void {
-  if (built) return;
-  const r = spawnSync(process.execPath, ['scripts/build-sandbox.mjs'], { encoding: 'utf8', stdio: 'pipe' });
-  if (r.status !== 0) throw new Error(`build-sandbox failed: ${r.stderr || r.stdout}`);
-  built = true;
-}
 
 export async function startSandboxDuka(options: { env?: Record<string, string>; label?: string } = {}): Promise<SandboxDuka> {
   if (!runtimeInstalled) {
@@ -56,7 +46,6 @@ export async function startSandboxDuka(options: { env?: Record<string, string>; 
   const address = process.env.DUKA_TEST_TEMPORAL_ADDRESS;
   const bundle = process.env.DUKA_TEST_WORKFLOW_BUNDLE;
   if (!address || !bundle) throw new Error('no Temporal server: run through `npm test`');
-  buildPages();
 
   const server: Server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
