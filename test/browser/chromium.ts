@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants, createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { createBrotliDecompress } from 'node:zlib';
@@ -61,21 +61,27 @@ function packageBin(): { bin: string; version: string } {
   return { bin: join(pkg, 'bin'), version };
 }
 
-/** Brotli-decompresses `file` into `out`, or (a .tar.br) through `tar -x` into the folder `out`. */
+/**
+ * Brotli-decompresses `file` into `out`, or (a .tar.br) into a .tar beside `out` and then through `tar -x` into the
+ * folder `out`. Not piped into tar's stdin: tar exits at the archive's end marker without reading the padding after
+ * it, and a pipe still writing then fails with "Premature close" (it did, in CI, when the machine was busy).
+ */
 async function unbrotli(file: string, out: string): Promise<void> {
   if (!file.endsWith('.tar.br')) {
     await pipeline(createReadStream(file), createBrotliDecompress(), createWriteStream(out, { mode: 0o755 }));
     return;
   }
   mkdirSync(out, { recursive: true });
-  const tar = spawn('tar', ['-x', '-f', '-', '-C', out], { stdio: ['pipe', 'ignore', 'pipe'] });
+  const archive = join(out, `.${basename(file, '.br')}`);
+  await pipeline(createReadStream(file), createBrotliDecompress(), createWriteStream(archive));
+  const tar = spawn('tar', ['-x', '-f', archive, '-C', out], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   tar.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<void>((ok, fail) => {
+  await new Promise<void>((ok, fail) => {
     tar.once('error', fail);
     tar.once('close', (code) => (code === 0 ? ok() : fail(new Error(`tar -x ${file} exited ${code}: ${stderr.trim()}`))));
   });
-  await Promise.all([pipeline(createReadStream(file), createBrotliDecompress(), tar.stdin), exited]);
+  rmSync(archive, { force: true });
 }
 
 async function packagedChromium(): Promise<ChromiumExecutable> {

@@ -29,8 +29,8 @@ export default async function globalSetup(): Promise<void> {
   chmodSync(dir, 0o755);
   const stops: (() => Promise<void>)[] = [];
 
-  // The sandbox chat and dashboard pages, built before any test worker starts: in a fresh clone the browser and sandbox
-  // test files, running in parallel, each built them, one removing dist/ while another served it ("Premature close").
+  // The sandbox chat and dashboard pages, built before any test worker starts, so that test files running in parallel
+  // never build them twice or serve a dist/ another is rebuilding.
   const build = spawnSync(process.execPath, [join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'scripts', 'build-sandbox.mjs')], { encoding: 'utf8' });
   if (build.status !== 0) throw new Error(`build-sandbox failed: ${build.stderr || build.stdout}`);
 
