@@ -459,7 +459,10 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
         await persist();
         return order;
       }
-      if (!booking && patched('stock-reserve')) {
+      // An order created over the API holds its units from its creation: it is placed as it was summarised (re-pricing
+      // it would count its own hold as sold).
+      const holding = state.stock?.held === 'reserved' && state.stock.want === 'reserved' && patched('api-stock-hold');
+      if (!booking && !holding && patched('stock-reserve')) {
         // The cart as the catalog is now: a price that changed is shown to confirm, something gone is a plain refusal,
         // and the units are held (all or none) so that two customers never buy the last one twice.
         const checked = await repriceCart(db, order, choices);
@@ -542,10 +545,12 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
       const priced = await db.priceLines({ shopId: order.shopId, lines: lines.map((choice) => ({ lineId: `L${(state.lineSeq += 1)}`, choice })) });
       const refusal = priced.find(isRefusal);
       if (refusal || priced.length === 0) {
+        const asked = lines[priced.findIndex(isRefusal)]?.quantity ?? 0;
         const what = refusal && 'name' in refusal ? `${refusal.name}: ` : '';
         setStatus('CANCELLED', 'refused at creation');
         await persist();
-        return { ok: false as const, code: refusal?.reason ?? 'empty', message: `${what}${(refusal?.reason ?? 'no items').replace(/_/g, ' ')}` };
+        const message = refusal?.reason === 'out_of_stock' ? soldOutMessage(refusal.name, refusal.stock, asked) : `${what}${(refusal?.reason ?? 'no items').replace(/_/g, ' ')}`;
+        return { ok: false as const, code: refusal?.reason ?? 'empty', message };
       }
       order.items = priced.flatMap((p) => (isRefusal(p) ? [] : [p]));
       lines.forEach((choice, i) => {
@@ -557,7 +562,20 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
       order.address = fulfilment.fulfilment === 'delivery' ? (fulfilment.address ?? null) : null;
       retotal();
       event('items_added', `${order.items.length} line(s) from the shop's system`);
+      if (patched('api-stock-hold')) {
+        // The units are held now, by the reservation the chat's checkout makes (all lines or none): of two orders racing
+        // for the last unit its conditional update decides, and the loser is refused before its customer hears of it.
+        // Held before the status moves: a status change wakes the main loop, whose save would run beside this one.
+        const soldOut = await stock.reserve();
+        if (soldOut?.reason === 'out_of_stock') {
+          setStatus('CANCELLED', 'refused at creation');
+          await persist();
+          return { ok: false as const, code: soldOut.reason, message: soldOutMessage(soldOut.name, soldOut.stock, order.items.find((l) => l.name === soldOut.name)?.quantity ?? 0) };
+        }
+      }
       setStatus('CHECKOUT', fulfilment.fulfilment);
+      // CHECKOUT gives a chat cart's units back (they are held again when it is placed); this order keeps its hold.
+      if (state.stock) state.stock.want = 'reserved';
       const summary = orderSummary(t, input.shop, order);
       await persist();
       await say({ kind: 'text', body: summary.kind === 'buttons' ? summary.body : order.orderNumber });
@@ -806,6 +824,11 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderView> {
   await condition(allHandlersFinished);
   await persist();
   return order;
+
+  /** A stock refusal as the shop's system reads it: the product and what is left. */
+  function soldOutMessage(name: string, left: number, asked: number): string {
+    return left > 0 ? `only ${left} ${name} left (${asked} asked)` : `${name} is sold out (0 left)`;
+  }
 
   function fail(message: string): never {
     throw new Error(message);

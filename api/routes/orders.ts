@@ -108,7 +108,7 @@ export function ordersRouter(deps: OrdersRouteDeps): Router {
   const { config, orm, shops, createOrder } = deps;
   const router = Router();
 
-  describeRoute({ method: 'post', path: '/api/orders', summary: 'Create an order for a customer and send them payment options (Idempotency-Key: one order per key)', body: Body, responses: { 201: 'the order', 403: 'a shop token creating an order for another shop', 404: 'no such shop', 422: 'refused: unknown product, sold out, method not offered', 503: 'Temporal is not reachable' } });
+  describeRoute({ method: 'post', path: '/api/orders', summary: 'Create an order for a customer and send them payment options (Idempotency-Key: one order per key)', body: Body, responses: { 201: 'the order', 403: 'a shop token creating an order for another shop', 404: 'no such shop', 422: 'refused, nothing to pay and no message sent: `out_of_stock` (a product sold out, or fewer left than asked once other orders\' holds are counted; the message names it and what is left: two orders racing for the last unit get one 201 and one 422), unknown product, method not offered', 503: 'Temporal is not reachable' } });
   router.post('/', async (req, res) => {
     const body = parseInput(Body, req.body, 'body');
     scopeShop(res, body.shopId);
