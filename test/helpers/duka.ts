@@ -27,6 +27,8 @@ export const PUNE = '100000000000003';
 
 export interface Duka {
   config: Config;
+  /** The environment its config was loaded from: what a duka process started by a test needs to join it. */
+  env: Record<string, string>;
   baseUrl: string;
   graph: FakeGraphApi;
   client: Client;
@@ -57,7 +59,7 @@ export async function startDuka(
   await db.orm.em.getConnection().execute('update shop set next_order_number = ?', [randomInt(100, 9_000) * 1_000]);
   const graph = await startFakeGraphApi({ accessToken: ACCESS_TOKEN });
   const taskQueue = `orders-${randomBytes(4).toString('hex')}`;
-  const config = loadConfig({
+  const env: Record<string, string> = {
     SANDBOX: 'off',
     WHATSAPP_GRAPH_URL: graph.url,
     WHATSAPP_ACCESS_TOKEN: ACCESS_TOKEN,
@@ -71,7 +73,8 @@ export async function startDuka(
     DATABASE_URL: db.url,
     PUBLIC_BASE_URL: 'http://127.0.0.1:1',
     ...options.env,
-  });
+  };
+  const config = loadConfig(env);
   const connection = await Connection.connect({ address: options.clientTemporalAddress ?? address });
   const dataConverter = dukaDataConverter(codecKeysOf(config));
   const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter, interceptors: tracingClientInterceptors() });
@@ -110,6 +113,7 @@ export async function startDuka(
 
   return {
     config,
+    env,
     baseUrl,
     graph,
     client,
