@@ -312,6 +312,8 @@ const MPESA = { consumerKey: 'bench-consumer-key', consumerSecret: 'bench-consum
 /** The Daraja simulator over HTTP in this process: STK pushes are accepted and never answered, as a customer who waits. */
 async function startMpesa(): Promise<{ url: string; control: MpesaSimulatorControl }> {
   const simulator = createMpesaSimulator(MPESA);
+  // Daraja expires an unanswered prompt after a minute; scenario C needs its payments still waiting when the chat runs.
+  simulator.control.setBehaviour({ promptExpiry: null });
   const app = express();
   app.use('/mpesa', simulator.router);
   const server: Server = await new Promise((resolve, reject) => {

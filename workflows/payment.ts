@@ -1,4 +1,4 @@
-import { ActivityFailure, ApplicationFailure, CancellationScope, condition, isCancellation, log, patched, proxyActivities, uuid4 } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, CancellationScope, condition, isCancellation, log, patched, proxyActivities, proxyLocalActivities, uuid4 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.ts';
 import type { ActivityInterfaceFor } from '@temporalio/workflow';
 import { durationMs } from '../domain/duration.ts';
@@ -8,7 +8,7 @@ import type { OutboundMessage } from '../domain/outbound.ts';
 import { METHOD_COUNTRY, phoneForMethod, readEmail } from '../domain/phone.ts';
 import type { Attention, OrderStatus, PaymentStatusValue } from '../domain/status.ts';
 import { ledger, paymentTransitionRefusal } from '../domain/order-machine.ts';
-import { PROVIDER_OF, isLinkMethod, type FailureReason, type PaymentMethod } from '../domain/payment-methods.ts';
+import { PROVIDER_OF, isLinkMethod, nextPollWait, type FailureReason, type PaymentMethod } from '../domain/payment-methods.ts';
 import type { OrderInput, OrderView, PaymentAttemptView, PaymentSignal, PlaceOrderInput } from './definitions.ts';
 import { discountTexts } from '../domain/screens.ts';
 
@@ -37,6 +37,19 @@ interface Snapshot {
 
 /** Refunds go to the provider a bounded number of times: one it keeps refusing is owed by hand, never a stalled order. */
 const REFUND_OPTIONS = { startToCloseTimeout: '30s', retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 } } as const;
+
+/**
+ * The status poll between timers as a local activity (patch `poll-local`): it runs in the workflow task the timer
+ * wakes, so a poll is one workflow task and no activity task round trip. A status query is read-only at the provider,
+ * so running it again is safe. Every retry is inside `localRetryThreshold` (1 s, then 2 s), in the worker, with the
+ * task kept alive by the SDK; after the third try the poll gives up (an outage is no verdict) and the next timer
+ * looks again, so an outage never holds the order and never ends it.
+ */
+const STATUS_POLL = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '10s',
+  localRetryThreshold: '10s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumAttempts: 3 },
+});
 
 
 /**
@@ -406,7 +419,12 @@ export class PaymentStep {
     let result: PaymentSignal | undefined;
     let confirmation: PaymentSignal | null | undefined;
     // Polling on timers: one timer at a time, the next look or the deadline, whichever is first.
-    let pollEvery = Math.max(1, durationMs(input.timing.pollInterval));
+    const firstPoll = Math.max(1, durationMs(input.timing.pollInterval));
+    // Newer runs look as often as the method's schedule says (domain/payment-methods.ts), with a local activity.
+    const byMethod = onTimers && patched('poll-by-method');
+    const local = onTimers && patched('poll-local');
+    const sentAt = Date.now();
+    let pollEvery = byMethod ? nextPollWait(choice.method, firstPoll, undefined, 0) : firstPoll;
     let nextPoll = onTimers ? Date.now() + pollEvery : Number.POSITIVE_INFINITY;
     while (!this.abandoned && Date.now() < deadline) {
       const waitUntil = Math.min(deadline, nextPoll);
@@ -414,9 +432,9 @@ export class PaymentStep {
       if (this.abandoned) break;
       if (!arrived) {
         if (Date.now() >= deadline) break;
-        pollEvery = Math.min(pollEvery * 1.5, 60_000);
+        pollEvery = byMethod ? nextPollWait(choice.method, firstPoll, pollEvery, Date.now() - sentAt) : Math.min(pollEvery * 1.5, 60_000);
         nextPoll = Date.now() + pollEvery;
-        const polled = await this.pollOnce(reference);
+        const polled = await this.pollOnce(reference, local);
         if (polled === 'stop') nextPoll = Number.POSITIVE_INFINITY;
         else if (polled) this.events.push({ ...polled, source: 'poll' });
         continue;
@@ -484,12 +502,15 @@ export class PaymentStep {
   }
 
   /**
-   * One look at the provider between timers (the interval, then ×1.5 up to a minute): its verdict, or null while it is
-   * open or down (an outage is not a verdict), or 'stop' when it refuses the question for good.
+   * One look at the provider between timers (the method's schedule; before `poll-by-method` the interval, then ×1.5 up
+   * to a minute): its verdict, or null while it is open or down (an outage is not a verdict), or 'stop' when it refuses
+   * the question for good.
    */
-  private async pollOnce(reference: string): Promise<PaymentSignal | null | 'stop'> {
+  private async pollOnce(reference: string, local: boolean): Promise<PaymentSignal | null | 'stop'> {
     try {
-      const e = await this.d.acts.checkPayment.executeWithOptions({ startToCloseTimeout: '30s', retry: { initialInterval: '1s', backoffCoefficient: 2, maximumAttempts: 3 }, summary: 'payment status poll' }, [{ reference }]);
+      const e = local
+        ? await STATUS_POLL.checkPayment({ reference })
+        : await this.d.acts.checkPayment.executeWithOptions({ startToCloseTimeout: '30s', retry: { initialInterval: '1s', backoffCoefficient: 2, maximumAttempts: 3 }, summary: 'payment status poll' }, [{ reference }]);
       return e && e.status !== 'pending' ? e : null;
     } catch (err) {
       return checkFailed(err, reference, 'payment status poll failed') === 'refused' ? 'stop' : null;

@@ -57,7 +57,16 @@ export interface MpesaSimulatorBehaviour extends CallbackBehaviour {
    * the client waits, it is the answer lost on the way. Unset or 0: answered at once.
    */
   pushAnswerDelayMs?: number;
+  /**
+   * A prompt nobody answers expires on the phone, as Daraja's do after about a minute: the push completes with
+   * `resultCode`, the callback is sent and the STK query answers that code from then on. null: prompts wait for ever
+   * (a bench that keeps payments open).
+   */
+  promptExpiry?: { afterMs: number; resultCode: number } | null;
 }
+
+/** Daraja: 1037 "DS timeout user cannot be reached" once the customer has not answered the prompt for 60 s. */
+export const DARAJA_PROMPT_EXPIRY = { afterMs: 60_000, resultCode: 1037 } as const;
 
 export interface CallbackDelivery extends WebhookOutcome {
   url: string;
@@ -165,7 +174,7 @@ export function createMpesaSimulator(opts: MpesaSimulatorOptions): MpesaSimulato
   const listeners = new Set<(push: StkPush) => void>();
   const timers = new Set<ReturnType<typeof setTimeout>>();
   const deliveries = new WebhookDeliveries<CallbackDelivery>(opts.fetch);
-  let behaviour: MpesaSimulatorBehaviour = {};
+  let behaviour: MpesaSimulatorBehaviour = { promptExpiry: DARAJA_PROMPT_EXPIRY };
 
   const darajaError = (res: Response, status: number, errorCode: string, errorMessage: string) =>
     res.status(status).json({ requestId: requestId(), errorCode, errorMessage });
@@ -358,15 +367,16 @@ export function createMpesaSimulator(opts: MpesaSimulatorOptions): MpesaSimulato
         // A sandbox UI listener failing must not undo a push Daraja already accepted.
       }
     }
-    const auto = behaviour.autoComplete;
-    if (auto) {
+    const completeLater = (outcome: { resultCode: number; afterMs: number }) => {
       const timer = setTimeout(() => {
         timers.delete(timer);
-        if (pushes.has(push.checkoutRequestId)) void control.complete(push.checkoutRequestId, { resultCode: auto.resultCode }).catch(() => undefined);
-      }, auto.afterMs);
+        if (pushes.has(push.checkoutRequestId)) void control.complete(push.checkoutRequestId, { resultCode: outcome.resultCode }).catch(() => undefined);
+      }, outcome.afterMs);
       timer.unref();
       timers.add(timer);
-    }
+    };
+    if (behaviour.autoComplete) completeLater(behaviour.autoComplete);
+    if (behaviour.promptExpiry) completeLater(behaviour.promptExpiry);
   });
 
   router.post('/mpesa/stkpushquery/v1/query', bearer, (req: Request, res: Response) => {

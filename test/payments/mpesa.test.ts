@@ -355,6 +355,17 @@ describe('M-Pesa provider against the Daraja simulator', () => {
     expect(parseStkCallback(h.receiver.bodies[0])).toMatchObject({ status: 'succeeded', providerReference });
     expect(h.simulator.control.result(providerReference!)?.receipt).toMatch(/^[A-Z0-9]{10}$/);
   });
+
+  test('a prompt nobody answers expires as on Daraja: callback 1037, and the STK query answers it instead of "being processed"', async () => {
+    expect(h.simulator.control.behaviour().promptExpiry).toEqual({ afterMs: 60_000, resultCode: 1037 });
+    h.simulator.control.setBehaviour({ promptExpiry: { afterMs: 50, resultCode: 1037 } });
+    const { data } = await h.provider.initiate(h.input());
+    await expect(h.provider.status(data, { amount: 150_000, currency: 'KES' })).resolves.toMatchObject({ status: 'pending' });
+    await h.receiver.received(1);
+    expect(parseStkCallback(h.receiver.bodies[0])).toMatchObject({ status: 'failed', failureReason: 'timeout' });
+    await expect(h.provider.status(data, { amount: 150_000, currency: 'KES' })).resolves.toMatchObject({ status: 'failed', failureReason: 'timeout' });
+    expect(h.simulator.control.pending()).toEqual([]);
+  });
 });
 
 describe('parseStkCallback', () => {

@@ -1,13 +1,9 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
-import { testDataConverter } from '../helpers/codec.ts';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { startTimeSkipping } from '../helpers/time-skipping.ts';
-import { recordHistory } from '../helpers/histories.ts';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowUpdateFailedError, WorkflowUpdateStage, type WorkflowHandle } from '@temporalio/client';
-import type { ShopView, CartLine } from '../../domain/catalog.ts';
-import type { SendInput } from '../../activities/messaging.ts';
+import type { CartLine } from '../../domain/catalog.ts';
+import { quietOrderActivities, startStubWorker, stubShop, type StubWorker } from '../helpers/order-stubs.ts';
 import {
   addLineUpdate,
   advanceStatusUpdate,
@@ -31,21 +27,7 @@ import {
  */
 
 
-const SHOP: ShopView = {
-  id: 'pune',
-  name: 'Pune Chai',
-  currency: 'INR',
-  country: 'IN',
-  defaultLanguage: 'en',
-  paymentMethods: ['razorpay_link', 'mpesa', 'cash'],
-  deliveryAvailable: false,
-  pickupAvailable: true,
-  deliveryFee: 0,
-  taxRateBasisPoints: 0,
-  taxInclusive: false,
-  hasBookings: false,
-  preparationMinutes: 10,
-};
+const SHOP = stubShop({ id: 'pune', name: 'Pune Chai', currency: 'INR', country: 'IN', paymentMethods: ['razorpay_link', 'mpesa', 'cash'] });
 
 const CHAI: CartLine = { lineId: 'L1', productId: 'chai', retailerId: 'PNQ-CHAI', name: 'Masala Chai', quantity: 1, unitPrice: 4000, options: [], lineTotal: 4000 };
 
@@ -68,38 +50,15 @@ interface Stubs {
 jest.setTimeout(120_000);
 
 describe('order money (stubbed activities, time-skipping server)', () => {
+  let stub: StubWorker;
   let env: TestWorkflowEnvironment;
-  let worker: Worker;
-  let running: Promise<void>;
   let s: Stubs;
   const taskQueue = 'order-money';
   let seq = 0;
-  const started: WorkflowHandle[] = [];
 
   beforeAll(async () => {
-    Runtime.install({ logger: new DefaultLogger('WARN') });
-    env = await startTimeSkipping();
-    const activities = {
-      async saveOrder(): Promise<void> {},
-      async activePromotions(): Promise<never[]> {
-        return [];
-      },
-      async reserveStock(): Promise<{ ok: true }> {
-        return { ok: true };
-      },
-      async commitStock(): Promise<{ taken: number }> {
-        return { taken: 0 };
-      },
-      async releaseStock(): Promise<{ released: number }> {
-        return { released: 0 };
-      },
-      async priceLines(input: { lines: { lineId: string; choice: { quantity: number } }[] }): Promise<CartLine[]> {
-        return input.lines.map((l) => ({ ...CHAI, lineId: l.lineId, quantity: l.choice.quantity, lineTotal: CHAI.unitPrice * l.choice.quantity }));
-      },
-      async sendMessage(input: SendInput): Promise<{ messageId: string; via: 'message' }> {
-        s.sent.push('body' in input.message ? String(input.message.body) : input.message.kind);
-        return { messageId: `wamid.${s.sent.length}`, via: 'message' };
-      },
+    stub = await startStubWorker('money', taskQueue, () => ({
+      ...quietOrderActivities(CHAI, () => s.sent),
       async initiatePayment(input: { reference: string; method: string }) {
         if (s.initiateFails) throw ApplicationFailure.create({ message: 'invalid credentials', type: 'ProviderError', nonRetryable: true });
         s.initiated.push({ reference: input.reference, method: input.method });
@@ -113,9 +72,6 @@ describe('order money (stubbed activities, time-skipping server)', () => {
         if (s.checkFails) throw ApplicationFailure.create({ message: 'unknown merchant', type: 'ProviderError', nonRetryable: true });
         return s.status.get(input.reference) ?? { reference: input.reference, status: 'pending', source: 'poll' };
       },
-      async recordPaymentResult(): Promise<{ booking: null }> {
-        return { booking: null };
-      },
       async refundPayment(input: { reference: string; amount?: number }): Promise<boolean> {
         s.refundCalls += 1;
         await s.refundGate;
@@ -123,21 +79,12 @@ describe('order money (stubbed activities, time-skipping server)', () => {
         s.refunds.push({ reference: input.reference, ...(input.amount !== undefined && { amount: input.amount }) });
         return true;
       },
-      async cancelPayment(): Promise<void> {},
-      // The shops here have no Shopify store.
-      async pushOrderToShopify(): Promise<{ status: 'not_configured' }> {
-        return { status: 'not_configured' };
-      },
-    };
-    worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: { codePath: process.env.DUKA_TEST_WORKFLOW_BUNDLE! }, activities, dataConverter: testDataConverter() });
-    running = worker.run();
+    }));
+    env = stub.env;
   });
 
   afterAll(async () => {
-    for (const handle of started) await recordHistory(handle, 'money');
-    worker?.shutdown();
-    await running;
-    await env?.teardown();
+    await stub?.stop();
   });
 
   beforeEach(() => {
@@ -157,7 +104,7 @@ describe('order money (stubbed activities, time-skipping server)', () => {
       timing: { cartReminderAfter: '1h', cartExpiresAfter: '24h', paymentTimeout: '3m', paymentLinkTimeout: '30m', pollInterval: '1h', refundWindow: '30d', autoCloseAfter: '14d', ...timing },
     };
     const handle = await env.client.workflow.start('orderWorkflow', { taskQueue, workflowId: `order:${input.orderNumber}`, args: [input] });
-    started.push(handle);
+    stub.started.push(handle);
     expect((await handle.executeUpdate(addLineUpdate, { args: [{ productId: 'chai', optionIds: [], quantity: 1 }] })).ok).toBe(true);
     await handle.executeUpdate(setFulfilmentUpdate, { args: [{ fulfilment: 'pickup' }] });
     await handle.executeUpdate(placeOrderUpdate, { args: [{ method, ...(method === 'mpesa' ? { phone: '254712345678' } : {}) }] });
