@@ -45,9 +45,20 @@ export function installRuntime(options: { metricsBindAddress?: string } = {}): v
  * context): without it each new or replayed workflow evaluates them again (the intent table, the phone metadata, the
  * texts): 39 → 29 ms of worker CPU per message in a paired `bench/` run. Safe because `domain/` holds no per-workflow state and
  * imports nothing of ours (lint keeps it so); its two libraries are pure functions and data.
+ * The workflow modules themselves (and through them the SDK's `@temporalio/workflow` index) and the failure converter
+ * too: they keep nothing per workflow at module level (the activity proxies, signal and query definitions and search
+ * attribute keys find the running workflow when called, not when made; the SDK freezes what is shared), and each cached
+ * workflow held its own instance of all of them: 79 → 45 KB live per cached conversation on the workflow thread
+ * (heap snapshots after the same chat with 110 and 210 conversations, bench/README.md).
  */
 const DOMAIN_DIR = fileURLToPath(new URL('../domain/', import.meta.url));
-export const PRELOADED_MODULES = ['libphonenumber-js', 'dinero.js', ...readdirSync(DOMAIN_DIR).filter((f) => f.endsWith('.ts')).sort().map((f) => `${DOMAIN_DIR}${f}`)];
+export const PRELOADED_MODULES = [
+  'libphonenumber-js',
+  'dinero.js',
+  ...readdirSync(DOMAIN_DIR).filter((f) => f.endsWith('.ts')).sort().map((f) => `${DOMAIN_DIR}${f}`),
+  FAILURE_CONVERTER_PATH,
+  WORKFLOWS_PATH,
+];
 
 /**
  * The tracing interceptors only in a traced worker's bundle: their module and OpenTelemetry's are evaluated again for
