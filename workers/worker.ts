@@ -49,7 +49,8 @@ export function installRuntime(options: { metricsBindAddress?: string } = {}): v
  * too: they keep nothing per workflow at module level (the activity proxies, signal and query definitions and search
  * attribute keys find the running workflow when called, not when made; the SDK freezes what is shared), and each cached
  * workflow held its own instance of all of them: 79 → 45 KB live per cached conversation on the workflow thread
- * (heap snapshots after the same chat with 110 and 210 conversations, bench/README.md).
+ * (heap snapshots after the same chat with 110 and 210 conversations), and replaying the conversation histories takes
+ * 12% less CPU (`node bench/replay-cpu.ts`, runs interleaved; bench/README.md).
  */
 const DOMAIN_DIR = fileURLToPath(new URL('../domain/', import.meta.url));
 export const PRELOADED_MODULES = [
