@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { DataConverter, Payload, PayloadCodec, ProtoFailure } from '@temporalio/common';
 import { METADATA_ENCODING_KEY, ValueError, defaultPayloadConverter } from '@temporalio/common';
@@ -54,13 +54,14 @@ const utf8 = (s: string) => new TextEncoder().encode(s);
 const text = (b: Uint8Array | null | undefined) => (b ? Buffer.from(b).toString('utf8') : undefined);
 
 export class EncryptionCodec implements PayloadCodec {
-  private readonly byId: Map<string, Buffer>;
-  private readonly current: CodecKey;
+  // Key objects made once: given a Buffer, every cipher made its own (a visible share of the worker's main thread).
+  private readonly byId: Map<string, KeyObject>;
+  private readonly current: { id: string; key: KeyObject };
 
   constructor(keys: readonly CodecKey[]) {
     if (keys.length === 0) throw new CodecKeyError('the payload codec needs at least one key');
-    this.current = keys[0]!;
-    this.byId = new Map(keys.map((k) => [k.id, k.key]));
+    this.current = { id: keys[0]!.id, key: createSecretKey(keys[0]!.key) };
+    this.byId = new Map(keys.map((k) => [k.id, createSecretKey(k.key)]));
   }
 
   async encode(payloads: Payload[]): Promise<Payload[]> {
