@@ -1,5 +1,6 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowHandle } from '@temporalio/client';
+import { addLineUpdate, placeOrderUpdate, setFulfilmentUpdate, type OrderInput } from '../../workflows/definitions.ts';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { CartLine, ShopView } from '../../domain/catalog.ts';
 import type { SendInput } from '../../activities/messaging.ts';
@@ -36,6 +37,25 @@ export async function startStubWorker(label: string, taskQueue: string, activiti
       await env.teardown();
     },
   };
+}
+
+/**
+ * Starts an order on the stub worker and takes it, as a customer would, to its payment: one `productId` for pickup,
+ * paid by `method` (M-Pesa from a fixed phone). Its history is recorded at `stop()`.
+ */
+export async function placeStubOrder(
+  stub: StubWorker,
+  taskQueue: string,
+  order: { orderNumber: string; customerRef: string; shop: ShopView; productId: string; method: 'mpesa' | 'razorpay_link'; timing: OrderInput['timing'] },
+): Promise<WorkflowHandle> {
+  const input: OrderInput = { orderNumber: order.orderNumber, shop: order.shop, customerRef: order.customerRef, language: 'en', source: 'whatsapp', timing: order.timing };
+  const handle = await stub.env.client.workflow.start('orderWorkflow', { taskQueue, workflowId: `order:${input.orderNumber}`, args: [input] });
+  stub.started.push(handle);
+  const added = await handle.executeUpdate(addLineUpdate, { args: [{ productId: order.productId, optionIds: [], quantity: 1 }] });
+  if (!added.ok) throw new Error(`${order.orderNumber}: the line was refused`);
+  await handle.executeUpdate(setFulfilmentUpdate, { args: [{ fulfilment: 'pickup' }] });
+  await handle.executeUpdate(placeOrderUpdate, { args: [{ method: order.method, ...(order.method === 'mpesa' ? { phone: '254712345678' } : {}) }] });
+  return handle;
 }
 
 /**

@@ -3,9 +3,8 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowUpdateFailedError, WorkflowUpdateStage, type WorkflowHandle } from '@temporalio/client';
 import type { CartLine } from '../../domain/catalog.ts';
-import { quietOrderActivities, startStubWorker, stubShop, type StubWorker } from '../helpers/order-stubs.ts';
+import { placeStubOrder, quietOrderActivities, startStubWorker, stubShop, type StubWorker } from '../helpers/order-stubs.ts';
 import {
-  addLineUpdate,
   advanceStatusUpdate,
   cancelOrderUpdate,
   markRefundedUpdate,
@@ -13,7 +12,6 @@ import {
   paymentEventSignal,
   placeOrderUpdate,
   refundOrderUpdate,
-  setFulfilmentUpdate,
   type OrderInput,
   type OrderView,
   type PaymentSignal,
@@ -93,22 +91,16 @@ describe('order money (stubbed activities, time-skipping server)', () => {
 
   async function orderAwaitingPayment(method: 'razorpay_link' | 'mpesa', timing: Partial<OrderInput['timing']> = {}): Promise<WorkflowHandle> {
     seq += 1;
-    const input: OrderInput = {
+    return placeStubOrder(stub, taskQueue, {
       orderNumber: `PNQ-M${seq}`,
-      shop: SHOP,
       customerRef: `ref-${seq}`,
-      language: 'en',
-      source: 'whatsapp',
+      shop: SHOP,
+      productId: 'chai',
+      method,
       // No status poll within an attempt's window: outcomes here come from callbacks and the last look at the timeout
       // (polling between timers is proven end to end against the providers' simulators in test/payments-e2e).
       timing: { cartReminderAfter: '1h', cartExpiresAfter: '24h', paymentTimeout: '3m', paymentLinkTimeout: '30m', pollInterval: '1h', refundWindow: '30d', autoCloseAfter: '14d', ...timing },
-    };
-    const handle = await env.client.workflow.start('orderWorkflow', { taskQueue, workflowId: `order:${input.orderNumber}`, args: [input] });
-    stub.started.push(handle);
-    expect((await handle.executeUpdate(addLineUpdate, { args: [{ productId: 'chai', optionIds: [], quantity: 1 }] })).ok).toBe(true);
-    await handle.executeUpdate(setFulfilmentUpdate, { args: [{ fulfilment: 'pickup' }] });
-    await handle.executeUpdate(placeOrderUpdate, { args: [{ method, ...(method === 'mpesa' ? { phone: '254712345678' } : {}) }] });
-    return handle;
+    });
   }
 
   /** Waits until the order's view satisfies `done`. */

@@ -3,8 +3,8 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
 import type { CartLine } from '../../domain/catalog.ts';
-import { quietOrderActivities, startStubWorker, stubShop, type StubWorker } from '../helpers/order-stubs.ts';
-import { addLineUpdate, orderQuery, paymentEventSignal, placeOrderUpdate, setFulfilmentUpdate, type OrderInput, type OrderView, type PaymentSignal } from '../../workflows/definitions.ts';
+import { placeStubOrder, quietOrderActivities, startStubWorker, stubShop, type StubWorker } from '../helpers/order-stubs.ts';
+import { orderQuery, paymentEventSignal, type OrderInput, type OrderView, type PaymentSignal } from '../../workflows/definitions.ts';
 
 /**
  * Polling while a payment waits (patches `poll-by-method`, `poll-local`), with stubbed activities on the time-skipping
@@ -61,19 +61,14 @@ describe('payment polling (stubbed activities, time-skipping server)', () => {
 
   async function orderAwaitingPayment(method: 'mpesa' | 'razorpay_link', timing: Partial<OrderInput['timing']> = {}): Promise<{ handle: WorkflowHandle; reference: string }> {
     seq += 1;
-    const input: OrderInput = {
+    const handle = await placeStubOrder(stub, taskQueue, {
       orderNumber: `NBO-P${seq}`,
-      shop: SHOP,
       customerRef: `ref-${seq}`,
-      language: 'en',
-      source: 'whatsapp',
+      shop: SHOP,
+      productId: 'coffee',
+      method,
       timing: { cartReminderAfter: '1h', cartExpiresAfter: '24h', paymentTimeout: '30m', paymentLinkTimeout: '30m', pollInterval: '10s', refundWindow: '30d', autoCloseAfter: '14d', ...timing },
-    };
-    const handle = await env.client.workflow.start('orderWorkflow', { taskQueue, workflowId: `order:${input.orderNumber}`, args: [input] });
-    stub.started.push(handle);
-    await handle.executeUpdate(addLineUpdate, { args: [{ productId: 'coffee', optionIds: [], quantity: 1 }] });
-    await handle.executeUpdate(setFulfilmentUpdate, { args: [{ fulfilment: 'pickup' }] });
-    await handle.executeUpdate(placeOrderUpdate, { args: [{ method, ...(method === 'mpesa' ? { phone: '254712345678' } : {}) }] });
+    });
     const o = await until(handle, (v) => v.payments.length === 1 && s.sent.length > 0, 'the prompt sent');
     return { handle, reference: o.payments[0]!.reference };
   }
